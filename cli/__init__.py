@@ -1,0 +1,1 @@
+"""The ``unroll`` command line: click commands, thin over the library."""

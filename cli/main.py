@@ -1,0 +1,43 @@
+"""The ``unroll`` command group: every command registered, ``--version`` and ``--debug``."""
+
+import click
+
+import unroll
+
+from .analyze import analyze
+from .errors import UnrollGroup
+from .export import export
+from .gallery import gallery
+from .presets import presets
+from .render import render
+from .sweep import sweep
+
+__all__ = ["main"]
+
+
+@click.group(cls=UnrollGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(unroll.__version__, prog_name="unroll")
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+def main(debug):
+    """Unroll recurrent networks in time, run exact BPTT, draw and measure the gradients.
+
+    MODEL, wherever a command takes one, is a preset with options
+    (lstm, elman:hidden=16,activation=relu, stacked:cell=gru,layers=2; see
+    `unroll presets`), a TOML model file (examples/lstm.toml), a
+    package.module:function returning an unroll.Graph, or a saved torch state_dict
+    (rnn.pt, with the torch extra).
+
+    \b
+    Examples:
+      unroll render lstm --steps 4 -o lstm.svg
+      unroll analyze elman lstm gru --steps 100 --plot norms.png
+      unroll export examples/gru.toml --format json -o gru.json
+    """
+
+
+for command in (render, analyze, sweep, presets, export, gallery):
+    main.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

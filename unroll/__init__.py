@@ -1,0 +1,43 @@
+"""unroll: recurrent networks as cyclic graphs, unrolled in time, with exact numeric BPTT.
+
+>>> import numpy as np, unroll
+>>> g = unroll.presets.lstm(input_size=3, hidden_size=8)
+>>> u = unroll.unroll(g, steps=20)
+>>> params = unroll.init_params(g, seed=0)
+>>> xs = np.random.default_rng(0).normal(size=(20, 2, 3))
+>>> r = unroll.bptt(u, params, {"x": xs}, {("h", 19): np.ones((2, 8))})
+>>> r.param_grads["W_hh"].shape if "W_hh" in r.param_grads else r.param_grads["W_hf"].shape
+(8, 8)
+"""
+
+from . import presets
+from .engine import BPTTResult, Program, bptt, compile_program
+from .errors import GraphError, InputError, UnrollError
+from .graph import Edge, Graph, Node
+from .init import init_params
+from .losses import LOSSES
+from .ops import ACTIVATIONS, OPS
+from .unrolled import MODES, Unrolled, unroll
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "MODES",
+    "OPS",
+    "BPTTResult",
+    "Edge",
+    "Graph",
+    "GraphError",
+    "InputError",
+    "Node",
+    "Program",
+    "UnrollError",
+    "Unrolled",
+    "bptt",
+    "compile_program",
+    "init_params",
+    "presets",
+    "unroll",
+]

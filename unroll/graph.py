@@ -1,0 +1,480 @@
+"""Declare a recurrent network as a cyclic graph of vector nodes and delayed edges; validate it.
+
+A :class:`Graph` holds nodes of the kinds in :data:`unroll.ops.OPS` and edges that carry
+an integer *delay*: an edge ``u -> v`` with delay ``d`` feeds ``u``'s value from step
+``t - d`` into ``v`` at step ``t``. Delay 0 is an ordinary connection, delay 1 the
+recurrent loop, a negative delay reads the future (the backward half of a bidirectional
+net). Edges into ``layer`` nodes may carry a named weight matrix; the same name on two
+edges ties them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+from dataclasses import dataclass, field, replace
+
+import networkx as nx
+
+from . import ops
+from .errors import GraphError
+from .ops import OPS
+
+__all__ = ["Edge", "Graph", "Node"]
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Node:
+    """A vector-valued node: ``kind`` is a row of :data:`unroll.ops.OPS`.
+
+    ``activation`` and ``biases`` apply to ``layer`` nodes; ``gate`` names the role a
+    node plays in a gated cell (``"forget"``, ``"update"``, ...) for init and diagrams.
+    """
+
+    name: str
+    kind: str
+    size: int
+    activation: str | None = None
+    biases: tuple[str, ...] = ()
+    gate: str | None = None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``source -> target``: ``target`` at step t reads ``source`` at step ``t - delay``."""
+
+    source: str
+    target: str
+    delay: int = 0
+    weight: str | None = None
+
+    def describe(self) -> str:
+        """Return ``"h -> h @ t-1"``-style text naming the edge, for messages."""
+        return f"{self.source} -> {self.target}{_delay_suffix(self.delay)}"
+
+
+def _delay_suffix(delay: int) -> str:
+    return "" if delay == 0 else f" @ t{-delay:+d}"
+
+
+@dataclass
+class Graph:
+    """A recurrent network declared as a cyclic graph.
+
+    Build it node by node and edge by edge; :meth:`validate` (called by
+    :func:`unroll.unroll`) checks it as a whole.
+
+    Examples
+    --------
+    The single neuron with a connection to itself:
+
+    >>> g = Graph("neuron")
+    >>> g.input("x", 1)
+    'x'
+    >>> g.layer("h", 1, activation="tanh", biases=["b"])
+    'h'
+    >>> g.edge("x", "h", weight="W_ih")
+    >>> g.edge("h", "h", delay=1, weight="W_hh")
+    >>> g.validate().params()
+    {'W_hh': (1, 1), 'W_ih': (1, 1), 'b': (1,)}
+    >>> g.state_nodes()
+    ['h']
+    """
+
+    name: str = "graph"
+    nodes: dict[str, Node] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+    # ---- building -------------------------------------------------------------------
+
+    def add_node(
+        self,
+        name: str,
+        kind: str,
+        size: int,
+        *,
+        activation: str | None = None,
+        biases=(),
+        gate: str | None = None,
+    ) -> str:
+        """Add a node of any kind and return its name; errors name the node."""
+        _check_name(name, "node")
+        if name in self.nodes:
+            raise GraphError(f"duplicate node {name!r}")
+        try:
+            ops.op(kind)
+        except KeyError as e:
+            raise GraphError(f"node {name!r}: {e.args[0]}") from None
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise GraphError(f"node {name!r}: size must be a positive integer, got {size!r}")
+        if kind == "layer":
+            activation = activation or "identity"
+            try:
+                ops.activation(activation)
+            except KeyError as e:
+                raise GraphError(f"node {name!r}: {e.args[0]}") from None
+        elif activation is not None or biases:
+            raise GraphError(f"node {name!r}: only layer nodes take an activation or biases")
+        biases = tuple([biases] if isinstance(biases, str) else biases)
+        for b in biases:
+            _check_name(b, "bias")
+        self.nodes[name] = Node(name, kind, size, activation, biases, gate)
+        return name
+
+    def input(self, name: str, size: int) -> str:
+        """Add an input node: a sequence fed from outside."""
+        return self.add_node(name, "input", size)
+
+    def layer(
+        self, name: str, size: int, activation: str = "identity", biases=(), gate: str | None = None
+    ) -> str:
+        """Add ``act(sum of incoming edges + biases)``; weights sit on the edges."""
+        return self.add_node(name, "layer", size, activation=activation, biases=biases, gate=gate)
+
+    def add(self, name: str, size: int) -> str:
+        """Add an elementwise sum of the incoming edges."""
+        return self.add_node(name, "add", size)
+
+    def mul(self, name: str, size: int, gate: str | None = None) -> str:
+        """Add an elementwise product of the incoming edges."""
+        return self.add_node(name, "mul", size, gate=gate)
+
+    def one_minus(self, name: str, size: int) -> str:
+        """Add ``1 - x`` of the single incoming edge."""
+        return self.add_node(name, "one_minus", size)
+
+    def concat(self, name: str, size: int) -> str:
+        """Add the incoming edges' values joined end to end, in declaration order."""
+        return self.add_node(name, "concat", size)
+
+    def edge(self, source: str, target: str, delay: int = 0, weight: str | None = None):
+        """Connect ``source -> target``; ``target`` at t reads ``source`` at ``t - delay``."""
+        if isinstance(delay, bool) or not isinstance(delay, int):
+            raise GraphError(f"edge {source} -> {target}: delay must be an integer, got {delay!r}")
+        if weight is not None:
+            _check_name(weight, "weight")
+        self.edges.append(Edge(source, target, delay, weight))
+
+    def set_outputs(self, *names: str) -> None:
+        """Name the nodes where a loss attaches (default: ``y`` if present, else ``h``)."""
+        self.outputs = list(names)
+
+    # ---- reading --------------------------------------------------------------------
+
+    def in_edges(self, name: str) -> list[Edge]:
+        """Edges into ``name``, in declaration order (the order ops see their inputs)."""
+        return [e for e in self.edges if e.target == name]
+
+    def output_nodes(self) -> list[str]:
+        """The nodes losses attach to: :attr:`outputs`, else ``y``, else ``h``."""
+        if self.outputs:
+            return list(self.outputs)
+        for default in ("y", "h"):
+            if default in self.nodes:
+                return [default]
+        return [n for n in self.nodes if not any(e.source == n for e in self.edges)][-1:]
+
+    def input_nodes(self) -> list[str]:
+        """The input nodes, in declaration order."""
+        return [n.name for n in self.nodes.values() if n.kind == "input"]
+
+    def state_nodes(self) -> list[str]:
+        """Nodes read across time (the source of an edge with nonzero delay)."""
+        sources = {e.source for e in self.edges if e.delay != 0}
+        return [n for n in self.nodes if n in sources and self.nodes[n].kind != "input"]
+
+    def params(self) -> dict[str, tuple[int, ...]]:
+        """Every parameter name with its shape, sorted by name (validates first)."""
+        self.validate()
+        shapes = {}
+        for e in self.edges:
+            if e.weight is not None:
+                shapes[e.weight] = (self.nodes[e.target].size, self.nodes[e.source].size)
+        for node in self.nodes.values():
+            for b in node.biases:
+                shapes[b] = (node.size,)
+        return dict(sorted(shapes.items()))
+
+    def recurrent_weights(self) -> list[str]:
+        """Names of weights on edges with nonzero delay, sorted."""
+        return sorted({e.weight for e in self.edges if e.weight is not None and e.delay != 0})
+
+    def is_causal(self) -> bool:
+        """True when no edge reads the future (every delay is >= 0)."""
+        return all(e.delay >= 0 for e in self.edges)
+
+    def max_delay(self) -> int:
+        """The largest absolute delay of any edge (0 for a feed-forward graph)."""
+        return max((abs(e.delay) for e in self.edges), default=0)
+
+    def step_order(self) -> list[str]:
+        """Nodes in a topological order of the delay-0 edges; ties by declaration order."""
+        index = {n: i for i, n in enumerate(self.nodes)}
+        indegree = dict.fromkeys(self.nodes, 0)
+        successors = {n: [] for n in self.nodes}
+        for e in self.edges:
+            if e.delay == 0:
+                indegree[e.target] += 1
+                successors[e.source].append(e.target)
+        ready = [(index[n], n) for n, d in indegree.items() if d == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            _, n = heapq.heappop(ready)
+            order.append(n)
+            for m in successors[n]:
+                indegree[m] -= 1
+                if indegree[m] == 0:
+                    heapq.heappush(ready, (index[m], m))
+        return order
+
+    def to_networkx(self) -> nx.MultiDiGraph:
+        """The folded (cyclic) graph as a networkx ``MultiDiGraph`` with all attributes."""
+        g = nx.MultiDiGraph(name=self.name)
+        for node in self.nodes.values():
+            g.add_node(
+                node.name,
+                kind=node.kind,
+                size=node.size,
+                activation=node.activation or "",
+                biases=",".join(node.biases),
+                gate=node.gate or "",
+            )
+        for i, e in enumerate(self.edges):
+            g.add_edge(e.source, e.target, key=i, delay=e.delay, weight=e.weight or "")
+        return g
+
+    def copy(self) -> Graph:
+        """An independent copy (nodes and edges are immutable, so a shallow copy)."""
+        return replace(
+            self, nodes=dict(self.nodes), edges=list(self.edges), outputs=list(self.outputs)
+        )
+
+    # ---- validation -----------------------------------------------------------------
+
+    def validate(self) -> Graph:
+        """Check the whole graph and return it; raise :class:`GraphError` naming the fault.
+
+        Checks, in order: the graph is not empty; edges name known nodes; inputs have
+        no incoming edges; weights only sit on edges into layers; each kind gets the
+        number of inputs it takes; sizes agree (weights tied across edges, identity
+        edges, elementwise ops, biases); outputs exist; no closed walk of total
+        delay 0 (an algebraic loop, which would make the unrolled graph cyclic).
+        """
+        if not self.nodes:
+            raise GraphError(f"graph {self.name!r} has no nodes")
+        for e in self.edges:
+            self._check_edge(e)
+        for node in self.nodes.values():
+            self._check_arity(node)
+        self._check_weight_shapes()
+        self._check_node_sizes()
+        self._check_biases()
+        for name in self.outputs:
+            if name not in self.nodes:
+                raise GraphError(f"output {name!r}: unknown node")
+        loop = find_algebraic_loop(self)
+        if loop:
+            raise GraphError(f"algebraic loop: {loop}")
+        return self
+
+    def _check_edge(self, e: Edge) -> None:
+        for end in (e.source, e.target):
+            if end not in self.nodes:
+                raise GraphError(f"edge {e.describe()}: unknown node {end!r}")
+        target = self.nodes[e.target]
+        if target.kind == "input":
+            raise GraphError(
+                f"edge {e.describe()}: input node {e.target!r} cannot have incoming edges"
+            )
+        if e.weight is not None and not OPS[target.kind].weighted:
+            raise GraphError(
+                f"edge {e.describe()}: {target.kind} node {e.target!r} takes "
+                f"unweighted edges, but the edge carries weight {e.weight!r}"
+            )
+
+    def _check_arity(self, node: Node) -> None:
+        row, n = OPS[node.kind], len(self.in_edges(node.name))
+        if n < row.min_inputs:
+            raise GraphError(
+                f"node {node.name!r} ({node.kind}) needs at least "
+                f"{row.min_inputs} incoming edge{'s' * (row.min_inputs > 1)}, "
+                f"has {n}"
+            )
+        if row.max_inputs is not None and n > row.max_inputs:
+            raise GraphError(
+                f"node {node.name!r} ({node.kind}) takes at most "
+                f"{row.max_inputs} incoming edge, has {n}"
+            )
+
+    def _check_weight_shapes(self) -> None:
+        first: dict[str, tuple[Edge, tuple[int, int]]] = {}
+        for e in self.edges:
+            if e.weight is None:
+                continue
+            shape = (self.nodes[e.target].size, self.nodes[e.source].size)
+            if e.weight in first and first[e.weight][1] != shape:
+                other, other_shape = first[e.weight]
+                raise GraphError(
+                    f"weight {e.weight!r}: edge {e.describe()} needs {_fmt(shape)}, but "
+                    f"edge {other.describe()} needs {_fmt(other_shape)}"
+                )
+            first.setdefault(e.weight, (e, shape))
+
+    def _check_node_sizes(self) -> None:
+        for node in self.nodes.values():
+            edges = self.in_edges(node.name)
+            sizes = [self.nodes[e.source].size for e in edges]
+            if node.kind == "layer":
+                for e, s in zip(edges, sizes, strict=True):
+                    if e.weight is None and s != node.size:
+                        raise GraphError(
+                            f"edge {e.describe()}: identity edge needs equal sizes, got "
+                            f"{s} -> {node.size} (give the edge a weight)"
+                        )
+            elif node.kind == "concat":
+                if sum(sizes) != node.size:
+                    raise GraphError(
+                        f"node {node.name!r} (concat) has size {node.size} but "
+                        f"its inputs add up to {sum(sizes)}"
+                    )
+            else:
+                for e, s in zip(edges, sizes, strict=True):
+                    if s != node.size:
+                        raise GraphError(
+                            f"edge {e.describe()}: size {s} does not match "
+                            f"{node.kind} node {node.name!r} of size {node.size}"
+                        )
+
+    def _check_biases(self) -> None:
+        weights = {e.weight for e in self.edges if e.weight is not None}
+        owner: dict[str, Node] = {}
+        for node in self.nodes.values():
+            for b in node.biases:
+                if b in weights:
+                    raise GraphError(f"parameter {b!r} is used both as a weight and as a bias")
+                if b in owner and owner[b].size != node.size:
+                    raise GraphError(
+                        f"bias {b!r} is used by node {owner[b].name!r} (size "
+                        f"{owner[b].size}) and node {node.name!r} (size "
+                        f"{node.size})"
+                    )
+                owner.setdefault(b, node)
+
+    # ---- display ----------------------------------------------------------------------
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .render import render
+
+        return render(self)._repr_mimebundle_(include=include, exclude=exclude)
+
+
+def _check_name(name, what: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise GraphError(
+            f"{what} name {name!r} must be a letter or _ followed by letters, digits or _"
+        )
+
+
+def _fmt(shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+# ---- algebraic loops -------------------------------------------------------------------
+
+
+def find_algebraic_loop(graph: Graph) -> str | None:
+    """Describe a closed walk of total delay 0, or return ``None`` if there is none.
+
+    Such a walk exists exactly when one strongly connected part of the graph holds a
+    cycle of total delay <= 0 and a cycle of total delay >= 0: either one of them is 0,
+    or walking the positive one ``n`` times and the negative one ``p`` times cancels.
+    Both cycles are found with Bellman-Ford on integer weights ``L * delay - 1`` (and
+    ``-L * delay - 1``), ``L`` exceeding the node count, so a simple cycle is negative
+    exactly when its total delay is <= 0 (resp. >= 0).
+    """
+    simple = nx.DiGraph([(e.source, e.target) for e in graph.edges])
+    index = {n: i for i, n in enumerate(graph.nodes)}
+    parts = sorted(nx.strongly_connected_components(simple), key=lambda c: min(index[n] for n in c))
+    big = len(graph.nodes) + 1
+    for part in parts:
+        edges = [e for e in graph.edges if e.source in part and e.target in part]
+        if not edges:
+            continue
+        nodes = sorted(part, key=index.get)
+        nonpos = _negative_cycle(nodes, edges, lambda e: big * e.delay - 1)
+        nonneg = _negative_cycle(nodes, edges, lambda e: -big * e.delay - 1)
+        if nonpos and nonneg:
+            return _describe_loop(nonpos, nonneg, index)
+    return None
+
+
+def _negative_cycle(nodes, edges, weight):
+    """Bellman-Ford from a virtual source; return the edges of a negative cycle or None."""
+    dist = dict.fromkeys(nodes, 0)
+    pred = dict.fromkeys(nodes)
+    changed = None
+    for _ in range(len(nodes)):
+        changed = None
+        for e in edges:
+            d = dist[e.source] + weight(e)
+            if d < dist[e.target]:
+                dist[e.target], pred[e.target], changed = d, e, e.target
+        if changed is None:
+            return None
+    v = changed
+    for _ in range(len(nodes)):
+        v = pred[v].source
+    cycle, u = [], v
+    while True:
+        e = pred[u]
+        cycle.append(e)
+        u = e.source
+        if u == v:
+            break
+    return cycle[::-1]
+
+
+def _rotate(cycle, index):
+    start = min(range(len(cycle)), key=lambda i: index[cycle[i].source])
+    return cycle[start:] + cycle[:start]
+
+
+def _walk_text(walk) -> str:
+    names = [walk[0].source] + [e.target for e in walk]
+    text = " -> ".join(names) + " has total delay 0"
+    if any(e.delay for e in walk):
+        text += " (edge delays " + ", ".join(f"{e.delay:+d}" for e in walk) + ")"
+    return text
+
+
+def _describe_loop(nonpos, nonneg, index) -> str:
+    for cycle in (nonpos, nonneg):
+        if sum(e.delay for e in cycle) == 0:
+            return _walk_text(_rotate(cycle, index))
+    n, p = -sum(e.delay for e in nonpos), sum(e.delay for e in nonneg)
+    g = math.gcd(n, p)
+    shared = {e.source for e in nonpos} & {e.source for e in nonneg}
+    if shared and (n + p) // g <= 12:
+        v = min(shared, key=index.get)
+        neg = _rotate_to(nonpos, v)
+        pos = _rotate_to(nonneg, v)
+        return _walk_text(pos * (n // g) + neg * (p // g))
+    return (
+        f"the cycle {_cycle_text(nonneg)} (total delay {p:+d}) and the cycle "
+        f"{_cycle_text(nonpos)} (total delay {-n:+d}) are connected, so walking "
+        f"them {n // g} and {p // g} times closes a loop of total delay 0"
+    )
+
+
+def _rotate_to(cycle, v):
+    i = next(i for i, e in enumerate(cycle) if e.source == v)
+    return cycle[i:] + cycle[:i]
+
+
+def _cycle_text(cycle) -> str:
+    return " -> ".join([cycle[0].source] + [e.target for e in cycle])

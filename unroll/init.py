@@ -1,0 +1,177 @@
+"""Parameter initialisation schemes, seeded and deterministic.
+
+Each parameter draws from its own generator, seeded by ``(seed, crc32(name))``, so adding
+a parameter to a graph does not change the values drawn for the others.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .graph import Graph
+
+__all__ = ["SCHEMES", "Scheme", "init_params"]
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How to draw a weight (``weight(rng, shape, recurrent)``) and a bias (``bias(rng, n)``)."""
+
+    name: str
+    weight: Callable[[np.random.Generator, tuple[int, int], bool], np.ndarray]
+    bias: Callable[[np.random.Generator, int], np.ndarray]
+    doc: str
+
+
+def _torch_uniform(rng, shape, recurrent=False):
+    bound = 1.0 / np.sqrt(shape[0])
+    return rng.uniform(-bound, bound, size=shape)
+
+
+def _glorot(rng, shape, recurrent=False):
+    bound = np.sqrt(6.0 / (shape[0] + shape[1]))
+    return rng.uniform(-bound, bound, size=shape)
+
+
+def _lecun_normal(rng, shape, recurrent=False):
+    return rng.normal(0.0, 1.0 / np.sqrt(shape[1]), size=shape)
+
+
+def _orthogonal(rng, shape, recurrent=False):
+    if not recurrent or shape[0] != shape[1]:
+        return _glorot(rng, shape)
+    q, r = np.linalg.qr(rng.normal(size=shape))
+    return q * np.sign(np.diag(r))
+
+
+def _identity(rng, shape, recurrent=False):
+    if recurrent and shape[0] == shape[1]:
+        return np.eye(shape[0])
+    return rng.normal(0.0, 0.001, size=shape)
+
+
+def _zeros(rng, n):
+    return np.zeros(n)
+
+
+SCHEMES: dict[str, Scheme] = {
+    s.name: s
+    for s in [
+        Scheme(
+            "torch",
+            _torch_uniform,
+            lambda rng, n: _torch_uniform(rng, (n,)),
+            "torch.nn's default: U(-1/sqrt(n), 1/sqrt(n)), n the receiving node's size",
+        ),
+        Scheme("glorot", _glorot, _zeros, "Glorot/Xavier uniform weights, zero biases"),
+        Scheme("normal", _lecun_normal, _zeros, "N(0, 1/fan_in) weights, zero biases"),
+        Scheme(
+            "orthogonal",
+            _orthogonal,
+            _zeros,
+            "random orthogonal recurrent weights (Saxe et al.), Glorot elsewhere",
+        ),
+        Scheme(
+            "identity",
+            _identity,
+            _zeros,
+            "identity recurrent weights (IRNN, Le et al. 2015), N(0, 1e-3) elsewhere",
+        ),
+    ]
+}
+
+
+def init_params(
+    graph: Graph,
+    seed: int = 0,
+    scheme: str = "torch",
+    *,
+    spectral_radius: float | None = None,
+    spectral_norm: float | None = None,
+    forget_bias: float | None = None,
+    bias: float | None = None,
+    dtype=np.float64,
+) -> dict[str, np.ndarray]:
+    """Draw every parameter of ``graph``; return ``{name: array}`` sorted by name.
+
+    Parameters
+    ----------
+    graph : Graph
+    seed : int
+        Seed of the draw; the same seed gives the same arrays.
+    scheme : str
+        A key of :data:`SCHEMES`: ``torch`` (default), ``glorot``, ``normal``,
+        ``orthogonal`` or ``identity``.
+    spectral_radius, spectral_norm : float, optional
+        Rescale every square recurrent weight (on an edge with nonzero delay) to this
+        largest absolute eigenvalue, or to this largest singular value.
+    forget_bias : float, optional
+        Set the bias of every forget gate so the gate's biases sum to this value
+        (the first bias takes it, the others 0).
+    bias : float, optional
+        Set every bias to this constant.
+    dtype : numpy dtype
+
+    Returns
+    -------
+    dict[str, numpy.ndarray]
+
+    Raises
+    ------
+    InputError
+        For an unknown scheme, both spectral options at once, or a forget bias on a
+        graph without a forget gate.
+
+    Examples
+    --------
+    >>> from unroll import presets
+    >>> p = init_params(presets.elman(3, 4), seed=0, scheme="orthogonal", spectral_norm=0.5)
+    >>> round(float(np.linalg.norm(p["W_hh"], 2)), 12)
+    0.5
+    """
+    if scheme not in SCHEMES:
+        raise InputError(f"unknown init scheme {scheme!r} (known: {', '.join(SCHEMES)})")
+    if spectral_radius is not None and spectral_norm is not None:
+        raise InputError("give spectral_radius or spectral_norm, not both")
+    rule = SCHEMES[scheme]
+    recurrent = set(graph.recurrent_weights())
+    params = {}
+    for name, shape in graph.params().items():
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        if len(shape) == 2:
+            params[name] = rule.weight(rng, shape, name in recurrent)
+        else:
+            params[name] = rule.bias(rng, shape[0]) if bias is None else np.full(shape, bias)
+    for name in recurrent:
+        _rescale(params[name], spectral_radius, spectral_norm)
+    if forget_bias is not None:
+        _set_forget_bias(graph, params, forget_bias)
+    return {k: np.asarray(v, dtype=dtype) for k, v in params.items()}
+
+
+def _rescale(w: np.ndarray, radius: float | None, norm: float | None) -> None:
+    if w.shape[0] != w.shape[1] or (radius is None and norm is None):
+        return
+    if radius is not None:
+        current = np.max(np.abs(np.linalg.eigvals(w)))
+        target = radius
+    else:
+        current, target = np.linalg.norm(w, 2), norm
+    if current > 0:
+        w *= target / current
+
+
+def _set_forget_bias(graph: Graph, params: dict, value: float) -> None:
+    gates = [n for n in graph.nodes.values() if n.gate == "forget"]
+    if not gates:
+        raise InputError(f"forget_bias: graph {graph.name!r} has no forget gate")
+    for node in gates:
+        if not node.biases:
+            raise InputError(f"forget_bias: forget gate {node.name!r} has no bias")
+        for i, b in enumerate(node.biases):
+            params[b] = np.full(node.size, value if i == 0 else 0.0)

@@ -1,0 +1,230 @@
+"""The closed set of node kinds and activations: forward and vector-Jacobian product of each.
+
+Every kind of node a recurrent graph may hold is one row of :data:`OPS`, and every
+activation a ``layer`` node may apply is one row of :data:`ACTIVATIONS`, in the manner
+of HIPS autograd's ``defvjp`` table. The engine, the validator and the renderer all read
+these tables; nothing else in the package switches on a node's kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ACTIVATIONS", "OPS", "Activation", "Op", "activation", "op"]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise nonlinearity, its derivative and the bound ``gamma = max |act'|``.
+
+    ``derivative`` is written in terms of the activation's *output* ``y``, which the
+    forward pass stores anyway; it returns ``None`` where the derivative is 1.
+    """
+
+    name: str
+    forward: Callable[[np.ndarray], np.ndarray]
+    derivative: Callable[[np.ndarray], np.ndarray | None]
+    gamma: float
+    formula: str
+
+    def vjp(self, g: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Return ``g * act'(x)`` given the output ``y = act(x)``."""
+        d = self.derivative(y)
+        return g if d is None else g * d
+
+
+def _sigmoid(x):
+    # 1 / (1 + exp(-x)) is accurate to a few ulp for every x; exp overflows to inf for
+    # x < -709, which gives the correct limit 0 (the engine silences that warning).
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+LEAKY_SLOPE = 0.01
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in [
+        Activation("identity", lambda x: x, lambda y: None, 1.0, "x"),
+        Activation("tanh", np.tanh, lambda y: 1.0 - y * y, 1.0, "tanh(x)"),
+        Activation("sigmoid", _sigmoid, lambda y: y * (1.0 - y), 0.25, "1 / (1 + exp(-x))"),
+        Activation(
+            "relu",
+            lambda x: np.maximum(x, 0.0),
+            lambda y: (y > 0).astype(y.dtype),
+            1.0,
+            "max(x, 0)",
+        ),
+        Activation(
+            "leaky_relu",
+            lambda x: np.where(x > 0, x, LEAKY_SLOPE * x),
+            lambda y: np.where(y > 0, 1.0, LEAKY_SLOPE).astype(y.dtype),
+            1.0,
+            f"max(x, {LEAKY_SLOPE} x)",
+        ),
+        Activation("softplus", _softplus, lambda y: -np.expm1(-y), 1.0, "log(1 + exp(x))"),
+        Activation(
+            "softsign",
+            lambda x: x / (1.0 + np.abs(x)),
+            lambda y: (1.0 - np.abs(y)) ** 2,
+            1.0,
+            "x / (1 + |x|)",
+        ),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Op:
+    """One kind of node: how many inputs it takes, its forward and its VJP.
+
+    ``forward(*xs)`` maps the input values (in edge declaration order) to the output;
+    ``vjp(g, y, *xs)`` maps the cotangent ``g`` of the output to one cotangent per input.
+    ``output_size(sizes)`` gives the output size the inputs imply, or ``None`` where the
+    node's declared size stands (``layer``, ``input``). ``weighted`` says whether edges
+    into the node may carry weight matrices.
+    """
+
+    kind: str
+    min_inputs: int
+    max_inputs: int | None
+    forward: Callable | None
+    vjp: Callable | None
+    output_size: Callable[[list[int]], int | None]
+    weighted: bool
+    symbol: str
+    doc: str
+
+
+def _mul_vjp(g, y, *xs):
+    if len(xs) == 1:
+        return (g,)
+    if len(xs) == 2:
+        return g * xs[1], g * xs[0]
+    grads = []
+    for i in range(len(xs)):
+        others = [x for j, x in enumerate(xs) if j != i]
+        grads.append(g * np.prod(np.stack(others), axis=0))
+    return tuple(grads)
+
+
+def _concat_vjp(g, y, *xs):
+    ends = np.cumsum([x.shape[-1] for x in xs])
+    return tuple(np.split(g, ends[:-1], axis=-1))
+
+
+def _equal_sizes(sizes):
+    return sizes[0] if len(set(sizes)) == 1 else -1
+
+
+OPS: dict[str, Op] = {
+    o.kind: o
+    for o in [
+        Op(
+            "input",
+            0,
+            0,
+            None,
+            None,
+            lambda sizes: None,
+            False,
+            "x",
+            "a sequence fed from outside, one vector per step",
+        ),
+        Op(
+            "layer",
+            1,
+            None,
+            None,
+            None,
+            lambda sizes: None,
+            True,
+            "W",
+            "act(sum of W_e x_e over incoming edges + biases); identity edges carry no W",
+        ),
+        Op(
+            "add",
+            1,
+            None,
+            lambda *xs: sum(xs[1:], xs[0]),
+            lambda g, y, *xs: (g,) * len(xs),
+            _equal_sizes,
+            False,
+            "+",
+            "elementwise sum of the inputs",
+        ),
+        Op(
+            "mul",
+            1,
+            None,
+            lambda *xs: (
+                np.prod(np.stack(xs), axis=0)
+                if len(xs) > 2
+                else (xs[0] * xs[1] if len(xs) == 2 else xs[0])
+            ),
+            _mul_vjp,
+            _equal_sizes,
+            False,
+            "×",
+            "elementwise product of the inputs",
+        ),
+        Op(
+            "one_minus",
+            1,
+            1,
+            lambda x: 1.0 - x,
+            lambda g, y, x: (-g,),
+            _equal_sizes,
+            False,
+            "1−",
+            "1 - x, elementwise (the GRU's 1 - z)",
+        ),
+        Op(
+            "concat",
+            1,
+            None,
+            lambda *xs: np.concatenate(xs, axis=-1),
+            _concat_vjp,
+            lambda sizes: sum(sizes),
+            False,
+            "⧺",
+            "the inputs joined end to end, in edge declaration order",
+        ),
+    ]
+}
+
+
+def _lookup(table: dict, name: str, what: str):
+    try:
+        return table[name]
+    except KeyError:
+        known = ", ".join(sorted(table))
+        raise KeyError(f"unknown {what} {name!r} (known: {known})") from None
+
+
+def op(kind: str) -> Op:
+    """Return the row of :data:`OPS` for ``kind``; ``KeyError`` lists the known kinds.
+
+    Examples
+    --------
+    >>> op("mul").symbol
+    '×'
+    """
+    return _lookup(OPS, kind, "node kind")
+
+
+def activation(name: str) -> Activation:
+    """Return the row of :data:`ACTIVATIONS` for ``name``.
+
+    Examples
+    --------
+    >>> activation("sigmoid").gamma
+    0.25
+    """
+    return _lookup(ACTIVATIONS, name, "activation")

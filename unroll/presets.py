@@ -1,0 +1,368 @@
+"""Classic recurrent architectures as graphs, written exactly as torch.nn defines them.
+
+Every preset names its input ``x``, hidden state ``h``, LSTM cell state ``c`` and output
+``y`` (where it has one). Weights and biases take the names of torch.nn's documentation
+(``W_ih``/``W_hh`` for the plain loop, ``W_ii``, ``W_hf``, ``b_hn``, ... for the gates),
+so the graph can be read beside the torch equations. Layers of a stacked net carry the
+suffix ``_l0``, ``_l1``, ...; the backward direction of a bidirectional net carries
+``_reverse``, as in torch's parameter names.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from .errors import InputError
+from .graph import Graph
+
+__all__ = [
+    "CELLS",
+    "PRESETS",
+    "bidirectional",
+    "elman",
+    "gru",
+    "jordan",
+    "lstm",
+    "neuron",
+    "stacked",
+]
+
+
+def _biases(bias: bool, *names: str) -> tuple[str, ...]:
+    return names if bias else ()
+
+
+def elman_cell(
+    g: Graph,
+    x: str,
+    hidden_size: int,
+    *,
+    suffix: str = "",
+    reverse: bool = False,
+    bias: bool = True,
+    activation: str = "tanh",
+) -> str:
+    """Add ``h = act(W_ih x + b_ih + W_hh h[t-1] + b_hh)``; return the state node's name."""
+    h = g.layer(
+        f"h{suffix}",
+        hidden_size,
+        activation,
+        biases=_biases(bias, f"b_ih{suffix}", f"b_hh{suffix}"),
+    )
+    g.edge(x, h, weight=f"W_ih{suffix}")
+    g.edge(h, h, delay=-1 if reverse else 1, weight=f"W_hh{suffix}")
+    return h
+
+
+_LSTM_GATES = [
+    ("i", "sigmoid", "input"),
+    ("f", "sigmoid", "forget"),
+    ("g", "tanh", "cell"),
+    ("o", "sigmoid", "output"),
+]
+
+
+def lstm_cell(
+    g: Graph,
+    x: str,
+    hidden_size: int,
+    *,
+    suffix: str = "",
+    reverse: bool = False,
+    bias: bool = True,
+    forget_gate: bool = True,
+) -> str:
+    """Add torch.nn.LSTM's cell, gate by gate; return the hidden state's name.
+
+    ``i, f, o = sigmoid(W_i* x + b_i* + W_h* h[t-1] + b_h*)``, ``g`` likewise with tanh,
+    ``c = f * c[t-1] + i * g``, ``h = o * tanh(c)``. Without the forget gate (the 1997
+    cell) ``c = c[t-1] + i * g``.
+    """
+    s, d, H = suffix, -1 if reverse else 1, hidden_size
+    h, c = f"h{s}", f"c{s}"
+    for gate, act, role in _LSTM_GATES:
+        if gate == "f" and not forget_gate:
+            continue
+        node = g.layer(
+            f"{gate}{s}", H, act, biases=_biases(bias, f"b_i{gate}{s}", f"b_h{gate}{s}"), gate=role
+        )
+        g.edge(x, node, weight=f"W_i{gate}{s}")
+        g.edge(h, node, delay=d, weight=f"W_h{gate}{s}")
+    kept = c
+    if forget_gate:
+        kept = g.mul(f"f_c{s}", H)
+        g.edge(f"f{s}", kept)
+        g.edge(c, kept, delay=d)
+    g.mul(f"i_g{s}", H)
+    g.edge(f"i{s}", f"i_g{s}")
+    g.edge(f"g{s}", f"i_g{s}")
+    g.add(c, H)
+    g.edge(kept, c, delay=0 if forget_gate else d)
+    g.edge(f"i_g{s}", c)
+    g.layer(f"tanh_c{s}", H, "tanh")
+    g.edge(c, f"tanh_c{s}")
+    g.mul(h, H)
+    g.edge(f"o{s}", h)
+    g.edge(f"tanh_c{s}", h)
+    return h
+
+
+def gru_cell(
+    g: Graph,
+    x: str,
+    hidden_size: int,
+    *,
+    suffix: str = "",
+    reverse: bool = False,
+    bias: bool = True,
+) -> str:
+    """Add torch.nn.GRU's cell; return the hidden state's name.
+
+    ``r, z = sigmoid(W_i* x + b_i* + W_h* h[t-1] + b_h*)``,
+    ``n = tanh(W_in x + b_in + r * (W_hn h[t-1] + b_hn))``, ``h = (1 - z) * n + z * h[t-1]``.
+    """
+    s, d, H = suffix, -1 if reverse else 1, hidden_size
+    h = f"h{s}"
+    for gate, role in (("r", "reset"), ("z", "update")):
+        g.layer(
+            f"{gate}{s}",
+            H,
+            "sigmoid",
+            biases=_biases(bias, f"b_i{gate}{s}", f"b_h{gate}{s}"),
+            gate=role,
+        )
+        g.edge(x, f"{gate}{s}", weight=f"W_i{gate}{s}")
+        g.edge(h, f"{gate}{s}", delay=d, weight=f"W_h{gate}{s}")
+    g.layer(f"hn{s}", H, "identity", biases=_biases(bias, f"b_hn{s}"))
+    g.edge(h, f"hn{s}", delay=d, weight=f"W_hn{s}")
+    g.mul(f"r_hn{s}", H)
+    g.edge(f"r{s}", f"r_hn{s}")
+    g.edge(f"hn{s}", f"r_hn{s}")
+    g.layer(f"n{s}", H, "tanh", biases=_biases(bias, f"b_in{s}"), gate="new")
+    g.edge(x, f"n{s}", weight=f"W_in{s}")
+    g.edge(f"r_hn{s}", f"n{s}")
+    g.one_minus(f"one_minus_z{s}", H)
+    g.edge(f"z{s}", f"one_minus_z{s}")
+    g.mul(f"new_part{s}", H)
+    g.edge(f"one_minus_z{s}", f"new_part{s}")
+    g.edge(f"n{s}", f"new_part{s}")
+    g.mul(f"old_part{s}", H)
+    g.edge(f"z{s}", f"old_part{s}")
+    g.edge(h, f"old_part{s}", delay=d)
+    g.add(h, H)
+    g.edge(f"new_part{s}", h)
+    g.edge(f"old_part{s}", h)
+    return h
+
+
+#: Recurrent cells by name: each adds one cell reading node ``x`` and returns its state.
+CELLS: dict[str, Callable[..., str]] = {"elman": elman_cell, "lstm": lstm_cell, "gru": gru_cell}
+
+
+def _cell(name: str) -> Callable[..., str]:
+    try:
+        return CELLS[name]
+    except KeyError:
+        raise InputError(f"unknown cell {name!r} (known: {', '.join(sorted(CELLS))})") from None
+
+
+def neuron(activation: str = "tanh", bias: bool = True) -> Graph:
+    """A single neuron with a connection to itself (the seed's ``A -> A``), all sizes 1.
+
+    Examples
+    --------
+    >>> g = neuron()
+    >>> [(e.source, e.target, e.delay) for e in g.edges]
+    [('x', 'h', 0), ('h', 'h', 1)]
+    """
+    g = Graph("neuron")
+    g.input("x", 1)
+    elman_cell(g, "x", 1, bias=bias, activation=activation)
+    return g
+
+
+def elman(
+    input_size: int = 3,
+    hidden_size: int = 8,
+    activation: str = "tanh",
+    bias: bool = True,
+    output_size: int | None = None,
+) -> Graph:
+    """Elman's simple recurrent net (torch.nn.RNN), with an optional output layer ``y``.
+
+    Examples
+    --------
+    >>> sorted(elman(3, 8).params())
+    ['W_hh', 'W_ih', 'b_hh', 'b_ih']
+    """
+    g = Graph("elman")
+    g.input("x", input_size)
+    h = elman_cell(g, "x", hidden_size, bias=bias, activation=activation)
+    if output_size is not None:
+        g.layer("y", output_size, "identity", biases=_biases(bias, "b_y"))
+        g.edge(h, "y", weight="W_hy")
+    return g
+
+
+def jordan(
+    input_size: int = 3,
+    hidden_size: int = 8,
+    output_size: int = 2,
+    activation: str = "tanh",
+    output_activation: str = "identity",
+    bias: bool = True,
+) -> Graph:
+    """Jordan's net: the output ``y``, not the hidden state, is fed back at the next step.
+
+    ``h = act(W_ih x + W_yh y[t-1] + b_h)``, ``y = out_act(W_hy h + b_y)``.
+
+    Examples
+    --------
+    >>> [e.describe() for e in jordan().edges if e.delay]
+    ['y -> h @ t-1']
+    """
+    g = Graph("jordan")
+    g.input("x", input_size)
+    g.layer("h", hidden_size, activation, biases=_biases(bias, "b_h"))
+    g.layer("y", output_size, output_activation, biases=_biases(bias, "b_y"))
+    g.edge("x", "h", weight="W_ih")
+    g.edge("y", "h", delay=1, weight="W_yh")
+    g.edge("h", "y", weight="W_hy")
+    return g
+
+
+def lstm(
+    input_size: int = 3, hidden_size: int = 8, bias: bool = True, forget_gate: bool = True
+) -> Graph:
+    """torch.nn.LSTM's cell at gate level; ``forget_gate=False`` gives the 1997 cell.
+
+    Examples
+    --------
+    >>> g = lstm(3, 8)
+    >>> g.state_nodes()
+    ['c', 'h']
+    >>> g.nodes["f"].gate
+    'forget'
+    """
+    g = Graph("lstm" if forget_gate else "lstm1997")
+    g.input("x", input_size)
+    lstm_cell(g, "x", hidden_size, bias=bias, forget_gate=forget_gate)
+    return g
+
+
+def gru(input_size: int = 3, hidden_size: int = 8, bias: bool = True) -> Graph:
+    """torch.nn.GRU's cell at gate level (``r`` applied to ``W_hn h + b_hn``).
+
+    Examples
+    --------
+    >>> gru(3, 8).params()["W_hn"]
+    (8, 8)
+    """
+    g = Graph("gru")
+    g.input("x", input_size)
+    gru_cell(g, "x", hidden_size, bias=bias)
+    return g
+
+
+def stacked(
+    cell: str = "lstm",
+    input_size: int = 3,
+    hidden_size: int = 8,
+    layers: int = 2,
+    bidirectional: bool = False,
+    bias: bool = True,
+    **cell_options,
+) -> Graph:
+    """A deep net: ``layers`` cells, each reading the one below (torch's ``num_layers``).
+
+    Layer ``k``'s nodes and parameters carry the suffix ``_lk``; with
+    ``bidirectional=True`` each layer also runs backward in time (suffix ``_lk_reverse``)
+    and the next layer reads both directions joined (node ``y_lk``; the top one is ``y``).
+
+    Examples
+    --------
+    >>> g = stacked("gru", 3, 8, layers=2)
+    >>> g.output_nodes()
+    ['h_l1']
+    """
+    if layers < 1:
+        raise InputError(f"layers must be at least 1, got {layers}")
+    add_cell = _cell(cell)
+    g = Graph(f"stacked_{cell}" + ("_bidirectional" if bidirectional else ""))
+    below = g.input("x", input_size)
+    for k in range(layers):
+        suffix = f"_l{k}" if layers > 1 else ""
+        below = _add_layer(
+            g,
+            add_cell,
+            below,
+            hidden_size,
+            suffix,
+            bidirectional,
+            top=k == layers - 1,
+            bias=bias,
+            **cell_options,
+        )
+    g.set_outputs(below)
+    return g
+
+
+def _add_layer(g, add_cell, below, hidden_size, suffix, bidirectional, top, **options):
+    forward = add_cell(g, below, hidden_size, suffix=suffix, **options)
+    if not bidirectional:
+        return forward
+    backward = add_cell(g, below, hidden_size, suffix=f"{suffix}_reverse", reverse=True, **options)
+    joined = g.concat("y" if top else f"y{suffix}", 2 * hidden_size)
+    g.edge(forward, joined)
+    g.edge(backward, joined)
+    return joined
+
+
+def bidirectional(
+    cell: str = "elman",
+    input_size: int = 3,
+    hidden_size: int = 8,
+    layers: int = 1,
+    bias: bool = True,
+    **cell_options,
+) -> Graph:
+    """A bidirectional net: one cell runs forward in time, one backward (negative delays).
+
+    The output ``y`` joins both directions at each step, as torch does.
+
+    Examples
+    --------
+    >>> g = bidirectional("elman", 3, 4)
+    >>> [e.describe() for e in g.edges if e.delay]
+    ['h -> h @ t-1', 'h_reverse -> h_reverse @ t+1']
+    """
+    g = stacked(
+        cell, input_size, hidden_size, layers, bidirectional=True, bias=bias, **cell_options
+    )
+    g.name = f"bidirectional_{cell}"
+    return g
+
+
+#: Every preset by name; ``unroll presets`` lists them with their options.
+PRESETS: dict[str, Callable[..., Graph]] = {
+    "neuron": neuron,
+    "elman": elman,
+    "jordan": jordan,
+    "lstm": lstm,
+    "gru": gru,
+    "stacked": stacked,
+    "bidirectional": bidirectional,
+}
+
+
+def preset_options(name: str) -> dict[str, object]:
+    """The options a preset takes, with their defaults.
+
+    Examples
+    --------
+    >>> preset_options("elman")["activation"]
+    'tanh'
+    """
+    params = inspect.signature(PRESETS[name]).parameters.values()
+    return {p.name: p.default for p in params if p.kind is p.POSITIONAL_OR_KEYWORD}

@@ -1,0 +1,1 @@
+"""Graphviz diagrams of folded and unrolled graphs."""
