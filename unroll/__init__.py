@@ -15,6 +15,7 @@ from .engine import BPTTResult, Program, bptt, compile_program
 from .errors import GraphError, InputError, UnrollError
 from .graph import Edge, Graph, Node
 from .init import init_params
+from .interop import from_torch, load_state_dict
 from .losses import LOSSES
 from .ops import ACTIVATIONS, OPS
 from .unrolled import MODES, Unrolled, unroll
@@ -37,7 +38,9 @@ __all__ = [
     "Unrolled",
     "bptt",
     "compile_program",
+    "from_torch",
     "init_params",
+    "load_state_dict",
     "presets",
     "unroll",
 ]
