@@ -10,7 +10,8 @@
 (8, 8)
 """
 
-from . import presets
+from . import analysis, plot, presets
+from .analysis import Report, SweepResult, analyze, compare, sweep
 from .engine import BPTTResult, Program, bptt, compile_program
 from .errors import GraphError, InputError, UnrollError
 from .graph import Edge, Graph, Node
@@ -34,13 +35,20 @@ __all__ = [
     "InputError",
     "Node",
     "Program",
+    "Report",
+    "SweepResult",
     "UnrollError",
     "Unrolled",
+    "analysis",
+    "analyze",
     "bptt",
+    "compare",
     "compile_program",
     "from_torch",
     "init_params",
     "load_state_dict",
+    "plot",
     "presets",
+    "sweep",
     "unroll",
 ]

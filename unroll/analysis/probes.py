@@ -1,0 +1,223 @@
+"""Seeded probes shared by every measurement: model specs, input sequences, loss cotangents.
+
+Every random draw has its own generator seeded by ``(seed, stream, crc32(name), ...)``, so
+two models with an input node of the same name and size get the same input sequence, and
+two models with an output of the same name and size get the same loss cotangent.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..graph import Graph
+from ..init import init_params
+from ..unrolled import Unrolled
+from .errors import AnalysisError
+
+__all__ = [
+    "PROBES",
+    "ModelSpec",
+    "Probe",
+    "as_models",
+    "as_spec",
+    "draw_inputs",
+    "probe_cotangents",
+    "probe_name",
+]
+
+_INPUT_STREAM, _LOSS_STREAM = 1, 2
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A graph and how to draw its parameters for a seed.
+
+    ``init`` (a scheme of :func:`unroll.init_params`) and ``init_options`` (its keyword
+    options, e.g. ``spectral_norm``) apply unless ``params`` is given: a fixed
+    ``{name: array}`` used for every seed, or a function ``seed -> {name: array}``.
+    """
+
+    graph: Graph
+    init: str = "torch"
+    init_options: Mapping = field(default_factory=dict)
+    params: Mapping | Callable | None = None
+
+    def params_for(self, seed: int) -> dict[str, np.ndarray]:
+        """The parameters for ``seed``."""
+        if callable(self.params):
+            return dict(self.params(seed))
+        if self.params is not None:
+            return dict(self.params)
+        try:
+            return init_params(self.graph, seed=seed, scheme=self.init, **self.init_options)
+        except TypeError as e:
+            raise AnalysisError(f"model {self.graph.name!r}: bad init option ({e})") from None
+
+    def describe(self) -> dict:
+        """How the parameters are drawn, as plain JSON-able data."""
+        if self.params is not None:
+            return {"params": "given"}
+        return {"init": self.init, "init_options": dict(sorted(self.init_options.items()))}
+
+
+def as_spec(
+    value, init: str = "torch", init_options: Mapping | None = None, label: str = "model"
+) -> ModelSpec:
+    """A Graph, a ``(Graph, options)`` pair or a ModelSpec as a :class:`ModelSpec`.
+
+    ``options`` may name the scheme (``"init"`` or ``"scheme"``) and fixed ``"params"``;
+    the other keys are options of :func:`unroll.init_params`, merged over
+    ``init_options``.
+
+    Raises
+    ------
+    AnalysisError
+        For anything else, naming the model by ``label``.
+
+    Examples
+    --------
+    >>> from unroll import presets
+    >>> spec = as_spec((presets.lstm(2, 3), {"init": "orthogonal", "forget_bias": 1.0}))
+    >>> spec.init, dict(spec.init_options)
+    ('orthogonal', {'forget_bias': 1.0})
+    """
+    init_options = dict(init_options or {})
+    if isinstance(value, ModelSpec):
+        return value
+    if isinstance(value, Graph):
+        return ModelSpec(value, init, dict(init_options))
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Graph):
+        graph, options = value
+        options = dict(options or {})
+        scheme = options.pop("init", options.pop("scheme", init))
+        params = options.pop("params", None)
+        return ModelSpec(graph, scheme, {**init_options, **options}, params)
+    raise AnalysisError(
+        f"model {label!r}: expected a Graph, a (Graph, init options) pair or "
+        f"a ModelSpec, got {type(value).__name__}"
+    )
+
+
+def as_models(
+    model, init: str = "torch", init_options: Mapping | None = None, params=None
+) -> dict[str, ModelSpec]:
+    """Normalise ``analyze``'s ``model`` argument to ``{label: ModelSpec}``.
+
+    A single graph is labelled by its name; a dict keeps its labels (as strings) and its
+    order. A value may be a Graph, a ``(Graph, {"init": ..., option: value})`` pair or a
+    :class:`ModelSpec`.
+
+    Examples
+    --------
+    >>> from unroll import presets
+    >>> g = presets.elman(2, 3)
+    >>> specs = as_models({"orth": (g, {"init": "orthogonal", "spectral_norm": 0.9}), "plain": g})
+    >>> [(k, s.init, dict(s.init_options)) for k, s in specs.items()]
+    [('orth', 'orthogonal', {'spectral_norm': 0.9}), ('plain', 'torch', {})]
+    """
+    init_options = dict(init_options or {})
+    if isinstance(model, Mapping):
+        if not model:
+            raise AnalysisError("no models to analyze (the dict is empty)")
+        if params is not None:
+            raise AnalysisError("params= applies to a single graph; give each model a ModelSpec")
+        return {str(k): as_spec(v, init, init_options, str(k)) for k, v in model.items()}
+    spec = as_spec(model, init, init_options, getattr(model, "name", "model"))
+    if params is not None:
+        spec = ModelSpec(spec.graph, spec.init, spec.init_options, params)
+    return {spec.graph.name: spec}
+
+
+def draw_inputs(
+    graph: Graph, steps: int, seed: int, batch: int = 1, scale: float = 1.0
+) -> dict[str, np.ndarray]:
+    """Standard-normal input sequences ``(steps, batch, n)`` times ``scale``, one per input node.
+
+    Examples
+    --------
+    >>> from unroll import presets
+    >>> xs = draw_inputs(presets.elman(2, 3), steps=4, seed=0)
+    >>> xs["x"].shape
+    (4, 1, 2)
+    """
+    out = {}
+    for name in graph.input_nodes():
+        rng = np.random.default_rng([seed, _INPUT_STREAM, zlib.crc32(name.encode())])
+        out[name] = rng.standard_normal((steps, batch, graph.nodes[name].size)) * scale
+    return out
+
+
+def _random_cotangent(name: str, size: int, distance: int, seed: int, batch: int):
+    rng = np.random.default_rng([seed, _LOSS_STREAM, zlib.crc32(name.encode()), distance])
+    v = rng.standard_normal((batch, size))
+    return v / np.linalg.norm(v)
+
+
+def _random(unrolled: Unrolled, seed: int, batch: int) -> dict:
+    T, nodes = unrolled.steps, unrolled.graph.nodes
+    return {
+        (n, t): _random_cotangent(n, nodes[n].size, T - 1 - t, seed, batch)
+        for n, t in unrolled.loss_instances
+    }
+
+
+def _sum(unrolled: Unrolled, seed: int, batch: int) -> dict:
+    nodes = unrolled.graph.nodes
+    return {(n, t): np.ones((batch, nodes[n].size)) for n, t in unrolled.loss_instances}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A loss probe: ``cotangents(unrolled, seed, batch) -> {(output, t): dL/dy}``."""
+
+    name: str
+    cotangents: Callable[[Unrolled, int, int], dict]
+    doc: str
+
+
+PROBES: dict[str, Probe] = {
+    p.name: p
+    for p in [
+        Probe(
+            "random",
+            _random,
+            "a random direction of unit norm (over batch and units) on each output at each "
+            "loss step, seeded by (seed, output, distance from the last step)",
+        ),
+        Probe("sum", _sum, "the sum of the outputs at the loss steps: dL/dy = 1 everywhere"),
+    ]
+}
+
+_PROBE_ALIASES = {
+    "random cotangent": "random",
+    "random-cotangent": "random",
+    "random_cotangent": "random",
+}
+
+
+def probe_cotangents(loss: str, unrolled: Unrolled, seed: int, batch: int) -> dict:
+    """The cotangents of loss probe ``loss`` (a key of :data:`PROBES` or an alias).
+
+    Examples
+    --------
+    >>> import unroll
+    >>> u = unroll.unroll(unroll.presets.elman(2, 3), 4, mode="many-to-one")
+    >>> cots = probe_cotangents("random", u, seed=0, batch=2)
+    >>> list(cots), round(float(np.linalg.norm(cots[("h", 3)])), 12)
+    ([('h', 3)], 1.0)
+    """
+    return PROBES[probe_name(loss)].cotangents(unrolled, seed, batch)
+
+
+def probe_name(loss: str) -> str:
+    """The canonical name of loss probe ``loss``."""
+    key = _PROBE_ALIASES.get(loss, loss)
+    if key not in PROBES:
+        raise AnalysisError(
+            f"unknown loss probe {loss!r} (known: {', '.join(PROBES)}, 'random cotangent')"
+        )
+    return key

@@ -1,0 +1,562 @@
+"""Gradient-norm profiles over time: ``analyze`` one model or several on the same probes.
+
+For each model and seed, :func:`analyze` draws the parameters and an input sequence,
+puts a loss probe at the loss steps of the sequence mode (by default a unit-norm random
+cotangent on the output at the last step), runs :func:`unroll.bptt` with per-step weight
+contributions and records, at every step ``t`` (distance ``T-1-t`` from the last step):
+
+* ``log10 ||dL/ds_t||`` for each state node ``s`` (exact in the log domain),
+* ``log10`` of the norm of each tied recurrent weight's step-``t`` contribution and its
+  share ``||contribution_t|| / sum_t ||contribution_t||`` (norms, so that cancelling
+  contributions do not hide a step); the ``"recurrent"`` share treats all recurrent
+  weights of the model as one vector,
+* the theory overlay of :mod:`unroll.analysis.theory` where one applies.
+
+Over seeds it keeps the median and a quantile band; the summary fits the decay rate,
+finds the distance where the norm drops below ``threshold`` times its value at the loss
+and names a verdict with :data:`unroll.analysis.verdict.DEFAULT_RULE`.
+
+JSON schema (``Report.to_json``; key order fixed; non-finite numbers are ``null``:
+``-inf`` is an exactly zero gradient, ``nan`` an overflowed forward pass)::
+
+    {"schema": "unroll.analysis.report/1",
+     "versions": {"unroll", "numpy", "python"},
+     "settings": {"steps", "seeds", "init", "init_options", "mode", "batch",
+                  "input_scale", "loss", "quantiles", "threshold"},
+     "thresholds": {"vanishing_below", "exploding_above", "first_steps_fraction",
+                    "norm_drop", "units", "rule"},
+     "distance": [T-1, ..., 0],                    # indexed by step t
+     "models": [{"label", "graph", "params", "state_nodes", "recurrent_weights",
+                 "first_steps_share",
+                 "summary": {state: {"decay_per_step", "factor_per_step",
+                                     "distance_to_threshold", "verdict",
+                                     "log10_norm_at_loss", "log10_drop_over_horizon"}},
+                 "grad_norms": {state: {"median", "q_low", "q_high", "per_seed"}},
+                 "contributions": {weight: {"log10_norm": band, "share": band}},
+                 "recurrent_share": band,
+                 "theory": {state: {"kind", "formula", "log10": band,
+                                    "log10_factor": band or null}}}]}
+
+where a band is ``{"median", "q_low", "q_high"}``, each a list over steps t = 0 ... T-1
+(``"distance"`` gives T-1-t for each), and ``log10_factor`` is Pascanu's per-step
+``log10(gamma sigma_max)`` as ``{"median", "q_low", "q_high"}`` numbers over seeds, or
+``null`` for a gate-path overlay.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engine import bptt
+from ..unrolled import unroll
+from .errors import AnalysisError
+from .export import csv_cell, plain, plain_list, versions
+from .logspace import log10_norm, log10_sum, quantiles
+from .probes import ModelSpec, as_models, draw_inputs, probe_cotangents, probe_name
+from .theory import theory_bound
+from .verdict import DEFAULT_RULE, VerdictRule, distance_below, fit_decay, verdict
+
+__all__ = ["SCHEMA", "ModelProfile", "Report", "StateSummary", "analyze", "compare"]
+
+SCHEMA = "unroll.analysis.report/1"
+
+
+@dataclass(frozen=True)
+class StateSummary:
+    """The summary of one state node's median gradient norm against the distance."""
+
+    decay_per_step: float
+    factor_per_step: float
+    distance_to_threshold: int | None
+    verdict: str
+    log10_norm_at_loss: float
+    log10_drop_over_horizon: float
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict, keys in declaration order."""
+        return {k: plain(v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class ModelProfile:
+    """Everything measured for one model: arrays of shape (seeds, T).
+
+    Attributes
+    ----------
+    label : str
+    spec : ModelSpec
+    seeds : list of int
+    quantiles : (float, float)
+        The band's quantiles.
+    grad_norms : dict
+        ``{state node: array}`` of ``log10 ||dL/ds_t||`` over steps ``t``.
+    contribution_norms : dict
+        ``{recurrent weight: array}``: log10 norm of each step's contribution.
+    shares : dict
+        ``{recurrent weight or "recurrent": array}``: each step's share of the gradient.
+    theory : dict
+        ``{state node: array}``: the theory overlay's log10 over distance ``k``.
+    theory_info : dict
+        ``{state node: (kind, formula)}``.
+    theory_factors : dict
+        ``{state node: array (seeds,)}``: Pascanu's ``log10(gamma sigma_max)`` per seed
+        (``nan`` for a gate-path overlay).
+    summary : dict
+        ``{state node: StateSummary}``.
+    first_steps_share : float or None
+        Median over seeds of the share of the first steps (``rule.first_steps_fraction``
+        of the sequence) in the recurrent weights' gradient.
+    """
+
+    label: str
+    spec: ModelSpec
+    seeds: list[int]
+    quantiles: tuple[float, float]
+    grad_norms: dict[str, np.ndarray]
+    contribution_norms: dict[str, np.ndarray]
+    shares: dict[str, np.ndarray]
+    theory: dict[str, np.ndarray] = field(default_factory=dict)
+    theory_info: dict[str, tuple[str, str]] = field(default_factory=dict)
+    theory_factors: dict[str, np.ndarray] = field(default_factory=dict)
+    summary: dict[str, StateSummary] = field(default_factory=dict)
+    first_steps_share: float | None = None
+
+    @property
+    def state_nodes(self) -> list[str]:
+        """The state nodes, in graph order."""
+        return list(self.grad_norms)
+
+    @property
+    def steps(self) -> int:
+        """The number of unrolled steps T."""
+        return next(iter(self.grad_norms.values())).shape[1]
+
+    def band(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        """``{"median", "q_low", "q_high"}`` over seeds of an array ``(seeds, T)``."""
+        med, lo, hi = quantiles(values, (0.5, *self.quantiles))
+        return {"median": med, "q_low": lo, "q_high": hi}
+
+    def by_distance(self, state: str) -> dict[str, np.ndarray]:
+        """The band of ``log10 ||dL/ds||`` indexed by distance ``k`` (reversed steps)."""
+        return {k: v[::-1] for k, v in self.band(self.grad_norms[state]).items()}
+
+
+def _shares(log10_norms: np.ndarray) -> np.ndarray:
+    total = log10_sum(log10_norms, axis=-1)
+    with np.errstate(invalid="ignore"):
+        return np.where(
+            np.isfinite(total)[..., None],
+            10.0 ** (log10_norms - np.asarray(total)[..., None]),
+            np.nan,
+        )
+
+
+def _measure(
+    spec: ModelSpec, steps: int, seeds, mode: str, batch: int, input_scale: float, loss: str
+):
+    """Run every seed of one model; return per-seed arrays and theory."""
+    g = spec.graph
+    u = unroll(g, steps, mode=mode)
+    states, weights = g.state_nodes(), g.recurrent_weights()
+    norms = {s: np.empty((len(seeds), steps)) for s in states}
+    contrib = {w: np.empty((len(seeds), steps)) for w in weights}
+    theory, factors, info = {}, {}, {}
+    with_theory = u.loss_steps == [steps - 1]
+    for i, seed in enumerate(seeds):
+        params = spec.params_for(seed)
+        xs = draw_inputs(g, steps, seed, batch, input_scale)
+        r = bptt(
+            u,
+            params,
+            xs,
+            probe_cotangents(loss, u, seed, batch),
+            contributions=True,
+            input_grads=False,
+        )
+        for s in states:
+            norms[s][i] = r.log10_grad_norms(s)
+        for w in weights:
+            contrib[w][i] = r.contribution_log10_norms(w)
+        for s, th in theory_bound(g, params, r).items() if with_theory else ():
+            theory.setdefault(s, np.empty((len(seeds), steps)))[i] = th.log10
+            factors.setdefault(s, np.full(len(seeds), np.nan))[i] = (
+                np.nan if th.log10_factor is None else th.log10_factor
+            )
+            info[s] = (th.kind, th.formula)
+    return norms, contrib, theory, factors, info
+
+
+def _summarize(profile: ModelProfile, threshold: float, rule: VerdictRule) -> None:
+    T = profile.steps
+    for s in profile.grad_norms:
+        curve = profile.by_distance(s)["median"]
+        slope = fit_decay(curve)
+        zero = bool(np.isneginf(curve).any())
+        profile.summary[s] = StateSummary(
+            decay_per_step=slope,
+            factor_per_step=10.0**slope,
+            distance_to_threshold=distance_below(curve, threshold),
+            verdict=verdict(slope, zero, rule),
+            log10_norm_at_loss=float(curve[0]),
+            log10_drop_over_horizon=float(curve[T - 1] - curve[0]),
+        )
+    if "recurrent" in profile.shares:
+        first = max(1, math.ceil(rule.first_steps_fraction * T))
+        per_seed = np.nansum(profile.shares["recurrent"][:, :first], axis=1)
+        profile.first_steps_share = float(np.median(per_seed))
+
+
+def _profile(
+    label, spec, seeds, steps, mode, batch, input_scale, loss, qs, threshold, rule
+) -> ModelProfile:
+    norms, contrib, theory, factors, info = _measure(
+        spec, steps, seeds, mode, batch, input_scale, loss
+    )
+    shares = {w: _shares(v) for w, v in contrib.items()}
+    if contrib:
+        combined = log10_norm(np.stack(list(contrib.values())), axis=0)
+        shares["recurrent"] = _shares(combined)
+    profile = ModelProfile(
+        label, spec, list(seeds), qs, norms, contrib, shares, theory, info, factors
+    )
+    _summarize(profile, threshold, rule)
+    return profile
+
+
+class Report:
+    """The gradient profiles of one or several models on the same probes.
+
+    Attributes
+    ----------
+    models : list of str
+        The labels, in the order given.
+    profiles : dict
+        ``{label: ModelProfile}``.
+    settings : dict
+        The settings of :func:`analyze`.
+    rule : VerdictRule
+    threshold : float
+    """
+
+    def __init__(
+        self, profiles: dict[str, ModelProfile], settings: dict, rule: VerdictRule, threshold: float
+    ):
+        self.profiles, self.settings, self.rule = profiles, settings, rule
+        self.threshold = threshold
+
+    @property
+    def models(self) -> list[str]:
+        """The model labels, in the order given."""
+        return list(self.profiles)
+
+    @property
+    def steps(self) -> int:
+        """The number of unrolled steps T."""
+        return self.settings["steps"]
+
+    @property
+    def distance(self) -> np.ndarray:
+        """Distance ``T-1-t`` from the last step, indexed by step ``t``."""
+        return np.arange(self.steps)[::-1]
+
+    @property
+    def summary(self) -> dict[str, dict[str, StateSummary]]:
+        """``{label: {state node: StateSummary}}``."""
+        return {label: p.summary for label, p in self.profiles.items()}
+
+    @property
+    def theory(self) -> dict[str, dict[str, dict]]:
+        """``{label: {state node: {"kind", "formula", "median", "q_low", "q_high"}}}`` over
+        distance k, for the models a theory applies to."""
+        out = {}
+        for label, p in self.profiles.items():
+            if p.theory:
+                out[label] = {
+                    s: {
+                        "kind": p.theory_info[s][0],
+                        "formula": p.theory_info[s][1],
+                        **p.band(values),
+                    }
+                    for s, values in p.theory.items()
+                }
+        return out
+
+    def __getitem__(self, label: str) -> ModelProfile:
+        return self.profiles[label]
+
+    def summary_table(self) -> str:
+        """A compact text table: one row per model and state node, the rule underneath."""
+        drop = f"dist. to {self.threshold:g}"
+        first = f"first {self.rule.first_steps_fraction:.0%} share"
+        head = ["model", "state", "decay/step", "×/step", drop, "verdict", first]
+        rows = [head]
+        for label, p in self.profiles.items():
+            for s, sm in p.summary.items():
+                rows.append(
+                    [
+                        label,
+                        s,
+                        f"{sm.decay_per_step:+.4f}",
+                        f"{sm.factor_per_step:.4g}",
+                        "never"
+                        if sm.distance_to_threshold is None
+                        else str(sm.distance_to_threshold),
+                        sm.verdict,
+                        "-" if p.first_steps_share is None else f"{p.first_steps_share:.3g}",
+                    ]
+                )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        notes = [
+            f"decay/step: fitted slope of log10 ‖∂L/∂s_t‖ in decades per step over "
+            f"{self.steps} steps, median of {len(self.settings['seeds'])} seeds; "
+            f"{drop}: first distance where the norm < {self.threshold:g} × its value "
+            "at the loss",
+            self.rule.describe(),
+        ]
+        return "\n".join([*lines, "", *notes])
+
+    def __str__(self) -> str:
+        return self.summary_table()
+
+    def __repr__(self) -> str:
+        return f"Report(models={self.models!r}, steps={self.steps})"
+
+    # ---- export --------------------------------------------------------------------------
+
+    def _band_json(self, p: ModelProfile, values: np.ndarray) -> dict:
+        return {k: plain_list(v) for k, v in p.band(values).items()}
+
+    def _model_json(self, p: ModelProfile) -> dict:
+        g = p.spec.graph
+        return {
+            "label": p.label,
+            "graph": g.name,
+            "params": plain(p.spec.describe()),
+            "state_nodes": p.state_nodes,
+            "recurrent_weights": list(p.contribution_norms),
+            "first_steps_share": plain(p.first_steps_share),
+            "summary": {s: sm.to_dict() for s, sm in p.summary.items()},
+            "grad_norms": {
+                s: {**self._band_json(p, v), "per_seed": [plain_list(row) for row in v]}
+                for s, v in p.grad_norms.items()
+            },
+            "contributions": {
+                w: {"log10_norm": self._band_json(p, v), "share": self._band_json(p, p.shares[w])}
+                for w, v in p.contribution_norms.items()
+            },
+            "recurrent_share": (
+                self._band_json(p, p.shares["recurrent"]) if "recurrent" in p.shares else None
+            ),
+            "theory": {
+                s: {
+                    "kind": p.theory_info[s][0],
+                    "formula": p.theory_info[s][1],
+                    "log10": self._band_json(p, v[:, ::-1]),
+                    "log10_factor": (
+                        {
+                            k: plain(float(b[0]))
+                            for k, b in p.band(p.theory_factors[s][:, None]).items()
+                        }
+                        if np.isfinite(p.theory_factors[s]).any()
+                        else None
+                    ),
+                }
+                for s, v in p.theory.items()
+            },
+        }
+
+    def to_dict(self) -> dict:
+        """The report as plain JSON-able data (see the module docstring for the schema)."""
+        return {
+            "schema": SCHEMA,
+            "versions": versions(),
+            "settings": self.settings,
+            "thresholds": {
+                **self.rule.to_dict(),
+                "norm_drop": self.threshold,
+                "units": "decades (log10) per step",
+                "rule": self.rule.describe(),
+            },
+            "distance": [int(d) for d in self.distance],
+            "models": [self._model_json(p) for p in self.profiles.values()],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The report as JSON text, byte-stable for equal inputs."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+    def to_csv(self) -> str:
+        """The per-step table in long form, one row per (model, series, node, step).
+
+        Columns: ``model, series, node, step, distance, median, q_low, q_high``; series
+        ``log10_grad_norm`` (node: a state), ``log10_contribution_norm`` and
+        ``contribution_share`` (node: a recurrent weight, or ``recurrent`` for all of
+        them), ``theory_log10`` (node: a state). Numbers are written with 17 significant
+        digits; ``-inf`` is an exactly zero gradient.
+        """
+        buf = io.StringIO()
+        out = csv.writer(buf, lineterminator="\n")
+        out.writerow(["model", "series", "node", "step", "distance", "median", "q_low", "q_high"])
+        T = self.steps
+        for label, p in self.profiles.items():
+            series = [("log10_grad_norm", s, v) for s, v in p.grad_norms.items()]
+            series += [("log10_contribution_norm", w, v) for w, v in p.contribution_norms.items()]
+            series += [("contribution_share", w, v) for w, v in p.shares.items()]
+            series += [("theory_log10", s, v[:, ::-1]) for s, v in p.theory.items()]
+            for name, node, values in series:
+                band = p.band(values)
+                for t in range(T):
+                    out.writerow(
+                        [
+                            label,
+                            name,
+                            node,
+                            t,
+                            T - 1 - t,
+                            *(csv_cell(band[k][t]) for k in ("median", "q_low", "q_high")),
+                        ]
+                    )
+        return buf.getvalue()
+
+
+def _seed_list(seeds) -> list[int]:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise AnalysisError(f"seeds must be a positive count or a list of seeds, got {seeds}")
+        return list(range(int(seeds)))
+    seed_list = [int(s) for s in seeds]
+    if not seed_list:
+        raise AnalysisError("seeds: the list of seeds is empty")
+    return seed_list
+
+
+def analyze(
+    model,
+    steps: int = 100,
+    seeds=10,
+    *,
+    init: str = "torch",
+    init_options: Mapping | None = None,
+    mode: str = "many-to-one",
+    batch: int = 1,
+    input_scale: float = 1.0,
+    loss: str = "random",
+    quantiles=(0.1, 0.9),
+    threshold: float = 1e-3,
+    rule: VerdictRule = DEFAULT_RULE,
+    params=None,
+) -> Report:
+    """Measure how gradient norms vanish or explode with the distance from the loss.
+
+    Parameters
+    ----------
+    model : Graph or dict
+        One graph, or ``{label: Graph | (Graph, init options) | ModelSpec}`` to compare
+        several (every model gets the same inputs and the same loss probe). An init
+        options dict may name the scheme (``{"init": "orthogonal", "spectral_norm": 1}``).
+    steps : int
+        Unrolled length T.
+    seeds : int or list of int
+        ``n`` means seeds ``0 ... n-1``; each draws parameters, inputs and the probe.
+    init : str
+        Default scheme of :func:`unroll.init_params` (``torch``, ``orthogonal``, ...).
+    init_options : mapping, optional
+        Default options of :func:`unroll.init_params` (``spectral_norm``, ``forget_bias``,
+        ``bias``, ...).
+    mode : str
+        Sequence mode (default ``many-to-one``: inputs at every step, loss at the last).
+    batch : int
+        Sequences per seed (norms are over batch and units).
+    input_scale : float
+        Inputs are standard normal times this (0 for zero input).
+    loss : {"random", "sum"}
+        The loss probe: ``random`` (alias ``"random cotangent"``) puts a seeded random
+        cotangent of unit norm on the output at each loss step; ``sum`` puts ones.
+    quantiles : (float, float)
+        The band drawn around the median over seeds.
+    threshold : float
+        The summary reports the first distance where the norm falls below
+        ``threshold`` times its value at the loss.
+    rule : VerdictRule
+        Thresholds of the verdict (default: slope < -0.005 decades/step vanishing,
+        > +0.005 exploding).
+    params : mapping or callable, optional
+        Fixed parameters of a single graph (or ``seed -> params``) instead of drawing.
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    AnalysisError
+        For an unknown probe, a bad model spec or bad seeds; ``UnrollError`` subclasses
+        from the core for a bad graph, mode or init option.
+
+    Examples
+    --------
+    >>> import unroll
+    >>> g = unroll.presets.elman(4, 8, bias=False)
+    >>> rep = analyze(g, steps=30, seeds=2, init="orthogonal",
+    ...               init_options={"spectral_norm": 0.5}, input_scale=0.0)
+    >>> s = rep.summary["elman"]["h"]
+    >>> round(s.decay_per_step, 6), s.verdict, s.distance_to_threshold
+    (-0.30103, 'vanishing', 10)
+    """
+    specs = as_models(model, init, init_options, params)
+    seed_list = _seed_list(seeds)
+    loss = probe_name(loss)
+    qs = (float(quantiles[0]), float(quantiles[1]))
+    profiles = {
+        label: _profile(
+            label, spec, seed_list, steps, mode, batch, input_scale, loss, qs, threshold, rule
+        )
+        for label, spec in specs.items()
+    }
+    settings = {
+        "steps": steps,
+        "seeds": seed_list,
+        "init": init,
+        "init_options": plain(dict(sorted((init_options or {}).items()))),
+        "mode": mode,
+        "batch": batch,
+        "input_scale": float(input_scale),
+        "loss": loss,
+        "quantiles": list(qs),
+        "threshold": float(threshold),
+    }
+    return Report(profiles, settings, rule, threshold)
+
+
+def compare(
+    models, steps: int = 100, seeds=10, *, inits: Mapping | None = None, **options
+) -> Report:
+    """Analyze several models on the same probes; or one graph under several inits.
+
+    ``compare({"RNN": g1, "LSTM": g2})`` is ``analyze`` with a dict;
+    ``compare(g, inits={"torch": {}, "orthogonal": {"init": "orthogonal"}})`` analyzes one
+    graph under each init (options as in a ``(Graph, options)`` model spec).
+
+    Examples
+    --------
+    >>> import unroll
+    >>> g = unroll.presets.elman(2, 4)
+    >>> rep = compare(g, steps=10, seeds=2,
+    ...               inits={"small": {"spectral_norm": 0.5}, "large": {"spectral_norm": 2.0}})
+    >>> rep.models
+    ['small', 'large']
+    """
+    if inits is not None:
+        models = {label: (models, dict(opts)) for label, opts in inits.items()}
+    return analyze(models, steps, seeds, **options)

@@ -1,0 +1,227 @@
+"""Theory overlays from the parameters and forward values: Pascanu's bound, gated-path products.
+
+* Elman (one state ``h = act(W h[t-1] + inputs)``): Pascanu, Mikolov & Bengio (2013),
+  ``||dh_t/dh_k|| <= (gamma * sigma_max(W))^(t-k)``, so with the loss at the last step
+  ``||dL/dh_{T-1-k}|| <= (gamma sigma_max)^k ||dL/dh_{T-1}||``. ``gamma`` is the
+  activation's bound ``max |act'|`` (1 for tanh, 1/4 for sigmoid); the largest singular
+  value is used, not the spectral radius (the radius gives no bound).
+* Gated carry (``s = gate * s[t-1] + ...``: the LSTM cell ``c = f * c[t-1] + i * g``, the
+  GRU ``h = (1 - z) * n + z * h[t-1]``): the gradient carried by that path alone,
+  ``||(prod f) * dL/ds_{T-1}||``, from the forward values of the gate. It is exact when
+  the other paths carry nothing (zero recurrent weights) and the "constant error carousel"
+  when there is no gate (the 1997 LSTM, factor 1).
+
+Each overlay is indexed by the distance ``k = 0 ... T-1`` from the last step and anchored
+at the measured norm there; it assumes the only cotangent sits at the last step
+(``many-to-one``). It applies when exactly one state node of the graph matches a rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engine import BPTTResult
+from ..graph import Graph
+from ..ops import ACTIVATIONS
+from .logspace import log10_norm
+
+__all__ = ["THEORIES", "Theory", "TheoryRule", "pascanu_factor", "theory_bound", "theory_matches"]
+
+
+@dataclass(frozen=True)
+class Theory:
+    """An overlay for one state node: ``log10[k]`` at distance ``k`` from the last step.
+
+    ``log10_factor`` is the bound's per-step factor ``log10(gamma sigma_max)`` (Pascanu)
+    or ``None`` (a path product, whose factor changes from step to step).
+    """
+
+    node: str
+    kind: str
+    formula: str
+    log10: np.ndarray
+    log10_factor: float | None = None
+
+
+@dataclass(frozen=True)
+class TheoryRule:
+    """``match(graph, node) -> dict | None`` finds the structure; ``compute`` draws the curve."""
+
+    kind: str
+    match: Callable[[Graph, str], dict | None]
+    compute: Callable[[Graph, Mapping, BPTTResult, str, dict], Theory]
+    doc: str
+
+
+# ---- Pascanu et al. 2013 -------------------------------------------------------------------
+
+
+def _match_elman(graph: Graph, node: str) -> dict | None:
+    n = graph.nodes[node]
+    if n.kind != "layer" or graph.state_nodes() != [node]:
+        return None
+    edges = graph.in_edges(node)
+    loops = [e for e in edges if e.delay != 0]
+    others = [e for e in edges if e.delay == 0]
+    if len(loops) != 1 or loops[0].source != node or loops[0].delay != 1 or not loops[0].weight:
+        return None
+    if any(graph.nodes[e.source].kind != "input" for e in others):
+        return None
+    return {"weight": loops[0].weight, "activation": n.activation}
+
+
+def pascanu_factor(params: Mapping, weight: str, activation: str) -> float:
+    """``log10(gamma * sigma_max(W))``: the per-step factor of Pascanu's bound.
+
+    Examples
+    --------
+    >>> W = np.diag([0.5, 2.0])
+    >>> float(pascanu_factor({"W_hh": W}, "W_hh", "sigmoid"))  # log10(2 / 4)
+    -0.3010299956639812
+    """
+    sigma = float(np.linalg.norm(np.asarray(params[weight], dtype=float), 2))
+    value = ACTIVATIONS[activation].gamma * sigma
+    return float(np.log10(value)) if value > 0 else -np.inf
+
+
+def _pascanu(graph, params, result, node, match) -> Theory:
+    T = result.unrolled.steps
+    factor = pascanu_factor(params, match["weight"], match["activation"])
+    anchor = result.log10_grad_norms(node)[T - 1]
+    k = np.arange(T, dtype=float)
+    with np.errstate(invalid="ignore"):
+        curve = np.where(k == 0, anchor, anchor + k * factor)
+    gamma = ACTIVATIONS[match["activation"]].gamma
+    formula = (
+        f"‖∂L/∂{node}_T‖·(γ σ_max({match['weight']}))^k, γ = {gamma:g} ({match['activation']})"
+    )
+    return Theory(node, "pascanu bound", formula, curve, factor)
+
+
+# ---- gated carry (LSTM cell, GRU update) ---------------------------------------------------
+
+
+def _match_gated(graph: Graph, node: str) -> dict | None:
+    if graph.nodes[node].kind != "add":
+        return None
+    for e in graph.in_edges(node):
+        if e.source == node and e.delay == 1:
+            return {"gate": None}
+        if e.delay != 0 or graph.nodes[e.source].kind != "mul":
+            continue
+        ins = graph.in_edges(e.source)
+        carried = [i for i in ins if i.source == node and i.delay == 1]
+        gates = [
+            i
+            for i in ins
+            if i.delay == 0
+            and graph.nodes[i.source].kind == "layer"
+            and graph.nodes[i.source].activation == "sigmoid"
+        ]
+        if len(ins) == 2 and len(carried) == 1 and len(gates) == 1:
+            return {"gate": gates[0].source}
+    return None
+
+
+def _gated(graph, params, result, node, match) -> Theory:
+    T, gate = result.unrolled.steps, match["gate"]
+    cot = np.asarray(result.node_grads[(node, T - 1)], dtype=float)
+    with np.errstate(divide="ignore"):
+        start = np.log10(np.abs(cot))
+        if gate is None:
+            logs = np.zeros((T, *cot.shape))
+        else:
+            logs = np.log10(np.stack([result.values[(gate, t)] for t in range(T)]))
+    carried = np.concatenate([np.zeros((1, *cot.shape)), np.cumsum(logs[::-1], axis=0)[:-1]])
+    curve = log10_norm((start[None] + carried).reshape(T, -1), axis=1)
+    if gate is None:
+        return Theory(
+            node,
+            "carousel",
+            f"‖∂L/∂{node}_T‖ (ungated path {node}[t-1] -> {node}: factor 1)",
+            curve,
+        )
+    return Theory(
+        node,
+        "gated path",
+        f"‖(∏ {gate}) ⊙ ∂L/∂{node}_T‖ (the {node} -> {node} path through gate {gate} alone)",
+        curve,
+    )
+
+
+THEORIES: dict[str, TheoryRule] = {
+    r.kind: r
+    for r in [
+        TheoryRule(
+            "pascanu bound",
+            _match_elman,
+            _pascanu,
+            "Elman: ||dh_t/dh_k|| <= (gamma sigma_max(W_hh))^(t-k), Pascanu et al. 2013",
+        ),
+        TheoryRule(
+            "gated path",
+            _match_gated,
+            _gated,
+            "LSTM cell / GRU state: the product of the gate along the carried path",
+        ),
+    ]
+}
+
+
+def theory_matches(graph: Graph) -> dict[str, tuple[TheoryRule, dict]]:
+    """``{state node: (rule, match)}``; empty unless exactly one state node matches a rule.
+
+    Examples
+    --------
+    >>> from unroll import presets
+    >>> {n: r.kind for n, (r, _) in theory_matches(presets.lstm(2, 3)).items()}
+    {'c': 'gated path'}
+    >>> theory_matches(presets.stacked("lstm", 2, 3, layers=2))
+    {}
+    """
+    if not graph.is_causal() or graph.max_delay() != 1:
+        return {}
+    found = {}
+    for node in graph.state_nodes():
+        for rule in THEORIES.values():
+            match = rule.match(graph, node)
+            if match is not None:
+                found[node] = (rule, match)
+                break
+    return found if len(found) == 1 else {}
+
+
+def theory_bound(graph: Graph, params: Mapping, result: BPTTResult) -> dict[str, Theory]:
+    """The theory overlay of each state node it applies to, from the last step's gradient.
+
+    Parameters
+    ----------
+    graph : Graph
+    params : mapping
+        The parameters the result was computed with.
+    result : BPTTResult
+        A run whose only cotangent sits at the last step.
+
+    Returns
+    -------
+    dict[str, Theory]
+        ``{state node: Theory}`` with ``Theory.log10[k]`` the log10 bound (Elman) or path
+        term (LSTM, GRU) at distance ``k``; empty when no rule applies.
+
+    Examples
+    --------
+    >>> import unroll
+    >>> g = unroll.presets.elman(2, 4, bias=False)
+    >>> p = unroll.init_params(g, seed=0, scheme="orthogonal", spectral_norm=0.5)
+    >>> u = unroll.unroll(g, steps=3, mode="many-to-one")
+    >>> r = unroll.bptt(u, p, {"x": np.zeros((3, 1, 2))}, {("h", 2): np.ones((1, 4)) / 2})
+    >>> theory_bound(g, p, r)["h"].log10.round(6).tolist()   # 0.5**k
+    [0.0, -0.30103, -0.60206]
+    """
+    return {
+        node: rule.compute(graph, params, result, node, match)
+        for node, (rule, match) in theory_matches(graph).items()
+    }
