@@ -10,14 +10,16 @@
 (8, 8)
 """
 
-from . import analysis, plot, presets
+from . import analysis, files, models, plot, presets
 from .analysis import Report, SweepResult, analyze, compare, sweep
 from .engine import BPTTResult, Program, bptt, compile_program
 from .errors import GraphError, InputError, UnrollError
+from .files import atomic_write, load_toml, to_json, to_toml
 from .graph import Edge, Graph, Node
 from .init import init_params
 from .interop import from_torch, load_state_dict
 from .losses import LOSSES
+from .models import Model, load_model
 from .ops import ACTIVATIONS, OPS
 from .unrolled import MODES, Unrolled, unroll
 
@@ -33,6 +35,7 @@ __all__ = [
     "Graph",
     "GraphError",
     "InputError",
+    "Model",
     "Node",
     "Program",
     "Report",
@@ -41,14 +44,21 @@ __all__ = [
     "Unrolled",
     "analysis",
     "analyze",
+    "atomic_write",
     "bptt",
     "compare",
     "compile_program",
+    "files",
     "from_torch",
     "init_params",
+    "load_model",
     "load_state_dict",
+    "load_toml",
+    "models",
     "plot",
     "presets",
     "sweep",
+    "to_json",
+    "to_toml",
     "unroll",
 ]

@@ -1,0 +1,143 @@
+"""Option types and output helpers shared by the commands: MODEL, steps, key=value, files."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import click
+
+from unroll.files import atomic_write
+from unroll.models import Model, ModelSpecError, load_model
+from unroll.unrolled import MODES
+
+__all__ = [
+    "FIGURE_SUFFIXES",
+    "MODE",
+    "STEPS",
+    "KeyValue",
+    "ModelParam",
+    "OutputPath",
+    "model_argument",
+    "parse_scalar",
+    "save_figure",
+    "with_newline",
+    "write_output",
+]
+
+#: A positive number of time steps (0 or less is a usage error).
+STEPS = click.IntRange(min=1)
+
+#: A sequence mode of :data:`unroll.MODES`.
+MODE = click.Choice(list(MODES))
+
+
+class ModelParam(click.ParamType):
+    """A MODEL argument: preset spec, TOML file, ``package.module:function`` or ``.pt`` file.
+
+    A name that resolves to nothing is a usage error (exit 2, with the closest valid
+    name); a file that exists but is malformed is a run-time error (exit 1, with its line).
+    """
+
+    name = "MODEL"
+
+    def convert(self, value, param, ctx) -> Model:
+        if isinstance(value, Model):
+            return value
+        try:
+            return load_model(value)
+        except ModelSpecError as e:
+            self.fail(str(e), param, ctx)
+
+
+def model_argument(*, nargs: int = 1):
+    """The MODEL argument, as every command takes it."""
+    return click.argument("model", type=ModelParam(), nargs=nargs, required=True)
+
+
+def parse_scalar(text: str):
+    """Read ``text`` as a bool, int, float or ``None`` (``none``), else keep the string.
+
+    Examples
+    --------
+    >>> [parse_scalar(s) for s in ["0.9", "3", "true", "none", "relu"]]
+    [0.9, 3, True, None, 'relu']
+    """
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+class KeyValue(click.ParamType):
+    """``NAME=VALUE`` read into ``(name, value)`` with :func:`parse_scalar`."""
+
+    name = "NAME=VALUE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        key, eq, text = value.partition("=")
+        if not eq or not key.strip():
+            self.fail(f"{value!r} is not NAME=VALUE (e.g. spectral_radius=0.9)", param, ctx)
+        return key.strip(), parse_scalar(text)
+
+
+class OutputPath(click.ParamType):
+    """An output file whose suffix is one of ``suffixes`` (``-`` for stdout if allowed)."""
+
+    name = "FILE"
+
+    def __init__(self, suffixes: tuple[str, ...] = (), stdout: bool = False):
+        self.suffixes, self.stdout = tuple(s.lower() for s in suffixes), stdout
+
+    def convert(self, value, param, ctx) -> str:
+        value = str(value)
+        if value == "-":
+            if not self.stdout:
+                self.fail("cannot write this output to stdout; give a file name", param, ctx)
+            return value
+        suffix = Path(value).suffix.lower()
+        if self.suffixes and suffix not in self.suffixes:
+            known = ", ".join(self.suffixes)
+            self.fail(
+                f"{value!r}: unknown suffix {suffix or '(none)'!r}; use one of {known}", param, ctx
+            )
+        return value
+
+
+#: Image formats for matplotlib figures.
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def with_newline(text: str) -> str:
+    """``text`` ending in exactly one newline if it had none (JSON documents)."""
+    return text if text.endswith("\n") else text + "\n"
+
+
+def write_output(path: str, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` atomically, or to stdout when ``path`` is ``-``."""
+    if path == "-":
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            click.echo(data, nl=False)
+        return
+    atomic_write(path, data)
+
+
+def save_figure(figure, path: str) -> None:
+    """Save a matplotlib figure to ``path`` (format from the suffix), atomically."""
+    fmt = Path(path).suffix.lstrip(".").lower()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt, bbox_inches="tight")
+    atomic_write(path, buffer.getvalue())

@@ -1,0 +1,531 @@
+"""Resolve a MODEL argument (preset spec, TOML file, module:function, state_dict) to a graph.
+
+Every command of the CLI, and :func:`load_model` for the library, accepts the same
+MODEL argument:
+
+- a preset with options: ``lstm``, ``elman:hidden=16,activation=relu``,
+  ``stacked:cell=gru,layers=2``; options are the preset function's parameters (see
+  ``unroll presets``), ``hidden``/``input``/``output`` short for ``hidden_size``/...;
+- a TOML model file: ``examples/lstm.toml`` (format in :mod:`unroll.files`);
+- ``package.module:function``: a function, called without arguments, that returns a
+  :class:`~unroll.graph.Graph` (the current folder is importable);
+- a saved ``torch.save(module.state_dict(), "rnn.pt")`` file (``.pt``/``.pth``, needs the
+  torch extra), optionally with options for :func:`unroll.interop.load_state_dict`:
+  ``rnn.pt:nonlinearity=relu``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .engine import BPTTResult, bptt
+from .errors import UnrollError
+from .files import load_toml, suggest
+from .graph import Graph
+from .init import init_params
+from .ops import ACTIVATIONS
+from .presets import CELLS, PRESETS, preset_options
+from .unrolled import Unrolled, unroll
+
+__all__ = [
+    "MODEL_SOURCES",
+    "OPTION_ALIASES",
+    "Model",
+    "ModelFactory",
+    "ModelSource",
+    "ModelSpecError",
+    "PresetInfo",
+    "build_preset",
+    "load_model",
+    "parse_preset_spec",
+    "preset_catalog",
+    "probe",
+]
+
+
+class ModelSpecError(UnrollError):
+    """A MODEL argument names no preset, file or function, or gives a bad option."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """A resolved MODEL: its graph, its parameters if it carries any, and a label."""
+
+    graph: Graph
+    params: dict[str, np.ndarray] | None = None
+    label: str = ""
+
+
+#: Short names for preset options: ``elman:hidden=16`` is ``elman:hidden_size=16``.
+OPTION_ALIASES = {"hidden": "hidden_size", "input": "input_size", "output": "output_size"}
+
+# Options whose values must be a key of a registry; checked with a suggestion.
+_CHOICES: dict[str, dict] = {
+    "activation": ACTIVATIONS,
+    "output_activation": ACTIVATIONS,
+    "cell": CELLS,
+}
+# Cell parameters the stacking presets set themselves.
+_SET_BY_PRESET = ("suffix", "reverse", "bias")
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+# ---- presets ----------------------------------------------------------------------------
+
+
+def parse_preset_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """Split ``"name:key=value,key=value"`` into the name and the raw option strings.
+
+    Examples
+    --------
+    >>> parse_preset_spec("elman:hidden=16,activation=relu")
+    ('elman', {'hidden': '16', 'activation': 'relu'})
+    >>> parse_preset_spec("lstm")
+    ('lstm', {})
+    """
+    name, _, rest = spec.partition(":")
+    options = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ModelSpecError(
+                f"{spec!r}: option {item!r} needs a value, as in {name.strip()}:hidden=16"
+            )
+        options[key.strip()] = value.strip()
+    return name.strip(), options
+
+
+def _takes_cell_options(name: str) -> bool:
+    params = inspect.signature(PRESETS[name]).parameters.values()
+    return any(p.kind is p.VAR_KEYWORD for p in params)
+
+
+def _cell_options(cell: str) -> dict[str, object]:
+    params = inspect.signature(CELLS[cell]).parameters.values()
+    return {
+        p.name: p.default
+        for p in params
+        if p.kind is p.KEYWORD_ONLY and p.name not in _SET_BY_PRESET
+    }
+
+
+def _option_defaults(name: str, cell: str | None) -> dict[str, object]:
+    """Every option preset ``name`` takes (with the chosen cell's options), and defaults."""
+    options = dict(preset_options(name))
+    if _takes_cell_options(name):
+        options.update(_cell_options(cell or options["cell"]))
+    return options
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_any(text: str):
+    if text.lower() == "none":
+        return None
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _expected(kind: str) -> Callable[[str], object]:
+    def parse(text: str):
+        try:
+            return {"int": int, "float": float}[kind](text)
+        except ValueError:
+            raise ValueError(f"expected {'an integer' if kind == 'int' else 'a number'}") from None
+
+    return parse
+
+
+# How to read an option's value, by the type of its default.
+_VALUE_PARSERS: dict[type, Callable[[str], object]] = {
+    bool: _parse_bool,
+    int: _expected("int"),
+    float: _expected("float"),
+    str: str,
+    type(None): _parse_any,
+}
+
+
+def _parse_value(preset: str, key: str, text, default):
+    """Read an option's text by its default's type (a non-string value via its text)."""
+    text = text if isinstance(text, str) else str(text)
+    try:
+        value = _VALUE_PARSERS.get(type(default), _parse_any)(text)
+    except ValueError as e:
+        raise ModelSpecError(f"preset {preset!r}: option {key}={text!r}: {e}") from None
+    choices = _CHOICES.get(key)
+    if choices is not None and value not in choices:
+        raise ModelSpecError(
+            f"preset {preset!r}: unknown {key} {value!r}{suggest(value, choices)}"
+            f"; known: {', '.join(choices)}"
+        )
+    return value
+
+
+def _check_preset_name(name: str) -> None:
+    if name not in PRESETS:
+        raise ModelSpecError(
+            f"unknown preset {name!r}{suggest(name, PRESETS)}; presets: {', '.join(PRESETS)} "
+            "(or give a .toml file, a .pt state_dict or package.module:function)"
+        )
+
+
+def build_preset(name: str, options: dict | None = None) -> Graph:
+    """Build preset ``name`` from option strings, each read by its default's type.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`unroll.presets.PRESETS`.
+    options : dict
+        Option names (or :data:`OPTION_ALIASES`) to their text, ``{"hidden": "16"}``, or
+        to values, ``{"hidden": 16}``; each is read by the type of the option's default.
+
+    Returns
+    -------
+    Graph
+
+    Raises
+    ------
+    ModelSpecError
+        For an unknown preset, option or choice (suggesting the closest), a value of
+        the wrong type, or options the preset rejects.
+
+    Examples
+    --------
+    >>> build_preset("elman", {"hidden": "16", "activation": "relu"}).nodes["h"].size
+    16
+    >>> build_preset("stacked", {"cell": "elman", "activation": "relu"}).nodes["h_l1"].activation
+    'relu'
+    >>> build_preset("elman", {"hiden": "16"})  # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+    Traceback (most recent call last):
+    ...
+    unroll.models.ModelSpecError: preset 'elman': unknown option 'hiden'
+    (did you mean 'hidden'?); options: ...
+    """
+    _check_preset_name(name)
+    raw = {OPTION_ALIASES.get(k, k): v for k, v in (options or {}).items()}
+    stacking = _takes_cell_options(name) and "cell" in raw
+    cell = _parse_value(name, "cell", raw["cell"], "") if stacking else None
+    defaults = _option_defaults(name, cell)
+    values = {}
+    for key, text in raw.items():
+        if key not in defaults:
+            known = [*defaults, *(a for a, full in OPTION_ALIASES.items() if full in defaults)]
+            raise ModelSpecError(
+                f"preset {name!r}: unknown option {key!r}{suggest(key, known)}"
+                f"; options: {', '.join(defaults)}"
+            )
+        values[key] = _parse_value(name, key, text, defaults[key])
+    try:
+        return PRESETS[name](**values)
+    except (UnrollError, ValueError, TypeError) as e:
+        raise ModelSpecError(f"preset {name!r}: {e}") from None
+
+
+@dataclass(frozen=True)
+class PresetInfo:
+    """One row of ``unroll presets``: the name, the options with defaults, one line of doc."""
+
+    name: str
+    options: dict[str, object]
+    doc: str
+
+
+def preset_catalog() -> list[PresetInfo]:
+    """Every preset with its options (the default cell's options for stacking presets).
+
+    Examples
+    --------
+    >>> row = preset_catalog()[0]
+    >>> row.name, row.options
+    ('neuron', {'activation': 'tanh', 'bias': True})
+    """
+    return [
+        PresetInfo(name, _option_defaults(name, None), inspect.getdoc(fn).splitlines()[0])
+        for name, fn in PRESETS.items()
+    ]
+
+
+# ---- the other sources ------------------------------------------------------------------
+
+
+def _load_toml(spec: str) -> Model:
+    path = Path(spec)
+    if not path.is_file():
+        raise ModelSpecError(f"no such model file: {spec!r}")
+    loaded = load_toml(path)
+    return Model(loaded.graph, loaded.params, spec)
+
+
+def _load_state_dict(spec: str) -> Model:
+    path, _, rest = spec.partition(":")
+    if not Path(path).is_file():
+        raise ModelSpecError(f"no such state_dict file: {path!r}")
+    options = parse_preset_spec(f"x:{rest}")[1]
+    try:
+        from .interop import load_state_dict
+
+        loaded = load_state_dict(path, **options)
+    except ImportError as e:
+        raise ModelSpecError(f"{path}: reading a state_dict needs PyTorch ({e})") from None
+    return Model(loaded.graph, dict(loaded.params), spec)
+
+
+def _load_function(spec: str) -> Model:
+    module_name, _, function_name = spec.partition(":")
+    here = os.getcwd()
+    added = here not in sys.path
+    if added:
+        sys.path.insert(0, here)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ModelSpecError(f"{spec}: cannot import {module_name!r} ({e})") from None
+    finally:
+        if added:
+            sys.path.remove(here)
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise ModelSpecError(
+            f"{spec}: module {module_name!r} has no function "
+            f"{function_name!r}{suggest(function_name, dir(module))}"
+        )
+    _check_no_arguments(spec, function)
+    made = function()
+    if isinstance(made, Graph):
+        return Model(made, None, spec)
+    if isinstance(getattr(made, "graph", None), Graph):
+        return Model(made.graph, getattr(made, "params", None), spec)
+    raise ModelSpecError(
+        f"{spec} returned a value of type {type(made).__name__}, not an unroll.Graph"
+    )
+
+
+def _check_no_arguments(spec: str, function) -> None:
+    try:
+        inspect.signature(function).bind()
+    except TypeError:
+        raise ModelSpecError(f"{spec}: the function must be callable without arguments") from None
+    except ValueError:  # no signature to inspect (a builtin): let the call decide
+        pass
+
+
+def _load_preset(spec: str) -> Model:
+    name, options = parse_preset_spec(spec)
+    if name not in PRESETS and (os.sep in spec or Path(spec).suffix):
+        raise ModelSpecError(
+            f"no such preset or model file: {spec!r} (model files end in "
+            ".toml, state_dicts in .pt or .pth)"
+        )
+    return Model(build_preset(name, options), None, spec)
+
+
+_FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def _is_function(spec: str) -> bool:
+    return bool(_FUNCTION.match(spec)) and spec.partition(":")[0] not in PRESETS
+
+
+def _has_suffix(*suffixes: str) -> Callable[[str], bool]:
+    return lambda spec: spec.partition(":")[0].lower().endswith(suffixes)
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """One way to name a model: how to recognise the argument, and how to load it."""
+
+    name: str
+    matches: Callable[[str], bool]
+    load: Callable[[str], Model]
+    example: str
+
+
+#: The kinds of MODEL argument, tried in order; the last (presets) takes everything else.
+MODEL_SOURCES: list[ModelSource] = [
+    ModelSource("toml", lambda s: s.lower().endswith(".toml"), _load_toml, "examples/gru.toml"),
+    ModelSource("state_dict", _has_suffix(".pt", ".pth"), _load_state_dict, "rnn.pt"),
+    ModelSource("function", _is_function, _load_function, "mypackage.models:make_graph"),
+    ModelSource("preset", lambda s: True, _load_preset, "elman:hidden=16"),
+]
+
+
+def load_model(spec: str | Graph | Model) -> Model:
+    """Resolve a MODEL argument to its graph, parameters (or ``None``) and label.
+
+    Parameters
+    ----------
+    spec : str, Graph or Model
+        A preset spec, a ``.toml`` path, ``package.module:function``, a ``.pt``
+        state_dict path (see the module docstring), or a graph.
+
+    Returns
+    -------
+    Model
+        The label is the argument as given (a graph's name for a graph).
+
+    Raises
+    ------
+    ModelSpecError
+        When the argument names nothing that exists, with the closest valid name.
+    unroll.files.ModelFileError
+        When a model file is malformed (naming the line).
+
+    Examples
+    --------
+    >>> m = load_model("gru:hidden=4")
+    >>> m.graph.nodes["h"].size, m.params, m.label
+    (4, None, 'gru:hidden=4')
+    >>> load_model("lstn")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    unroll.models.ModelSpecError: unknown preset 'lstn' (did you mean 'lstm'?); presets: ...
+    """
+    if isinstance(spec, Model):
+        return spec
+    if isinstance(spec, Graph):
+        return Model(spec, None, spec.name)
+    spec = os.fspath(spec).strip()
+    source = next(s for s in MODEL_SOURCES if s.matches(spec))
+    return source.load(spec)
+
+
+# ---- a model per grid point, for sweeps ---------------------------------------------------
+
+# init_params' keyword options a sweep may vary, and the scheme itself as ``init``.
+_INIT_SETTINGS = (
+    "init",
+    *(
+        p.name
+        for p in inspect.signature(init_params).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name != "dtype"
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ModelFactory:
+    """Build a MODEL at one grid point of a sweep; picklable, so sweeps run in processes.
+
+    A setting the preset takes (``hidden``, ``activation``, ...) changes the graph;
+    otherwise a setting :func:`unroll.init_params` takes (``spectral_radius``,
+    ``forget_bias``, ...) or ``init`` (the scheme) changes how parameters are drawn.
+    Calling the factory returns ``(graph, init options)`` as
+    :func:`unroll.analysis.sweep` expects, or ``(graph, {"params": ...})`` for a model
+    that carries its parameters.
+
+    Examples
+    --------
+    >>> factory = ModelFactory("elman:input=2", init="orthogonal")
+    >>> graph, options = factory(hidden=4, spectral_radius=0.9)
+    >>> graph.nodes["h"].size, options
+    (4, {'init': 'orthogonal', 'spectral_radius': 0.9})
+    >>> factory.check(["hidden", "spectral_radius", "steps"])
+    >>> factory.check(["hiden"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    unroll.models.ModelSpecError: elman:input=2: cannot vary 'hiden' (did you mean 'hidden'?); ...
+    """
+
+    spec: str
+    init: str = "torch"
+    init_options: tuple[tuple[str, object], ...] = ()
+
+    def _preset(self) -> tuple[str | None, dict]:
+        name, options = parse_preset_spec(self.spec)
+        source = next(s for s in MODEL_SOURCES if s.matches(self.spec))
+        return (name, options) if source.name == "preset" else (None, {})
+
+    def graph_settings(self) -> list[str]:
+        """The settings that change the graph: the preset's options and their short names."""
+        name, options = self._preset()
+        if name is None:
+            return []
+        cell = options.get("cell") if _takes_cell_options(name) else None
+        defaults = _option_defaults(name, cell)
+        return [*defaults, *(a for a, full in OPTION_ALIASES.items() if full in defaults)]
+
+    def check(self, names) -> None:
+        """Raise :class:`ModelSpecError` for a setting that nothing takes."""
+        known = [*self.graph_settings(), *_INIT_SETTINGS, "steps"]
+        for name in names:
+            if name not in known:
+                raise ModelSpecError(
+                    f"{self.spec}: cannot vary {name!r}{suggest(name, known)}"
+                    f"; settings: {', '.join(known)}"
+                )
+
+    def __call__(self, **settings):
+        graph_keys = set(self.graph_settings())
+        self.check(settings)
+        graph_part = {k: v for k, v in settings.items() if k in graph_keys}
+        init_part = {k: v for k, v in settings.items() if k not in graph_keys}
+        if graph_part:
+            name, options = self._preset()
+            model = Model(build_preset(name, {**options, **graph_part}), None, self.spec)
+        else:
+            model = load_model(self.spec)
+        if model.params is not None:
+            return model.graph, {"params": model.params}
+        scheme = init_part.pop("init", self.init)
+        return model.graph, {"init": scheme, **dict(self.init_options), **init_part}
+
+
+# ---- a probe run for diagrams -----------------------------------------------------------
+
+
+def probe(
+    model: str | Graph | Model, steps: int, *, seed: int = 0, mode: str = "synced", batch: int = 1
+) -> tuple[Unrolled, BPTTResult]:
+    """Unroll a model and run BPTT once, to show values and gradients on a diagram.
+
+    Parameters come from the model when it carries them, else
+    ``init_params(graph, seed)``; inputs are standard normal (seeded by ``seed``); the
+    cotangent is ones on the output nodes at the last loss step.
+
+    Returns
+    -------
+    (Unrolled, BPTTResult)
+
+    Examples
+    --------
+    >>> u, r = probe("neuron", steps=3)
+    >>> sorted(r.param_grads)
+    ['W_hh', 'W_ih', 'b_hh', 'b_ih']
+    >>> r.log10_grad_norms("h").shape
+    (3,)
+    """
+    model = load_model(model)
+    unrolled = unroll(model.graph, steps, mode)
+    graph = unrolled.graph
+    params = model.params if model.params is not None else init_params(graph, seed)
+    rng = np.random.default_rng(seed)
+    inputs = {
+        name: rng.normal(size=(len(unrolled.input_steps(name)), batch, graph.nodes[name].size))
+        for name in graph.input_nodes()
+    }
+    last = max(unrolled.loss_steps)
+    cotangents = {
+        (name, last): np.ones((batch, graph.nodes[name].size)) for name in graph.output_nodes()
+    }
+    return unrolled, bptt(unrolled, params, inputs, cotangents)
