@@ -21,6 +21,7 @@ from .interop import from_torch, load_state_dict
 from .losses import LOSSES
 from .models import Model, load_model
 from .ops import ACTIVATIONS, OPS
+from .render import RenderError, render, save
 from .unrolled import MODES, Unrolled, unroll
 
 __version__ = "0.1.0"
@@ -38,6 +39,7 @@ __all__ = [
     "Model",
     "Node",
     "Program",
+    "RenderError",
     "Report",
     "SweepResult",
     "UnrollError",
@@ -57,6 +59,8 @@ __all__ = [
     "models",
     "plot",
     "presets",
+    "render",
+    "save",
     "sweep",
     "to_json",
     "to_toml",

@@ -1,1 +1,148 @@
-"""Graphviz diagrams of folded and unrolled graphs."""
+"""Graphviz diagrams of folded and unrolled graphs, with value and gradient overlays.
+
+:func:`render` draws an :class:`unroll.Graph` folded (its cycle, delayed edges as loops),
+an :class:`unroll.Unrolled` graph as one cluster per time step, or a
+:class:`unroll.BPTTResult` as its unrolled graph painted with gradient norms; it returns a
+``graphviz.Digraph`` (``.source`` is the DOT text, Jupyter displays it). :func:`save`
+writes it, the format taken from the file's suffix. Diagrams count steps from 1, the API
+from 0: the cluster of API step ``t`` is labelled ``step t+1 (t=t)``, and the initial
+state ``("h", -1)`` is drawn as ``h₀``.
+"""
+
+from __future__ import annotations
+
+import graphviz
+
+from ..engine import BPTTResult
+from ..graph import Graph
+from ..unrolled import Unrolled
+from .errors import RenderError
+from .folded import draw_folded
+from .frame import direction as _direction
+from .output import save
+from .overlay import Overlay
+from .structure import highlighted, plan
+from .unrolled import draw_unrolled, window
+
+__all__ = ["RenderError", "render", "save"]
+
+
+def render(
+    obj,
+    *,
+    result: BPTTResult | None = None,
+    detail: str = "op",
+    direction: str = "LR",
+    steps_shown=None,
+    full: bool = False,
+    highlight: str | None = None,
+    values: bool = False,
+    grads: bool | None = None,
+    title: str | None = None,
+    max_nodes: int = 2000,
+    sample: int | None = None,
+) -> graphviz.Digraph:
+    """Draw a recurrent graph folded, unrolled in time, or painted with its gradients.
+
+    Parameters
+    ----------
+    obj : Graph, Unrolled or BPTTResult
+        A ``Graph`` is drawn folded; an ``Unrolled`` one cluster per step; a
+        ``BPTTResult`` as its unrolled graph with the gradient overlay.
+    result : BPTTResult, optional
+        Overlays for an ``Unrolled`` ``obj`` (it must be ``result.unrolled``).
+    detail : {"op", "cell"}
+        Every node, or one box per recurrent cell per step (a strongly connected part of
+        the graph, e.g. an LSTM's gates, products and states) with its state edges.
+    direction : {"LR", "TB"}
+        Time left to right (inputs at the bottom), or top to bottom (inputs on the left).
+    steps_shown : int or (int, int), optional
+        Steps drawn at the start and the end of a long sequence; the middle becomes one
+        ``⋯ N steps ⋯`` node. Default: the first 3 and last 2 when there are more than 8.
+    full : bool
+        Draw every step.
+    highlight : {"recurrent", "cell_state"}, optional
+        Draw thick and coloured the recurrent path (the delayed edges and the edges on
+        their cycles), or the cell-state highway (an LSTM's ``c -> f_c -> c``, a GRU's
+        ``h -> old_part -> h``); other edges are dimmed.
+    values : bool
+        Record labels ``name | value`` (numbers for nodes of at most 4 numbers, norms
+        for larger ones); needs a result.
+    grads : bool, optional
+        A ``grad`` field and a log-scale colour map of ``||dL/dv||`` on nodes and
+        recurrent edges, with a legend; default on when there is a result.
+    title : str, optional
+        Title above the diagram; ``""`` for none.
+    max_nodes : int
+        Refuse (:class:`RenderError`) diagrams with more nodes than this.
+    sample : int, optional
+        Overlay batch item ``sample`` only; default: numbers when the batch holds one
+        item, norms over the whole batch otherwise.
+
+    Returns
+    -------
+    graphviz.Digraph
+
+    Raises
+    ------
+    RenderError
+        For an unknown option, overlays without a result, or more than ``max_nodes``.
+
+    Examples
+    --------
+    >>> import unroll
+    >>> g = unroll.presets.neuron()
+    >>> print(render(g).source.splitlines()[0])
+    digraph neuron {
+    >>> src = render(unroll.unroll(g, 3)).source
+    >>> [s for s in ("subgraph cluster_step0", "h_m1", "h_2") if s in src]
+    ['subgraph cluster_step0', 'h_m1', 'h_2']
+    >>> render(unroll.unroll(g, 1000)).source.count("subgraph cluster_step")
+    5
+    """
+    if isinstance(obj, BPTTResult):
+        obj, result = obj.unrolled, obj if result is None else result
+    way = _direction(direction)
+    if isinstance(obj, Graph):
+        if result is not None or values or grads:
+            raise RenderError(
+                "overlays need the unrolled view: render(result), or "
+                "render(unrolled, result=result)"
+            )
+        return draw_folded(
+            plan(obj, detail), way, highlighted(obj, highlight), highlight, title, max_nodes
+        )
+    if not isinstance(obj, Unrolled):
+        raise RenderError(
+            f"render draws a Graph, an Unrolled graph or a BPTTResult, not {type(obj).__name__}"
+        )
+    overlay = _overlay(obj, result, values, grads, sample)
+    return draw_unrolled(
+        obj,
+        plan(obj.graph, detail),
+        window(obj.steps, steps_shown, full),
+        way,
+        highlighted(obj.graph, highlight),
+        highlight,
+        overlay,
+        title,
+        max_nodes,
+    )
+
+
+def _overlay(u: Unrolled, result, values: bool, grads: bool | None, sample) -> Overlay | None:
+    if result is None:
+        if values or grads:
+            raise RenderError(
+                "values=True and grads=True need result=bptt(...) (or render the BPTTResult itself)"
+            )
+        return None
+    if result.unrolled is not u:
+        raise RenderError(
+            "result belongs to another unrolled graph: pass result.unrolled "
+            "(or the result itself) as the object to draw"
+        )
+    grads = True if grads is None else grads
+    if not (values or grads):
+        return None
+    return Overlay(result, values=values, grads=grads, sample=sample)

@@ -1,0 +1,89 @@
+"""The folded view: the cyclic graph as declared, delayed edges drawn as labelled loops.
+
+Units sit in the rows they take in every step of the unrolled view, so the folded and
+unrolled diagrams of one graph read alike side by side. A delayed edge is a red loop
+labelled with the step it reads (``t−1``); a state read by several units below it runs
+to one junction point first, labelled once.
+"""
+
+from __future__ import annotations
+
+import graphviz
+
+from .canvas import Canvas
+from .errors import RenderError
+from .frame import Direction, graph_attrs
+from .labels import marked_edge, marked_node, unit_look
+from .structure import Link, Plan, delay_text
+from .style import RECURRENT
+
+__all__ = ["draw_folded"]
+
+
+def draw_folded(
+    plan: Plan,
+    way: Direction,
+    marked: set[int],
+    highlight: str | None,
+    title: str | None,
+    max_nodes: int,
+) -> graphviz.Digraph:
+    """Draw the folded graph of ``plan`` (see :func:`unroll.render.render`)."""
+    n = len(plan.units) + len(plan.fans)
+    if n > max_nodes:
+        raise RenderError(
+            f"the diagram would have {n} nodes, more than max_nodes={max_nodes}; raise max_nodes"
+        )
+    graph = plan.graph
+    caption = (
+        "Red edges are recurrent: t−1 reads the previous step, t+1 the next.\n"
+        "Weights are named in the formulas of the nodes they feed."
+    )
+    canvas = Canvas(
+        graph.name, graph_attrs(way, graph.name + " (folded)" if title is None else title, caption)
+    )
+    for unit in plan.units:
+        attrs = marked_node(unit_look(plan, unit), plan, unit, marked, highlight)
+        canvas.node(unit, attrs, row=plan.row[unit])
+    for link in plan.links:
+        paint = marked_edge(set(link.edges), marked, highlight)
+        if link.delay == 0:
+            canvas.edge(link.source, link.target, "step", **paint)
+        elif link.fan_key in plan.fans:
+            jid = _junction(canvas, plan, link, marked, highlight)
+            canvas.edge(jid, link.target, "recurrent", **paint)
+        else:
+            canvas.edge(
+                link.source,
+                link.target,
+                "recurrent",
+                label=_delay_label(plan, link),
+                constraint="false",
+                **paint,
+            )
+    return canvas.emit()
+
+
+def _delay_label(plan: Plan, link: Link, fanned: bool = False) -> str:
+    """``W_hh (t−1)``: the weight and the step read; from a cell the state, ``c (t−1)``;
+    at a junction (several weights) the step alone."""
+    if link.source in plan.cells:
+        return f"{link.carried} ({delay_text(link.delay)})"
+    weights = sorted({plan.graph.edges[i].weight for i in link.edges} - {None})
+    if fanned or not weights:
+        return delay_text(link.delay)
+    return f"{', '.join(weights)} ({delay_text(link.delay)})"
+
+
+def _junction(canvas: Canvas, plan: Plan, link: Link, marked, highlight) -> str:
+    """The point where a state read by several units fans out (ids hold a '.', which node
+    names never do)."""
+    jid = f"{link.carried}.fan{link.delay}"
+    if jid not in canvas.nodes:
+        fanned = {i for lk in plan.links if lk.fan_key == link.fan_key for i in lk.edges}
+        paint = marked_edge(fanned, marked, highlight)
+        look = {"shape": "point", "width": "0.07", "color": paint.get("color", RECURRENT)}
+        canvas.node(jid, look, row=plan.fans[link.fan_key])
+        label = _delay_label(plan, link, fanned=True)
+        canvas.edge(jid, link.source, "stub", label=label, **paint)
+    return jid

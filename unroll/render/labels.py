@@ -1,0 +1,180 @@
+"""Looks of nodes and edges: labels with names, op symbols, sizes, formulas; highlighting.
+
+A layer's label carries its formula as torch documents it, ``σ(W_if x + W_hf h + b)``,
+so every copy of a node in an unrolled diagram names the same weights: the weights are
+tied, and the diagram says so on every step without crowding the edges with labels.
+"""
+
+from __future__ import annotations
+
+from ..graph import Graph
+from ..ops import OPS
+from .structure import Cell, Plan
+from .style import (
+    ACTIVATION_SYMBOLS,
+    DIMMED,
+    GATE_FILLS,
+    HIGHLIGHT_COLOURS,
+    HIGHLIGHT_WIDTH,
+    KIND_STYLES,
+    html_label,
+    small,
+    subscript,
+    text,
+)
+
+__all__ = [
+    "boundary_look",
+    "formula",
+    "formula_lines",
+    "marked_edge",
+    "marked_node",
+    "unit_look",
+    "unit_title",
+]
+
+
+def formula(graph: Graph, name: str) -> str:
+    """The plain-text formula of a layer node, weights named: ``σ(W_ii x + W_hi h + b)``.
+
+    Examples
+    --------
+    >>> from unroll import presets
+    >>> formula(presets.lstm(3, 8), "f")
+    'σ(W_if x + W_hf h + b)'
+    >>> formula(presets.lstm(3, 8), "tanh_c")
+    'tanh(c)'
+    """
+    node = graph.nodes[name]
+    terms = [f"{e.weight} {e.source}" if e.weight else e.source for e in graph.in_edges(name)]
+    if node.biases:
+        terms.append("b")
+    inner = " + ".join(terms)
+    act = ACTIVATION_SYMBOLS.get(node.activation, node.activation)
+    return f"{act}({inner})" if act else inner
+
+
+def formula_lines(graph: Graph, name: str, width: int = 26) -> list[str]:
+    """:func:`formula` broken after a ``+`` into lines of about ``width`` characters.
+
+    Examples
+    --------
+    >>> from unroll import presets
+    >>> formula_lines(presets.bidirectional("elman", 3, 4), "h_reverse")
+    ['tanh(W_ih_reverse x +', 'W_hh_reverse h_reverse + b)']
+    """
+    pieces = formula(graph, name).split(" + ")
+    lines = [pieces[0]]
+    for piece in pieces[1:]:
+        short_tail = piece == pieces[-1] and len(piece) <= 3  # keep "b)" on the line before
+        if len(lines[-1]) + 3 + len(piece) > width and not short_tail:
+            lines[-1] += " +"
+            lines.append(piece)
+        else:
+            lines[-1] += " + " + piece
+    return lines
+
+
+def unit_title(plan: Plan, unit: str) -> str:
+    """Short HTML text naming a unit: its name and op symbol or activation (for records)."""
+    if unit in plan.cells:
+        return f"<B>{text(plan.cells[unit].kind)}</B>"
+    node = plan.graph.nodes[unit]
+    mark = OPS[node.kind].symbol if KIND_STYLES[node.kind].symbol else ""
+    if OPS[node.kind].weighted:
+        mark = ACTIVATION_SYMBOLS.get(node.activation, node.activation)
+    return f"<B>{text(unit)}</B>" + (" " + small(text(mark)) if mark else "")
+
+
+def unit_look(plan: Plan, unit: str) -> dict[str, str]:
+    """DOT attributes of a unit's box: shape, colours, label, tooltip."""
+    if unit in plan.cells:
+        return _cell_look(plan.graph, plan.cells[unit])
+    graph = plan.graph
+    node = graph.nodes[unit]
+    look = KIND_STYLES[node.kind]
+    attrs = {
+        "shape": look.shape,
+        "style": look.style,
+        "fillcolor": GATE_FILLS.get(node.gate, look.fill) if node.gate else look.fill,
+        "color": look.border,
+        "label": html_label(_symbol_label(node) if look.symbol else _named_label(graph, unit)),
+        "tooltip": f"{unit} [{node.size}]: {OPS[node.kind].doc}",
+    }
+    if unit in graph.output_nodes():
+        attrs["penwidth"] = "2"
+    return attrs
+
+
+def boundary_look(graph: Graph, insts: list[tuple[str, int]]) -> dict[str, str]:
+    """DOT attributes of boundary copies drawn as one node: ``h₀`` before the first step,
+    ``h_reverse₅`` after the last of 4 (diagrams count steps from 1, so API step ``t`` is
+    drawn as ``t + 1``); a cell's states together, ``c₀, h₀``."""
+    look = KIND_STYLES["boundary"]
+    names = ", ".join(f"{text(n)}{subscript(t + 1)}" for n, t in insts)
+    sizes = ", ".join(str(graph.nodes[n].size) for n, _ in insts)
+    where = "initial state" if insts[0][1] < 0 else "state read from beyond the last step"
+    return {
+        "shape": look.shape,
+        "style": look.style,
+        "fillcolor": look.fill,
+        "color": look.border,
+        "label": html_label(f"<B>{names}</B> {small(f'[{sizes}]')}"),
+        "tooltip": f"{', '.join(map(str, insts))}: {where}, zero unless given",
+    }
+
+
+def _symbol_label(node) -> str:
+    symbol = text(OPS[node.kind].symbol)
+    return f'<FONT POINT-SIZE="15">{symbol}</FONT><BR/>{small(text(node.name), size=7)}'
+
+
+def _named_label(graph: Graph, name: str) -> str:
+    node = graph.nodes[name]
+    head = f"<B>{text(name)}</B> {small(f'[{node.size}]')}"
+    if not OPS[node.kind].weighted:
+        return head
+    return head + "".join(f"<BR/>{small(text(line))}" for line in formula_lines(graph, name))
+
+
+def _cell_look(graph: Graph, cell: Cell) -> dict[str, str]:
+    look = KIND_STYLES["cell"]
+    states = ", ".join(f"{s} [{graph.nodes[s].size}]" for s in cell.states)
+    weights = sorted({e.weight for e in graph.edges if e.weight and e.target in cell.members})
+    return {
+        "shape": look.shape,
+        "style": look.style,
+        "fillcolor": look.fill,
+        "color": look.border,
+        "penwidth": "1.5",
+        "label": html_label(
+            f"<B>{text(cell.kind)}</B><BR/>{small(text(states))}"
+            + "".join(f"<BR/>{small(text(line), size=8)}" for line in _weight_lines(weights))
+        ),
+        "tooltip": f"{cell.kind}: {', '.join(cell.members)}",
+    }
+
+
+def _weight_lines(weights: list[str]) -> list[str]:
+    """Weight names in lines of four, so a cell box stays narrow."""
+    return [", ".join(weights[i : i + 4]) for i in range(0, len(weights), 4)]
+
+
+def marked_node(
+    attrs: dict[str, str], plan: Plan, unit: str, marked: set[int], highlight: str | None
+) -> dict[str, str]:
+    """``attrs`` with a coloured border when the unit lies on the highlighted path."""
+    members = set(plan.members(unit))
+    edges = plan.graph.edges
+    if any(edges[i].source in members or edges[i].target in members for i in marked):
+        return {**attrs, "color": HIGHLIGHT_COLOURS[highlight], "penwidth": "2.5"}
+    return attrs
+
+
+def marked_edge(edges: set[int], marked: set[int], highlight: str | None) -> dict[str, str]:
+    """Colour and width of an edge standing for folded ``edges``: on the path, or dimmed."""
+    if not marked:
+        return {}
+    if edges & marked:
+        return {"color": HIGHLIGHT_COLOURS[highlight], "penwidth": HIGHLIGHT_WIDTH}
+    return {"color": DIMMED}

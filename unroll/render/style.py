@@ -1,0 +1,166 @@
+"""How diagrams look: registries of node and edge styles, cell names and HTML label pieces.
+
+Every visual decision sits in a table here: :data:`KIND_STYLES` (node kind -> shape and
+colours), :data:`GATE_FILLS` (gate role -> fill), :data:`ACTIVATION_SYMBOLS`,
+:data:`EDGE_STYLES` (edge role -> attributes), :data:`HIGHLIGHT_COLOURS` and
+:data:`CELL_KINDS`. Labels are graphviz HTML-like labels, built by the small functions
+below, so every piece of text is escaped in one place.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+__all__ = [
+    "ACTIVATION_SYMBOLS",
+    "CELL_KINDS",
+    "EDGE_STYLES",
+    "FONT",
+    "GATE_FILLS",
+    "HIGHLIGHT_COLOURS",
+    "KIND_STYLES",
+    "NodeStyle",
+    "cell_kind",
+    "dot_id",
+    "html_label",
+    "small",
+    "subscript",
+    "text",
+]
+
+#: Font list: browsers read it as a CSS font stack (SVG), pango as a family list (PNG/PDF).
+FONT = "Helvetica,Arial,sans-serif"
+MUTED = "#555555"
+
+
+@dataclass(frozen=True)
+class NodeStyle:
+    """The look of one kind of node; ``symbol`` nodes show the op symbol large, name small."""
+
+    shape: str
+    fill: str
+    style: str = "rounded,filled"
+    border: str = "#444444"
+    symbol: bool = False
+
+
+#: Node kind (a row of :data:`unroll.ops.OPS`, or a diagram-only kind) -> its look.
+KIND_STYLES: dict[str, NodeStyle] = {
+    "input": NodeStyle("box", "#dbe9f6"),
+    "layer": NodeStyle("box", "#fdebd0"),
+    "add": NodeStyle("circle", "#ffffff", "filled", symbol=True),
+    "mul": NodeStyle("circle", "#ffffff", "filled", symbol=True),
+    "one_minus": NodeStyle("circle", "#ffffff", "filled", symbol=True),
+    "concat": NodeStyle("box", "#eeeeee", symbol=True),
+    "cell": NodeStyle("box", "#fdebd0", border="#8a5a00"),
+    "boundary": NodeStyle("box", "#f7f7f7", "rounded,dashed,filled", "#777777"),
+    "loss": NodeStyle("box", "#444444", "rounded,filled", "#222222"),
+    "elided": NodeStyle("box", "#ffffff", "rounded,dashed", "#999999"),
+}
+
+#: Gate role (:attr:`unroll.Node.gate`) -> fill, so the four LSTM gates read apart.
+GATE_FILLS: dict[str, str] = {
+    "input": "#d9f0d3",
+    "forget": "#f9d5d3",
+    "cell": "#fdebd0",
+    "output": "#e3d7f0",
+    "reset": "#f9d5d3",
+    "update": "#d9f0d3",
+    "new": "#fdebd0",
+}
+
+#: Activation name -> the symbol drawn in formulas; names missing here are drawn as is.
+ACTIVATION_SYMBOLS: dict[str, str] = {
+    "identity": "",
+    "sigmoid": "σ",
+    "tanh": "tanh",
+    "relu": "ReLU",
+    "leaky_relu": "leakyReLU",
+    "softplus": "softplus",
+    "softsign": "softsign",
+}
+
+RECURRENT = "#c0392b"
+
+#: Edge role -> DOT attributes. ``step``: inside one step; ``recurrent``: across steps
+#: (a delay); ``stub``: from a state to the junction point where it fans out; ``loss``:
+#: an output into the loss node; ``elided``: to or from the hidden steps; ``layout``:
+#: invisible, only for placing things.
+EDGE_STYLES: dict[str, dict[str, str]] = {
+    "step": {"color": "#444444"},
+    "recurrent": {"color": RECURRENT, "penwidth": "1.3"},
+    "stub": {"color": RECURRENT, "penwidth": "1.3", "dir": "none"},
+    "loss": {"color": "#888888", "style": "dashed"},
+    "elided": {"color": RECURRENT, "style": "dashed"},
+    "layout": {"style": "invis"},
+}
+
+#: ``highlight=`` option -> the colour its path is drawn in.
+HIGHLIGHT_COLOURS: dict[str, str] = {"recurrent": "#d7191c", "cell_state": "#2166ac"}
+HIGHLIGHT_WIDTH = "3"
+DIMMED = "#bbbbbb"
+
+#: The gate roles a cell holds -> what the cell is called in cell-level diagrams.
+CELL_KINDS: dict[frozenset[str], str] = {
+    frozenset({"input", "forget", "cell", "output"}): "LSTM cell",
+    frozenset({"input", "cell", "output"}): "LSTM cell (no forget gate)",
+    frozenset({"reset", "update", "new"}): "GRU cell",
+    frozenset(): "RNN cell",
+}
+
+
+def cell_kind(gates) -> str:
+    """The name of a cell holding nodes with these gate roles.
+
+    Examples
+    --------
+    >>> cell_kind({"reset", "update", "new"})
+    'GRU cell'
+    >>> cell_kind({"input", "output"})
+    'recurrent cell'
+    """
+    return CELL_KINDS.get(frozenset(gates), "recurrent cell")
+
+
+_SUBSCRIPTS = str.maketrans("0123456789-", "₀₁₂₃₄₅₆₇₈₉₋")
+
+
+def subscript(n: int) -> str:
+    """``n`` in Unicode subscript digits.
+
+    Examples
+    --------
+    >>> "h" + subscript(0)
+    'h₀'
+    """
+    return str(n).translate(_SUBSCRIPTS)
+
+
+def dot_id(name: str, t: int) -> str:
+    """The stable DOT id of node instance ``(name, t)``: ``h_3``, and ``h_m1`` for t = -1.
+
+    Ids of instances always end in ``_<digits>`` or ``_m<digits>``; every helper node of
+    a diagram has an id that does not, so no two ever collide.
+
+    Examples
+    --------
+    >>> dot_id("h", 3), dot_id("h_l0", -1)
+    ('h_3', 'h_l0_m1')
+    """
+    return f"{name}_{t}" if t >= 0 else f"{name}_m{-t}"
+
+
+def text(s: str) -> str:
+    """``s`` escaped for an HTML-like label."""
+    return html.escape(s, quote=False)
+
+
+def small(s: str, colour: str = MUTED, size: int = 9) -> str:
+    """``s`` (already escaped) in a smaller, muted font."""
+    return f'<FONT POINT-SIZE="{size}" COLOR="{colour}">{s}</FONT>'
+
+
+def html_label(body: str) -> str:
+    """Wrap HTML-like ``body`` so graphviz passes it through as a label."""
+    return f"<{body}>"
