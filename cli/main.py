@@ -11,6 +11,7 @@ from .gallery import gallery
 from .presets import presets
 from .render import render
 from .sweep import sweep
+from .train import train
 
 __all__ = ["main"]
 
@@ -35,7 +36,7 @@ def main(debug):
     """
 
 
-for command in (render, analyze, sweep, presets, export, gallery):
+for command in (render, analyze, sweep, train, presets, export, gallery):
     main.add_command(command)
 
 

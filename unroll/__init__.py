@@ -10,7 +10,7 @@
 (8, 8)
 """
 
-from . import analysis, files, models, plot, presets
+from . import analysis, files, models, plot, presets, tasks
 from .analysis import Report, SweepResult, analyze, compare, sweep
 from .engine import BPTTResult, Program, bptt, compile_program
 from .errors import GraphError, InputError, UnrollError
@@ -22,6 +22,8 @@ from .losses import LOSSES
 from .models import Model, load_model
 from .ops import ACTIVATIONS, OPS
 from .render import RenderError, render, save
+from .tasks import Task, adding_problem, copy_memory, make_task
+from .training import TrainHistory, train, with_readout
 from .unrolled import MODES, Unrolled, unroll
 
 __version__ = "0.1.0"
@@ -42,27 +44,35 @@ __all__ = [
     "RenderError",
     "Report",
     "SweepResult",
+    "Task",
+    "TrainHistory",
     "UnrollError",
     "Unrolled",
+    "adding_problem",
     "analysis",
     "analyze",
     "atomic_write",
     "bptt",
     "compare",
     "compile_program",
+    "copy_memory",
     "files",
     "from_torch",
     "init_params",
     "load_model",
     "load_state_dict",
     "load_toml",
+    "make_task",
     "models",
     "plot",
     "presets",
     "render",
     "save",
     "sweep",
+    "tasks",
     "to_json",
     "to_toml",
+    "train",
     "unroll",
+    "with_readout",
 ]
