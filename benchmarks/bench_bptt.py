@@ -1,0 +1,232 @@
+"""Time ``unroll.bptt`` against hand-written numpy BPTT and torch autograd.
+
+Usage: ``python benchmarks/bench_bptt.py [--quick] [--repeats N] [--steps T]``
+
+For each case (Elman / LSTM, large and small) and each cotangent pattern (dL/dh at the
+last step only, or at every step) the three implementations are run on the same weights
+and inputs, interleaved in one process: one warm-up call each, then ``--repeats`` rounds
+of one call each, keeping the minimum. Only the forward+backward call is timed; building
+the unrolled graph (``unroll.unroll``) and the torch module is setup and is reported
+separately. The unroll gradients are checked against the hand-written ones.
+
+Every call into the ``unroll`` API is in :func:`unroll_runner` (the import is in
+``unroll_import.py``). If ``unroll`` cannot be imported or lacks that API, numpy and torch
+are still timed; if it fails on one case, that case's unroll columns show '-'.
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from handwritten import ELMAN_KEYS, LSTM_KEYS, elman_bptt, lstm_bptt, params_to_torch, torch_bptt
+from unroll_import import UNROLL_ERRORS, load_unroll
+
+# (kind, hidden H, batch B, steps T); the input size I is H.
+CASES = [
+    ("elman", 128, 32, 1000),
+    ("lstm", 128, 32, 1000),
+    ("elman", 8, 1, 1000),
+    ("lstm", 8, 1, 1000),
+]
+NUMPY_FNS = {"elman": elman_bptt, "lstm": lstm_bptt}
+PARAM_KEYS = {"elman": ELMAN_KEYS, "lstm": LSTM_KEYS}
+
+
+def parse_args(argv=None):
+    """Command-line options; ``--quick`` shortens sequences and repeats for a smoke run."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="T=100 and 2 repeats")
+    p.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5)")
+    p.add_argument("--steps", type=int, default=None, help="override T for every case")
+    args = p.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 2 if args.quick else 5
+    if args.steps is None and args.quick:
+        args.steps = 100
+    return args
+
+
+def unroll_runner(unroll, kind, xs, dhs, last_only):
+    """Set up ``unroll.bptt`` for one case: return (params, run, build_seconds).
+
+    ``run()`` does one forward+backward and returns the parameter gradients. ``params``
+    come from ``unroll.init_params`` and are reused for numpy and torch.
+    """
+    steps, _, input_size = xs.shape
+    hidden = dhs.shape[2]
+    preset = {"elman": unroll.presets.elman, "lstm": unroll.presets.lstm}[kind]
+    t0 = time.perf_counter()
+    g = preset(input_size=input_size, hidden_size=hidden)
+    u = unroll.unroll(g, steps=steps)
+    build_seconds = time.perf_counter() - t0
+    params = unroll.init_params(g, seed=0)
+    nonzero = [steps - 1] if last_only else range(steps)
+    cotangents = {("h", t): dhs[t] for t in nonzero}
+
+    def run():
+        return unroll.bptt(u, params, {"x": xs}, cotangents, input_grads=False).param_grads
+
+    return params, run, build_seconds
+
+
+def default_params(kind, input_size, hidden, seed=0):
+    """torch-style U(-1/sqrt(H), 1/sqrt(H)) weights, used when ``unroll`` is unavailable."""
+    rng = np.random.default_rng(seed)
+    bound = 1.0 / np.sqrt(hidden)
+    shapes = {
+        "W_i": (hidden, input_size),
+        "W_h": (hidden, hidden),
+        "b_i": (hidden,),
+        "b_h": (hidden,),
+    }
+    return {k: rng.uniform(-bound, bound, shapes[k[:3]]) for k in PARAM_KEYS[kind]}
+
+
+def torch_module(kind, input_size, hidden, params):
+    """A float64 torch.nn.RNN (tanh) or torch.nn.LSTM holding ``params``."""
+    cls = {"elman": torch.nn.RNN, "lstm": torch.nn.LSTM}[kind]
+    module = cls(input_size, hidden).double()
+    params_to_torch(module, params)
+    return module
+
+
+def time_interleaved(runners, repeats):
+    """Warm up each runner once, then time ``repeats`` interleaved rounds.
+
+    The order within a round rotates so no runner always follows the same one. Returns
+    ({name: min seconds}, {name: warm-up result}); a runner that raises during warm-up
+    is reported and dropped.
+    """
+    results, best = {}, {}
+    for name, run in list(runners.items()):
+        try:
+            results[name] = run()
+        except UNROLL_ERRORS as exc:
+            print(f"NOTE: {name} failed during warm-up: {type(exc).__name__}: {exc}")
+            del runners[name]
+        best[name] = float("inf") if name in runners else float("nan")
+    order = list(runners.items())
+    for r in range(repeats):
+        for name, run in order[r % len(order) :] + order[: r % len(order)]:
+            t0 = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best, results
+
+
+def max_rel_err(grads, ref, label):
+    """Largest over keys of max|a - b| / max|b|; inf (with a note) on missing keys/shapes."""
+    missing = sorted(set(ref) - set(grads))
+    bad_shapes = [k for k in ref if k in grads and np.shape(grads[k]) != ref[k].shape]
+    if missing or bad_shapes:
+        print(f"NOTE: {label} gradients: missing {missing}, wrong shape {bad_shapes}")
+        return float("inf")
+    worst = 0.0
+    for k, b in ref.items():
+        a = np.asarray(grads[k], dtype=np.float64)
+        worst = max(worst, float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)))
+    return worst
+
+
+def run_case(unroll, kind, hidden, batch, steps, last_only, repeats):
+    """Benchmark one (case, cotangent pattern); return a dict describing the row."""
+    rng = np.random.default_rng(1)
+    input_size = hidden
+    xs = rng.standard_normal((steps, batch, input_size))
+    dhs = rng.standard_normal((steps, batch, hidden))
+    if last_only:
+        dhs[:-1] = 0.0
+    runners, build = {}, float("nan")
+    params = None
+    if unroll is not None:
+        try:
+            params, runners["unroll"], build = unroll_runner(unroll, kind, xs, dhs, last_only)
+        except UNROLL_ERRORS as exc:
+            print(f"NOTE: unroll setup failed for {kind}: {type(exc).__name__}: {exc}")
+    if params is None:
+        params = default_params(kind, input_size, hidden)
+    module = torch_module(kind, input_size, hidden, params)
+    runners["numpy"] = lambda: NUMPY_FNS[kind](params, xs, dhs)[1]
+    runners["torch"] = lambda: torch_bptt(module, xs, dhs)[1]
+    best, grads = time_interleaved(runners, repeats)
+    err = {
+        name: max_rel_err(grads[name], grads["numpy"], f"{name} {kind}")
+        for name in ("unroll", "torch")
+        if name in grads
+    }
+    return {
+        "case": f"{kind} H={hidden} B={batch} T={steps}",
+        "dh": "last" if last_only else "all",
+        "ms": {k: 1e3 * v for k, v in best.items()},
+        "err_unroll": err.get("unroll"),
+        "err_torch": err.get("torch"),
+        "build_ms": 1e3 * build,
+    }
+
+
+def fmt(x, spec):
+    """Format a number, or a right-aligned '-' when it is missing / not a number."""
+    if x is None or math.isnan(x):
+        return format("-", ">" + spec.split(".")[0])
+    return format(x, spec)
+
+
+def print_table(rows):
+    """Print the timing table and the gradient-agreement columns."""
+    head = (
+        f"{'case':26s} {'dL/dh':5s} {'unroll ms':>10s} {'numpy ms':>10s} {'torch ms':>10s} "
+        f"{'unroll/np':>9s} {'unroll/torch':>12s} {'np/torch':>8s} "
+        f"{'err unroll':>10s} {'err torch':>10s}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        ms = r["ms"]
+        u, n, t = ms.get("unroll"), ms.get("numpy"), ms.get("torch")
+        print(
+            f"{r['case']:26s} {r['dh']:5s} {fmt(u, '10.1f')} {fmt(n, '10.1f')} {fmt(t, '10.1f')} "
+            f"{fmt(u and u / n, '9.2f')} {fmt(u and u / t, '12.2f')} {fmt(n / t, '8.2f')} "
+            f"{fmt(r['err_unroll'], '10.1e')} {fmt(r['err_torch'], '10.1e')}"
+        )
+    print("\nerr = max over parameters of max|g - g_numpy| / max|g_numpy| (hand-written numpy")
+    print("is the reference). Times are the minimum over the timed rounds.")
+    if not all(math.isnan(r["build_ms"]) for r in rows):
+        print("unroll.presets + unroll.unroll setup time (not included above):")
+        for r in rows:
+            print(f"  {r['case']:26s} dL/dh {r['dh']:4s} {fmt(r['build_ms'], '8.1f')} ms")
+
+
+def print_environment():
+    """Versions and thread counts, so timings can be compared across machines."""
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"].get("name", "?")
+    env = {k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    python = sys.version.split()[0]
+    print(f"python {python}, numpy {np.__version__} ({blas}), torch {torch.__version__}")
+    print(
+        f"cpus {os.cpu_count()}, torch threads {torch.get_num_threads()}, numpy BLAS threads "
+        f"default (= cpus unless set) {env}\n"
+    )
+
+
+def main(argv=None):
+    """Run every case with both cotangent patterns and print the table."""
+    args = parse_args(argv)
+    print_environment()
+    unroll = load_unroll()
+    if unroll is None:
+        print("      Timing only hand-written numpy vs torch autograd.\n")
+    rows = []
+    for kind, hidden, batch, steps in CASES:
+        for last_only in (True, False):
+            steps = args.steps or steps
+            rows.append(run_case(unroll, kind, hidden, batch, steps, last_only, args.repeats))
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
