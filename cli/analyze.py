@@ -12,6 +12,8 @@ from .params import (
     STEPS,
     KeyValue,
     OutputPath,
+    force_option,
+    limits,
     model_argument,
     save_figure,
     with_newline,
@@ -92,7 +94,8 @@ def labelled_models(models) -> dict:
     type=OutputPath(stdout=True),
     help="Write the per-step gradient norms as CSV (- for stdout).",
 )
-def analyze(model, steps, seeds, init, init_options, mode, plot, json_out, csv_out):
+@force_option()
+def analyze(model, steps, seeds, init, init_options, mode, plot, json_out, csv_out, force):
     """Measure how gradients vanish or explode with distance in time, for each MODEL.
 
     Prints one row per model: decay per step (log10), distance at which the
@@ -114,6 +117,7 @@ def analyze(model, steps, seeds, init, init_options, mode, plot, json_out, csv_o
         init=init,
         init_options=dict(init_options),
         mode=mode,
+        **limits(force),
     )
     to_stdout = "-" in (json_out, csv_out)
     click.echo(report.summary_table(), err=to_stdout)

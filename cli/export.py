@@ -10,7 +10,7 @@ from unroll.files import EXPORTERS
 from unroll.files import export as export_text
 from unroll.unrolled import unroll
 
-from .params import MODE, STEPS, OutputPath, model_argument, write_output
+from .params import MODE, STEPS, OutputPath, force_option, limits, model_argument, write_output
 
 __all__ = ["SUFFIX_FORMATS", "export"]
 
@@ -48,7 +48,8 @@ SUFFIX_FORMATS = {
     show_default=True,
     help="Output file, or - for stdout.",
 )
-def export(model, fmt, steps, mode, output):
+@force_option()
+def export(model, fmt, steps, mode, output, force):
     """Write MODEL's folded graph (or, with --steps, its unrolled DAG) to a file.
 
     TOML is the model file format (export, then load: the same graph; parameters a
@@ -63,5 +64,7 @@ def export(model, fmt, steps, mode, output):
       unroll export gru --format graphml -o - | head
     """
     fmt = fmt or SUFFIX_FORMATS.get(Path(output).suffix.lower(), "toml")
-    target = unroll(model.graph, steps, mode) if steps else model.graph
+    target = (
+        unroll(model.graph, steps, mode, **limits(force, "max_nodes")) if steps else model.graph
+    )
     write_output(output, export_text(target, fmt, model.params))

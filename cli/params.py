@@ -19,6 +19,8 @@ __all__ = [
     "KeyValue",
     "ModelParam",
     "OutputPath",
+    "force_option",
+    "limits",
     "model_argument",
     "parse_scalar",
     "save_figure",
@@ -54,6 +56,22 @@ class ModelParam(click.ParamType):
 def model_argument(*, nargs: int = 1):
     """The MODEL argument, as every command takes it."""
     return click.argument("model", type=ModelParam(), nargs=nargs, required=True)
+
+
+def force_option():
+    """``--force``: lift the size limits of unrolling and BPTT."""
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Lift the size limits: 20 million unrolled node instances, and 8 GiB "
+        "(or the memory available) for a BPTT run.",
+    )
+
+
+def limits(force: bool, *names: str) -> dict:
+    """The size-limit keywords ``names`` (default ``max_nodes`` and ``max_memory``) set to
+    ``None`` for ``--force``; without it none, so the library's defaults apply."""
+    return dict.fromkeys(names or ("max_nodes", "max_memory")) if force else {}
 
 
 def parse_scalar(text: str):

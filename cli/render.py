@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from unroll.models import probe
 from unroll.unrolled import unroll
 
-from .params import MODE, STEPS, OutputPath, model_argument, write_output
+from .params import MODE, STEPS, OutputPath, force_option, limits, model_argument, write_output
 
-__all__ = ["DEFAULT_STEPS", "RENDER_SUFFIXES", "render"]
+__all__ = ["DEFAULT_MAX_NODES", "DEFAULT_STEPS", "RENDER_SUFFIXES", "render"]
 
 #: Steps drawn when ``--steps`` is not given.
 DEFAULT_STEPS = 4
+
+#: The most nodes a diagram may have unless ``--max-nodes`` says otherwise.
+DEFAULT_MAX_NODES = 2000
 
 #: File suffixes ``-o`` accepts; ``.dot``/``.gv`` write the DOT source (no ``dot`` needed).
 RENDER_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv")
@@ -71,6 +76,15 @@ RENDER_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv")
     show_default=True,
     help="Output file (.svg .png .pdf .dot .gv), or - for DOT.",
 )
+@click.option(
+    "--max-nodes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_NODES,
+    show_default=True,
+    help="Refuse diagrams with more nodes than this (dot slows down beyond a few "
+    "thousand); --force lifts this limit too.",
+)
+@force_option()
 def render(
     model,
     steps,
@@ -85,6 +99,8 @@ def render(
     mode,
     title,
     output,
+    max_nodes,
+    force,
 ):
     """Draw MODEL, folded (the cycle) or unrolled in time (the DAG BPTT runs on).
 
@@ -111,9 +127,11 @@ def render(
     if folded:
         target = model.graph
     elif grads or values:
-        target, result = probe(model, steps or DEFAULT_STEPS, seed=seed, mode=mode)
+        target, result = probe(model, steps or DEFAULT_STEPS, seed=seed, mode=mode, **limits(force))
+        for warning in result.warnings:  # an overflowed forward pass, named
+            click.echo(f"Warning: {warning}", err=True)
     else:
-        target = unroll(model.graph, steps or DEFAULT_STEPS, mode)
+        target = unroll(model.graph, steps or DEFAULT_STEPS, mode, **limits(force, "max_nodes"))
     digraph = draw(
         target,
         result=result,
@@ -124,6 +142,7 @@ def render(
         values=values,
         grads=grads or None,
         title=title,
+        max_nodes=sys.maxsize if force else max_nodes,
     )
     if output == "-":
         write_output(output, digraph.source)

@@ -17,6 +17,8 @@ from .params import (
     STEPS,
     KeyValue,
     OutputPath,
+    force_option,
+    limits,
     model_argument,
     parse_scalar,
     save_figure,
@@ -164,8 +166,21 @@ def stderr_is_terminal() -> bool:
     help="Processes to run grid points in (same results as 1).",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@force_option()
 def sweep(
-    model, grid, steps, seeds, init, init_options, mode, plot, json_out, csv_out, workers, quiet
+    model,
+    grid,
+    steps,
+    seeds,
+    init,
+    init_options,
+    mode,
+    plot,
+    json_out,
+    csv_out,
+    workers,
+    quiet,
+    force,
 ):
     """Analyze MODEL at every point of a grid of settings and print the verdicts.
 
@@ -200,6 +215,7 @@ def sweep(
             workers=workers,
             mode=mode,
             progress=lambda done, _: bar.update(done - bar.pos),
+            **limits(force),
         )
     to_stdout = "-" in (json_out, csv_out)
     click.echo(sweep_table(result), err=to_stdout)

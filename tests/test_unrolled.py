@@ -4,6 +4,7 @@ import networkx as nx
 import pytest
 
 from unroll import Graph, InputError, presets, unroll
+from unroll.errors import UnrollWarning
 from unroll.unrolled import MODES
 
 
@@ -81,7 +82,8 @@ def test_a_delay_longer_than_the_sequence_reads_only_boundaries():
     g.layer("h", 1)
     g.edge("x", "h", weight="W")
     g.edge("h", "h", delay=5, weight="U")
-    u = unroll(g, steps=2)
+    with pytest.warns(UnrollWarning, match="edge h -> h @ t-5 reaches 5 steps, more than the 2"):
+        u = unroll(g, steps=2)
     assert u.boundary == [("h", -5), ("h", -4)]
 
 

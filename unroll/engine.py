@@ -16,17 +16,40 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, LimitError
 from .losses import loss_cotangents
 from .ops import ACTIVATIONS, OPS, Activation
 from .unrolled import Instance, Unrolled
 
-__all__ = ["BPTTResult", "Program", "bptt", "compile_program"]
+__all__ = [
+    "DEFAULT_MAX_MEMORY",
+    "INSTANCE_BYTES",
+    "MEMORY_OVERHEAD",
+    "BPTTResult",
+    "Program",
+    "available_memory",
+    "bptt",
+    "check_memory",
+    "compile_program",
+    "estimate_memory",
+]
+
+#: :func:`bptt` refuses runs estimated (:func:`estimate_memory`) above this many bytes, or
+#: above the available memory if that is less, unless told otherwise (``max_memory``).
+DEFAULT_MAX_MEMORY = 8 * 2**30
+#: Copies of every node value a run holds at its peak: the value, its gradient, the
+#: pre-activation, hoisted input products and temporaries (measured: 3 to 5).
+MEMORY_OVERHEAD = 5
+#: Bytes of bookkeeping per node instance: the compiled program's slots and instructions
+#: and the stored arrays' headers (measured: 1.6 to 2.5 kB).
+INSTANCE_BYTES = 2560
 
 _HIGH, _LOW = 2.0**64, 2.0**-64
 _LOG10_2 = math.log10(2.0)
@@ -639,7 +662,7 @@ class BPTTResult:
             g = self._grads[slot]
             if g is not None and sample is not None:
                 g = g[sample]
-            norm = 0.0 if g is None else float(np.linalg.norm(g))
+            norm = 0.0 if g is None else _norm(g)
             out[t] = (math.log10(norm) + self._scales[slot] * _LOG10_2) if norm else -np.inf
         return out
 
@@ -654,7 +677,7 @@ class BPTTResult:
         parts, scales = self._contributions(name)
         out = np.full(len(parts), -np.inf)
         for t, (p, s) in enumerate(zip(parts, scales, strict=True)):
-            norm = float(np.linalg.norm(p))
+            norm = _norm(p)
             if norm:
                 out[t] = math.log10(norm) + s * _LOG10_2
         return out
@@ -668,10 +691,50 @@ class BPTTResult:
 
     def first_nonfinite(self) -> Instance | None:
         """The first node instance (in program order) whose value is NaN or infinite."""
-        for inst in self._program.instances:
-            if not np.all(np.isfinite(self.values[inst])):
-                return inst
+        V, n = self._run.V, len(self._program.instances)
+        for start in range(0, n, _SCAN_CHUNK):
+            chunk = V[start : min(n, start + _SCAN_CHUNK)]
+            if np.isfinite(np.concatenate([v.ravel() for v in chunk])).all():
+                continue
+            for k, v in enumerate(chunk):
+                if not np.isfinite(v).all():
+                    return self._program.instances[start + k]
         return None
+
+    @cached_property
+    def warnings(self) -> list[str]:
+        """One line per numeric fault of the run; empty when every number is finite.
+
+        The forward pass: the first node instance whose value overflowed to infinity or
+        became NaN (``"forward pass overflowed first at h, step 646"``); every gradient
+        that flows through it is then meaningless, so this line comes alone. Otherwise,
+        parameter gradients whose float64 value overflowed (their per-step log-domain
+        norms stay exact). Computed on first access (one scan of the stored values).
+
+        Examples
+        --------
+        >>> import numpy as np, unroll
+        >>> g = unroll.presets.neuron(activation="relu", bias=False)
+        >>> u = unroll.unroll(g, steps=400)
+        >>> p = {"W_ih": np.ones((1, 1)), "W_hh": np.full((1, 1), 10.0)}
+        >>> r = unroll.bptt(u, p, {"x": np.ones((400, 1, 1))}, {("h", 399): np.ones((1, 1))})
+        >>> r.warnings[0]
+        'forward pass overflowed first at h, step 309 (value inf)'
+        """
+        first = self.first_nonfinite()
+        if first is not None:  # the root cause: every gradient through it is meaningless
+            value = self.values[first]
+            bad = value[~np.isfinite(value)].ravel()[0]
+            what = "became NaN" if np.isnan(bad) else "overflowed"
+            return [f"forward pass {what} first at {first[0]}, step {first[1]} (value {bad})"]
+        out = []
+        for name, grad in self.param_grads.items():
+            if not np.isfinite(grad).all():
+                out.append(
+                    f"the gradient of parameter {name!r} is not finite in float64 (it "
+                    "overflowed); log10_grad_norms stay exact"
+                )
+        return out
 
     def __repr__(self) -> str:
         loss = "" if self.loss is None else f", loss={self.loss:.6g}"
@@ -683,6 +746,22 @@ class BPTTResult:
         return render(self.unrolled, result=self)._repr_mimebundle_(
             include=include, exclude=exclude
         )
+
+
+_SCAN_CHUNK = 4096  # node values joined per isfinite check in first_nonfinite
+
+
+def _norm(array: np.ndarray) -> float:
+    """The Frobenius norm, without the overflow or underflow of squaring large or tiny
+    entries (plain ``np.linalg.norm`` gives inf above about 1e154, 0 below 1e-162)."""
+    with np.errstate(over="ignore", under="ignore"):
+        norm = float(np.linalg.norm(array))
+    if norm == 0.0 or not math.isfinite(norm):
+        peak = float(np.max(np.abs(array), initial=0.0))
+        if peak == 0.0 or not math.isfinite(peak):
+            return peak
+        norm = peak * float(np.linalg.norm(array / peak))
+    return norm
 
 
 def _param_grads(program: Program, run: _Run) -> dict[str, np.ndarray]:
@@ -755,6 +834,7 @@ def bptt(
     dtype=np.float64,
     input_grads: bool = True,
     contributions: bool = False,
+    max_memory: int | str | None = "auto",
 ) -> BPTTResult:
     """Run the unrolled graph forward, then backpropagate through time.
 
@@ -785,15 +865,24 @@ def bptt(
         Also compute dL/dx for the input sequences (default True).
     contributions : bool
         Record each step's contribution to every tied weight's gradient.
+    max_memory : int, "auto" or None
+        Refuse a run whose :func:`estimate_memory` exceeds this many bytes. ``"auto"``
+        (default): :data:`DEFAULT_MAX_MEMORY` (8 GiB) or the available memory if that
+        is less; ``None`` lifts the limit.
 
     Returns
     -------
     BPTTResult
+        Its :attr:`~BPTTResult.warnings` name the first node and step where the forward
+        pass overflowed, if it did.
 
     Raises
     ------
     InputError
-        Naming the parameter, input, cotangent or setting that does not fit.
+        Naming the parameter, input, cotangent or setting that does not fit, or the
+        first non-finite (NaN or infinite) entry of an input or a parameter.
+    LimitError
+        When the memory estimate exceeds ``max_memory``.
 
     Examples
     --------
@@ -810,6 +899,11 @@ def bptt(
     >>> float(r.param_grads["W_hh"][0, 0])  # h1 + 0.5 * h0 = 1.5 + 0.5
     2.0
     """
+    dtype = _float_dtype(dtype)
+    _check_arguments(params, inputs, cotangents, initial_states, loss, targets, truncate)
+    _check_flags(input_grads=input_grads, contributions=contributions)
+    batch = _peek_batch(inputs, cotangents, initial_states)
+    check_memory(unrolled, batch, dtype, contributions, max_memory)
     program = compile_program(unrolled)
     collecting = gc.isenabled()
     gc.disable()  # the run allocates many small containers and no cycles
@@ -823,7 +917,7 @@ def bptt(
             targets,
             initial_states,
             truncate,
-            np.dtype(dtype),
+            dtype,
             input_grads,
             contributions,
         )
@@ -909,9 +1003,7 @@ def _merge_chunk(program, run, G, grads, scales, start, end, only):
 
 def _truncated_chunks(program: Program, cots, truncate):
     u = program.unrolled
-    k1, k2 = truncate
-    if not (isinstance(k1, int) and isinstance(k2, int) and k1 >= 1 and k2 >= 1):
-        raise InputError(f"truncate=(k1, k2) takes two positive integers, got {truncate!r}")
+    k1, k2 = truncate  # a pair of positive integers: _check_arguments made sure
     if not u.graph.is_causal():
         bad = next(e for e in u.graph.edges if e.delay < 0)
         raise InputError(
@@ -934,8 +1026,34 @@ def _truncated_chunks(program: Program, cots, truncate):
 # ---- checking what the caller passed --------------------------------------------------------
 
 
+def _real_array(value, what: str) -> np.ndarray:
+    """``value`` as an array of real numbers (integers or floats), else an InputError."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nested lists, objects numpy refuses
+        raise InputError(f"{what} is not a rectangular array of numbers") from None
+    if array.dtype.kind not in "iuf":  # not bool, complex, strings or objects
+        raise InputError(f"{what} has dtype {array.dtype}, expected real numbers")
+    return array
+
+
+def _check_finite(array: np.ndarray, what: str, axes=None) -> None:
+    """Raise an InputError naming the first NaN or infinite entry of ``array``, if any."""
+    if np.isfinite(array).all():
+        return
+    index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+    if axes:
+        where = ", ".join(f"{axis} {i}" for axis, i in zip(axes, index, strict=True))
+        raise InputError(f"{what} has non-finite values, the first at {where} ({array[index]})")
+    raise InputError(f"{what} has a non-finite value at index {list(index)} ({array[index]})")
+
+
 def _check_params(unrolled, params, dtype):
     need = unrolled.graph.params()
+    if not isinstance(params, Mapping):
+        raise InputError(
+            f"params must be a mapping of names to arrays, got {type(params).__name__}"
+        )
     for name in params:
         if name not in need:
             raise InputError(f"unknown parameter {name!r} (the graph has: {', '.join(need)})")
@@ -943,11 +1061,13 @@ def _check_params(unrolled, params, dtype):
     for name, shape in need.items():
         if name not in params:
             raise InputError(f"missing parameter {name!r} of shape {_fmt(shape)}")
-        value = np.asarray(params[name], dtype=dtype)
+        with np.errstate(over="ignore"):  # a float32 overflow is named just below
+            value = _real_array(params[name], f"parameter {name!r}").astype(dtype, copy=False)
         if value.shape != shape:
             raise InputError(
                 f"parameter {name!r} has shape {_fmt(value.shape)}, the graph needs {_fmt(shape)}"
             )
+        _check_finite(value, f"parameter {name!r}")
         out[name] = value
     return out
 
@@ -961,9 +1081,7 @@ def _check_inputs(unrolled, inputs, cotangents, initial_states, dtype):
     for name in g.input_nodes():
         if name not in inputs:
             raise InputError(f"missing input {name!r}: give an array (T, B, {g.nodes[name].size})")
-        x = np.asarray(inputs[name])
-        if not np.issubdtype(x.dtype, np.number):
-            raise InputError(f"input {name!r} has dtype {x.dtype}, expected numbers")
+        x = _real_array(inputs[name], f"input {name!r}")
         steps = unrolled.input_steps(name)
         if (
             x.ndim != 3
@@ -979,18 +1097,35 @@ def _check_inputs(unrolled, inputs, cotangents, initial_states, dtype):
         if batch is not None and x.shape[1] != batch:
             raise InputError(f"input {name!r} has batch {x.shape[1]}, other inputs {batch}")
         batch = x.shape[1]
+        if batch == 0:
+            raise InputError(f"input {name!r} has batch 0: give at least one sequence")
         xs[name] = np.ascontiguousarray(x, dtype=dtype)
+        _check_input_finite(xs[name], name, steps)
     if batch is None:
         batch = _batch_from(cotangents, initial_states)
     return xs, batch
 
 
+def _check_input_finite(x: np.ndarray, name: str, steps: list[int]) -> None:
+    """Name the first NaN or infinite entry by the step its row feeds, batch and unit."""
+    if np.isfinite(x).all():
+        return
+    row, b, k = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
+    raise InputError(
+        f"input {name!r} has a non-finite value at step {steps[row]}, batch {b}, unit {k} "
+        f"({x[row, b, k]})"
+    )
+
+
 def _batch_from(*mappings) -> int:
     for m in mappings:
-        for v in (m or {}).values():
-            v = np.asarray(v)
-            if v.ndim == 2:
-                return v.shape[0]
+        for v in (m or {}).values() if isinstance(m, Mapping) else ():
+            try:
+                shape = np.shape(v)
+            except ValueError:  # ragged: the shape checks name it later
+                continue
+            if len(shape) == 2:
+                return shape[0]
     return 1
 
 
@@ -1032,14 +1167,173 @@ def _check_cotangents(program, cotangents, batch, dtype):
 
 
 def _as_batch(value, batch, size, what, dtype):
-    v = np.asarray(value, dtype=dtype)
+    v = _real_array(value, what).astype(dtype, copy=False)
     if v.shape == (size,):
         v = np.broadcast_to(v, (batch, size))
     if v.shape != (batch, size):
         raise InputError(f"{what} has shape {_fmt(v.shape)}, expected ({batch}, {size})")
-    if not np.all(np.isfinite(v)):
-        raise InputError(f"{what} has non-finite values")
+    _check_finite(v, what, ("batch", "unit"))
     return np.array(v)
+
+
+def _check_arguments(params, inputs, cotangents, initial_states, loss, targets, truncate):
+    """Refuse arguments of the wrong type before any work, each with its own message."""
+    for name, value in (
+        ("params", params),
+        ("inputs", inputs),
+        ("cotangents", cotangents),
+        ("initial_states", initial_states),
+    ):
+        if value is not None and not isinstance(value, Mapping):
+            raise InputError(f"{name} must be a mapping (a dict), got {type(value).__name__}")
+    for key in cotangents or {}:
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise InputError(f"cotangent keys are node instances (name, t), got {key!r}")
+    if loss is not None and not isinstance(loss, str):
+        raise InputError(f"loss must be the name of a loss, got {type(loss).__name__}")
+    for name, value in targets.items() if isinstance(targets, Mapping) else [(None, targets)]:
+        what = "targets" if name is None else f"targets for {name!r}"
+        if value is not None and _real_array(value, what).ndim == 0:
+            raise InputError(f"{what} must be an array with one row per loss step, got a scalar")
+    pair = isinstance(truncate, tuple | list) and len(truncate) == 2
+    if truncate is not None and not (pair and all(_is_int(k) and k >= 1 for k in truncate)):
+        raise InputError(f"truncate=(k1, k2) takes two positive integers, got {truncate!r}")
+
+
+def _check_flags(**flags) -> None:
+    for name, value in flags.items():
+        if not isinstance(value, bool | np.bool_):
+            raise InputError(f"{name} must be True or False, got {type(value).__name__}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def _float_dtype(dtype) -> np.dtype:
+    try:
+        found = np.dtype(dtype)
+    except (TypeError, ValueError):
+        found = None
+    if found is None or found.kind != "f":
+        raise InputError(f"dtype must be a float type (float64 or float32), got {dtype!r}")
+    return found
+
+
+# ---- memory -----------------------------------------------------------------------------------
+
+
+def estimate_memory(
+    unrolled: Unrolled, batch: int = 1, dtype=np.float64, contributions: bool = False
+) -> int:
+    """Bytes a :func:`bptt` run over ``unrolled`` is estimated to hold at its peak.
+
+    ``steps x (sum of node sizes) x batch x itemsize x MEMORY_OVERHEAD`` for the values,
+    gradients and temporaries, plus ``INSTANCE_BYTES`` per node instance for the compiled
+    program, plus three copies of the parameters (values, fused copies, gradients), plus
+    ``steps x (parameter entries) x itemsize`` for per-step contributions when they are
+    recorded. Measured peaks lie between 0.5 and 1.0 times the estimate (it errs high).
+
+    Examples
+    --------
+    >>> import unroll
+    >>> u = unroll.unroll(unroll.presets.elman(64, 256), steps=500)
+    >>> round(estimate_memory(u, batch=32) / 2**20)  # measured peak: 179 MiB
+    200
+    """
+    g, steps = unrolled.graph, unrolled.steps
+    itemsize = np.dtype(dtype).itemsize
+    values = steps * sum(n.size for n in g.nodes.values()) * batch * itemsize * MEMORY_OVERHEAD
+    instances = (steps * len(g.nodes) + len(unrolled.boundary)) * INSTANCE_BYTES
+    entries = sum(math.prod(s) for s in g.params().values()) * itemsize
+    return values + instances + 3 * entries + (steps * entries if contributions else 0)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (``MemAvailable``), or ``None``."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _memory_limit(max_memory) -> tuple[int | None, str]:
+    """The limit in bytes (``None``: none) and how it was chosen, for the message."""
+    if max_memory is None:
+        return None, ""
+    if isinstance(max_memory, str) and max_memory == "auto":
+        free = available_memory()
+        if free is not None and free < DEFAULT_MAX_MEMORY:
+            return free, " (the memory available now)"
+        return DEFAULT_MAX_MEMORY, ""
+    if (
+        isinstance(max_memory, bool)
+        or not isinstance(max_memory, int | float)
+        or not max_memory > 0
+    ):
+        raise InputError(
+            f"max_memory must be a number of bytes, 'auto' or None, got {max_memory!r}"
+        )
+    return (None, "") if math.isinf(max_memory) else (int(max_memory), "")
+
+
+def _bytes(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _peek_batch(inputs, cotangents, initial_states) -> int:
+    """The batch size the caller means, read without checking (the checks come later)."""
+    for value in inputs.values() if isinstance(inputs, Mapping) else ():
+        try:
+            shape = np.shape(value)
+        except ValueError:
+            continue
+        if len(shape) == 3:
+            return max(1, int(shape[1]))
+    return max(1, _batch_from(cotangents, initial_states))
+
+
+def check_memory(
+    unrolled: Unrolled,
+    batch: int = 1,
+    dtype=np.float64,
+    contributions: bool = False,
+    max_memory: int | str | None = "auto",
+) -> None:
+    """Raise :class:`~unroll.errors.LimitError` when a run's :func:`estimate_memory` exceeds
+    ``max_memory`` (as in :func:`bptt`: bytes, ``"auto"`` or ``None`` for no limit).
+
+    Callers that allocate before :func:`bptt` (parameters, inputs) check first.
+
+    Examples
+    --------
+    >>> import unroll
+    >>> u = unroll.unroll(unroll.presets.elman(64, 1024), steps=100_000)
+    >>> check_memory(u, batch=64)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    unroll.errors.LimitError: BPTT over 'elman' (100,000 steps, batch 64, float64) needs about ...
+    >>> check_memory(u, batch=64, max_memory=None)
+    """
+    limit, why = _memory_limit(max_memory)
+    if limit is None:
+        return
+    dtype = np.dtype(dtype)
+    need = estimate_memory(unrolled, batch, dtype, contributions)
+    if need > limit:
+        raise LimitError(
+            f"BPTT over {unrolled.graph.name!r} ({unrolled.steps:,} steps, batch {batch}, "
+            f"{dtype}{', with per-step contributions' if contributions else ''}) needs about "
+            f"{_bytes(need)}, more than the limit of {_bytes(limit)}{why}",
+            "bptt(..., max_memory=None)",
+        )
 
 
 def _fmt(shape) -> str:

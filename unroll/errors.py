@@ -1,10 +1,30 @@
-"""The exceptions unroll raises for input it cannot accept."""
+"""The exceptions unroll raises for input it cannot accept, and the warning it gives."""
 
-__all__ = ["GraphError", "InputError", "UnrollError"]
+import re
+
+__all__ = ["MAX_MESSAGE", "GraphError", "InputError", "LimitError", "UnrollError", "UnrollWarning"]
+
+
+#: Longest message an error keeps; a longer one (a huge value's repr) is cut with "...".
+MAX_MESSAGE = 1000
 
 
 class UnrollError(ValueError):
-    """Base class of every error unroll raises for bad input; the message is one line."""
+    """Base class of every error unroll raises for bad input; the message is one line.
+
+    A message that quotes a value whose repr spans lines (an array) is joined into one
+    line, and cut at :data:`MAX_MESSAGE` characters.
+    """
+
+    def __init__(self, *args):
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (_one_line(args[0]),)
+        super().__init__(*args)
+
+
+def _one_line(message: str) -> str:
+    text = re.sub(r"\s*\n\s*", " ", message.strip())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 class GraphError(UnrollError):
@@ -13,3 +33,23 @@ class GraphError(UnrollError):
 
 class InputError(UnrollError):
     """Inputs, parameters, cotangents or settings do not fit the graph they are used with."""
+
+
+class LimitError(InputError):
+    """A run would exceed a size limit (node instances, memory).
+
+    ``problem`` states the estimate and the limit; ``option`` names the argument that
+    lifts the limit (``"unroll(..., max_nodes=None)"``); the message joins the two, so a
+    command line can name its own option instead (``--force``).
+    """
+
+    def __init__(self, problem: str, option: str):
+        self.problem, self.option = problem, option
+        super().__init__(f"{problem}; pass {option} to lift the limit")
+
+    def __reduce__(self):  # picklable, so a sweep's worker process can raise it
+        return type(self), (self.problem, self.option)
+
+
+class UnrollWarning(UserWarning):
+    """Something unroll accepted but that is likely not what was meant (one line)."""

@@ -39,7 +39,7 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -193,8 +193,8 @@ def parse_edge(text: str) -> Edge:
 
     Raises
     ------
-    ValueError
-        When the text does not have that form.
+    ModelFileError
+        When the text does not have that form (a ``ValueError`` too).
 
     Examples
     --------
@@ -203,9 +203,9 @@ def parse_edge(text: str) -> Edge:
     >>> parse_edge("h_reverse -> h_reverse @ t+1").delay
     -1
     """
-    m = _EDGE.match(text)
+    m = _EDGE.match(text) if isinstance(text, str) else None
     if not m:
-        raise ValueError(f'edge {text!r} is not of the form "SRC -> DST [@ t-k] [: WEIGHT]"')
+        raise ModelFileError(f'edge {text!r} is not of the form "SRC -> DST [@ t-k] [: WEIGHT]"')
     k = int(m["k"] or 0)
     return Edge(m["source"], m["target"], k if m["sign"] == "-" else -k, m["weight"])
 
@@ -470,7 +470,13 @@ class _Reader:
         for key in ("from", "to"):
             if not isinstance(item.get(key), str):
                 self.fail(f"edge: {key!r} must name a node", line)
-        return Edge(item["from"], item["to"], item.get("delay", 0), item.get("weight"))
+        delay = item.get("delay", 0)
+        if isinstance(delay, bool) or not isinstance(delay, int):
+            self.fail(
+                f"edge {item['from']} -> {item['to']}: delay must be an integer, got {delay!r}",
+                line,
+            )
+        return Edge(item["from"], item["to"], delay, item.get("weight"))
 
     # -- outputs, params --
 
@@ -504,6 +510,13 @@ class _Reader:
                 self.fail(
                     f"params: {name!r} has shape {_shape(array.shape)}, the graph needs "
                     f"{_shape(shapes[name])}",
+                    line,
+                )
+            if not np.isfinite(array).all():
+                index = [int(i) for i in np.argwhere(~np.isfinite(array))[0]]
+                self.fail(
+                    f"params: {name!r} has a non-finite value at index {index} "
+                    f"({array[tuple(index)]})",
                     line,
                 )
             params[name] = array
@@ -614,6 +627,31 @@ def _array_text(array: np.ndarray) -> str:
     return f"[\n{rows},\n]"
 
 
+def _graph(obj) -> Graph:
+    """``obj`` if it is a Graph, else an UnrollError naming what it is."""
+    if not isinstance(obj, Graph):
+        raise UnrollError(f"expected a Graph or an Unrolled graph, got {type(obj).__name__}")
+    return obj
+
+
+def _checked_params(params) -> dict[str, np.ndarray] | None:
+    """Parameters to write: names to real arrays of one or two dimensions."""
+    if params is None:
+        return None
+    if not isinstance(params, Mapping):
+        raise UnrollError(f"params must be a mapping of names to arrays, got {params!r}")
+    out = {}
+    for name, value in params.items():
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            array = None
+        if not isinstance(name, str) or array is None or array.ndim not in (1, 2):
+            raise UnrollError(f"params: {name!r} must name a vector or matrix of numbers")
+        out[name] = array
+    return out
+
+
 def to_toml(obj: Graph | Unrolled, params: dict | None = None) -> str:
     """The TOML model text of a graph (an unrolled one via :func:`unrolled_as_graph`).
 
@@ -637,7 +675,8 @@ def to_toml(obj: Graph | Unrolled, params: dict | None = None) -> str:
     >>> parse_toml(to_toml(presets.lstm())).graph == presets.lstm()
     True
     """
-    graph = unrolled_as_graph(obj) if isinstance(obj, Unrolled) else obj
+    graph = unrolled_as_graph(obj) if isinstance(obj, Unrolled) else _graph(obj)
+    params = _checked_params(params)
     lines = [f"name = {_toml_string(graph.name)}"]
     if graph.outputs:
         lines.append(f"outputs = {_toml_value(graph.outputs)}")
@@ -794,7 +833,7 @@ def to_json(obj: Graph | Unrolled) -> str:
     >>> doc["edges"][1]
     {'source': 'h@-1', 'target': 'h@0', 'delay': 1, 'weight': 'W_hh'}
     """
-    doc = _unrolled_document(obj) if isinstance(obj, Unrolled) else _folded_document(obj)
+    doc = _unrolled_document(obj) if isinstance(obj, Unrolled) else _folded_document(_graph(obj))
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -845,7 +884,7 @@ def to_graphml(obj: Graph | Unrolled) -> str:
             )
         edges = doc["edges"]
     else:
-        g = obj.to_networkx()
+        g = _graph(obj).to_networkx()
         edges = _folded_document(obj)["edges"]
     out = _stringified(g)
     for key, e in enumerate(edges):
@@ -886,8 +925,10 @@ def export(obj: Graph | Unrolled, fmt: str, params: dict | None = None) -> str:
     >>> export(unroll.presets.neuron(), "json").startswith('{\\n  "schema": "unroll-graph/1"')
     True
     """
-    if fmt not in EXPORTERS:
+    if not isinstance(fmt, str) or fmt not in EXPORTERS:
         raise UnrollError(_unknown("export format", fmt, EXPORTERS))
+    if not isinstance(obj, Graph | Unrolled):
+        _graph(obj)
     if fmt == "toml":
         return to_toml(obj, params)
     return EXPORTERS[fmt](obj)

@@ -21,9 +21,13 @@ from . import ops
 from .errors import GraphError
 from .ops import OPS
 
-__all__ = ["Edge", "Graph", "Node"]
+__all__ = ["MAX_SIZE", "Edge", "Graph", "Node"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: The largest node size (units) a graph accepts: a weight between two such nodes would
+#: already hold 10**12 numbers, and numpy cannot index beyond 2**63.
+MAX_SIZE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -105,12 +109,17 @@ class Graph:
         _check_name(name, "node")
         if name in self.nodes:
             raise GraphError(f"duplicate node {name!r}")
+        for what, value in (("kind", kind), ("activation", activation), ("gate", gate)):
+            if value is not None and not isinstance(value, str):
+                raise GraphError(f"node {name!r}: {what} must be a string, got {value!r}")
         try:
             ops.op(kind)
         except KeyError as e:
             raise GraphError(f"node {name!r}: {e.args[0]}") from None
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise GraphError(f"node {name!r}: size must be a positive integer, got {size!r}")
+        if size > MAX_SIZE:
+            raise GraphError(f"node {name!r}: size {size:,} is more than the {MAX_SIZE:,} allowed")
         if kind == "layer":
             activation = activation or "identity"
             try:
@@ -119,9 +128,7 @@ class Graph:
                 raise GraphError(f"node {name!r}: {e.args[0]}") from None
         elif activation is not None or biases:
             raise GraphError(f"node {name!r}: only layer nodes take an activation or biases")
-        biases = tuple([biases] if isinstance(biases, str) else biases)
-        for b in biases:
-            _check_name(b, "bias")
+        biases = _bias_names(name, biases)
         self.nodes[name] = Node(name, kind, size, activation, biases, gate)
         return name
 
@@ -153,6 +160,11 @@ class Graph:
 
     def edge(self, source: str, target: str, delay: int = 0, weight: str | None = None):
         """Connect ``source -> target``; ``target`` at t reads ``source`` at ``t - delay``."""
+        for end in (source, target):
+            if not isinstance(end, str):
+                raise GraphError(
+                    f"edge {source!r} -> {target!r}: nodes are named by strings, got {end!r}"
+                )
         if isinstance(delay, bool) or not isinstance(delay, int):
             raise GraphError(f"edge {source} -> {target}: delay must be an integer, got {delay!r}")
         if weight is not None:
@@ -161,6 +173,9 @@ class Graph:
 
     def set_outputs(self, *names: str) -> None:
         """Name the nodes where a loss attaches (default: ``y`` if present, else ``h``)."""
+        for name in names:
+            if not isinstance(name, str):
+                raise GraphError(f"output {name!r}: nodes are named by strings")
         self.outputs = list(names)
 
     # ---- reading --------------------------------------------------------------------
@@ -262,9 +277,12 @@ class Graph:
         Checks, in order: the graph is not empty; edges name known nodes; inputs have
         no incoming edges; weights only sit on edges into layers; each kind gets the
         number of inputs it takes; sizes agree (weights tied across edges, identity
-        edges, elementwise ops, biases); outputs exist; no closed walk of total
-        delay 0 (an algebraic loop, which would make the unrolled graph cyclic).
+        edges, elementwise ops, biases); outputs exist and are computed (not input)
+        nodes; no closed walk of total delay 0 (an algebraic loop, which would make
+        the unrolled graph cyclic).
         """
+        if not isinstance(self.name, str):
+            raise GraphError(f"the graph's name must be a string, got {self.name!r}")
         if not self.nodes:
             raise GraphError(f"graph {self.name!r} has no nodes")
         for e in self.edges:
@@ -275,12 +293,25 @@ class Graph:
         self._check_node_sizes()
         self._check_biases()
         for name in self.outputs:
-            if name not in self.nodes:
+            if not isinstance(name, str) or name not in self.nodes:
                 raise GraphError(f"output {name!r}: unknown node")
+        self._check_outputs_computed()
         loop = find_algebraic_loop(self)
         if loop:
             raise GraphError(f"algebraic loop: {loop}")
         return self
+
+    def _check_outputs_computed(self) -> None:
+        if all(node.kind == "input" for node in self.nodes.values()):
+            raise GraphError(
+                f"graph {self.name!r} has only input nodes: there is nothing to compute"
+            )
+        for name in self.output_nodes():
+            if self.nodes[name].kind == "input":
+                raise GraphError(
+                    f"output {name!r} is an input node: a loss attaches to a computed node "
+                    "(name one in outputs)"
+                )
 
     def _check_edge(self, e: Edge) -> None:
         for end in (e.source, e.target):
@@ -371,6 +402,21 @@ class Graph:
         from .render import render
 
         return render(self)._repr_mimebundle_(include=include, exclude=exclude)
+
+
+def _bias_names(node: str, biases) -> tuple[str, ...]:
+    """``biases`` (a name or an iterable of names) as a tuple of checked names."""
+    if isinstance(biases, str):
+        biases = [biases]
+    try:
+        names = tuple(biases)
+    except TypeError:
+        raise GraphError(
+            f"node {node!r}: biases must be a name or a list of names, got {biases!r}"
+        ) from None
+    for b in names:
+        _check_name(b, "bias")
+    return names
 
 
 def _check_name(name, what: str) -> None:

@@ -27,14 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import BPTTResult, bptt
+from .engine import BPTTResult, bptt, check_memory
 from .errors import UnrollError
 from .files import load_toml, suggest
 from .graph import Graph
 from .init import init_params
 from .ops import ACTIVATIONS
 from .presets import CELLS, PRESETS, preset_options
-from .unrolled import Unrolled, unroll
+from .unrolled import DEFAULT_MAX_NODES, Unrolled, unroll
 
 __all__ = [
     "MODEL_SOURCES",
@@ -92,6 +92,8 @@ def parse_preset_spec(spec: str) -> tuple[str, dict[str, str]]:
     >>> parse_preset_spec("lstm")
     ('lstm', {})
     """
+    if not isinstance(spec, str):
+        raise ModelSpecError(f"a MODEL is named by a string, got {spec!r}")
     name, _, rest = spec.partition(":")
     options = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
@@ -405,7 +407,14 @@ def load_model(spec: str | Graph | Model) -> Model:
         return spec
     if isinstance(spec, Graph):
         return Model(spec, None, spec.name)
-    spec = os.fspath(spec).strip()
+    if not isinstance(spec, str | os.PathLike):
+        raise ModelSpecError(
+            f"a MODEL is a preset name, a file or module:function, got {type(spec).__name__}"
+        )
+    spec = os.fspath(spec)
+    if not isinstance(spec, str):
+        raise ModelSpecError(f"a MODEL path must be text, got {spec!r}")
+    spec = spec.strip()
     source = next(s for s in MODEL_SOURCES if s.matches(spec))
     return source.load(spec)
 
@@ -461,7 +470,10 @@ class ModelFactory:
         name, options = self._preset()
         if name is None:
             return []
+        _check_preset_name(name)
         cell = options.get("cell") if _takes_cell_options(name) else None
+        if cell is not None:
+            _parse_value(name, "cell", cell, "")  # an unknown cell, with a suggestion
         defaults = _option_defaults(name, cell)
         return [*defaults, *(a for a, full in OPTION_ALIASES.items() if full in defaults)]
 
@@ -495,13 +507,21 @@ class ModelFactory:
 
 
 def probe(
-    model: str | Graph | Model, steps: int, *, seed: int = 0, mode: str = "synced", batch: int = 1
+    model: str | Graph | Model,
+    steps: int,
+    *,
+    seed: int = 0,
+    mode: str = "synced",
+    batch: int = 1,
+    max_nodes: int | None = DEFAULT_MAX_NODES,
+    max_memory: int | str | None = "auto",
 ) -> tuple[Unrolled, BPTTResult]:
     """Unroll a model and run BPTT once, to show values and gradients on a diagram.
 
     Parameters come from the model when it carries them, else
     ``init_params(graph, seed)``; inputs are standard normal (seeded by ``seed``); the
-    cotangent is ones on the output nodes at the last loss step.
+    cotangent is ones on the output nodes at the last loss step. ``max_nodes`` and
+    ``max_memory`` are the size limits of :func:`unroll.unroll` and :func:`unroll.bptt`.
 
     Returns
     -------
@@ -516,7 +536,8 @@ def probe(
     (3,)
     """
     model = load_model(model)
-    unrolled = unroll(model.graph, steps, mode)
+    unrolled = unroll(model.graph, steps, mode, max_nodes=max_nodes)
+    check_memory(unrolled, batch, max_memory=max_memory)  # before drawing parameters
     graph = unrolled.graph
     params = model.params if model.params is not None else init_params(graph, seed)
     rng = np.random.default_rng(seed)
@@ -528,4 +549,4 @@ def probe(
     cotangents = {
         (name, last): np.ones((batch, graph.nodes[name].size)) for name in graph.output_nodes()
     }
-    return unrolled, bptt(unrolled, params, inputs, cotangents)
+    return unrolled, bptt(unrolled, params, inputs, cotangents, max_memory=max_memory)

@@ -14,18 +14,23 @@ which steps outputs are read by a loss.
 from __future__ import annotations
 
 import heapq
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 import networkx as nx
 
-from .errors import GraphError, InputError
+from .errors import GraphError, InputError, LimitError, UnrollWarning
 from .graph import Edge, Graph
 
-__all__ = ["MODES", "SequenceMode", "Unrolled", "unroll"]
+__all__ = ["DEFAULT_MAX_NODES", "MODES", "SequenceMode", "Unrolled", "unroll"]
 
 Instance = tuple[str, int]
+
+#: :func:`unroll` refuses to make more node instances (steps x nodes) than this by default:
+#: each costs about 2.5 kB once compiled for :func:`unroll.bptt`.
+DEFAULT_MAX_NODES = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,7 @@ class Unrolled:
         self._pruned = {n for n in graph.output_nodes() if n not in consumed}
         self.order = self._topological_order()
         self.boundary = self._boundary_instances()
+        self._check_inputs_present()
         self.loss_instances = [(n, t) for t in self._loss_steps for n in graph.output_nodes()]
         self._programs: dict = {}
 
@@ -153,6 +159,16 @@ class Unrolled:
                     f"but {self.graph.nodes[name].kind} node {name!r} needs it"
                 )
         return found
+
+    def _check_inputs_present(self) -> None:
+        """Refuse a mode that leaves an input absent where a node other than a sum needs it."""
+        nodes = self.graph.nodes
+        for e in self.graph.edges:
+            if nodes[e.source].kind != "input" or nodes[e.target].kind in ("layer", "add"):
+                continue
+            for t in range(self.steps):
+                if self.present(e.target, t):
+                    self.sources((e.target, t))  # raises, naming the step
 
     def _boundary_instances(self) -> list[Instance]:
         reach = self.graph.max_delay()  # only the first and last `reach` steps read outside
@@ -270,7 +286,12 @@ class Unrolled:
 
 
 def unroll(
-    graph: Graph, steps: int, mode: str = "synced", encoder_steps: int | None = None
+    graph: Graph,
+    steps: int,
+    mode: str = "synced",
+    encoder_steps: int | None = None,
+    *,
+    max_nodes: int | None = DEFAULT_MAX_NODES,
 ) -> Unrolled:
     """Unroll ``graph`` over ``steps`` time steps.
 
@@ -287,6 +308,10 @@ def unroll(
     encoder_steps : int, optional
         For ``many-to-many``: steps that read input before outputs start
         (default ``steps // 2``).
+    max_nodes : int or None
+        Refuse to unroll into more than this many node instances (``steps`` times the
+        number of nodes; default :data:`DEFAULT_MAX_NODES`, 20 million); ``None`` lifts
+        the limit.
 
     Returns
     -------
@@ -298,6 +323,15 @@ def unroll(
         If the graph is invalid.
     InputError
         For a bad step count or mode.
+    LimitError
+        When the unrolled graph would exceed ``max_nodes``.
+
+    Warns
+    -----
+    UnrollWarning
+        When an edge's delay exceeds ``steps``: every copy of that edge reads a boundary
+        value (an initial state, zero unless given), never a computed step. The unrolling
+        is still made; a delay equal to ``steps`` (a recurrent net over one step) is quiet.
 
     Examples
     --------
@@ -310,16 +344,54 @@ def unroll(
     >>> sorted(u.dag.edges(data="weight"))[:2]
     [(('h', -1), ('h', 0), 'W_hh'), (('h', 0), ('h', 1), 'W_hh')]
     """
+    if not isinstance(graph, Graph):
+        raise InputError(f"unroll takes a Graph, got {type(graph).__name__}")
     graph.validate()
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if not _is_int(steps) or steps < 1:
         raise InputError(f"steps must be a positive integer, got {steps!r}")
+    if not isinstance(mode, str):
+        raise InputError(f"mode must be the name of a sequence mode, got {mode!r}")
     seq = sequence_mode(mode)
     if seq.name == "one-to-one" and steps != 1:
         raise InputError(f"sequence mode one-to-one has exactly 1 step, got steps={steps}")
     if encoder_steps is None:
         encoder_steps = max(1, steps // 2)
-    if seq.name == "many-to-many" and not 0 < encoder_steps < steps:
+    if not _is_int(encoder_steps) or (seq.name == "many-to-many" and not 0 < encoder_steps < steps):
         raise InputError(
-            f"encoder_steps must lie between 1 and steps-1 = {steps - 1}, got {encoder_steps}"
+            f"encoder_steps must lie between 1 and steps-1 = {steps - 1}, got {encoder_steps!r}"
         )
+    _check_size(graph, steps, max_nodes)
+    _warn_long_delays(graph, steps)
     return Unrolled(graph, steps, seq, encoder_steps)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_size(graph: Graph, steps: int, max_nodes: int | None) -> None:
+    """Refuse an unrolling of more than ``max_nodes`` instances, before making any."""
+    if max_nodes is None:
+        return
+    if not _is_int(max_nodes) or max_nodes < 1:
+        raise InputError(f"max_nodes must be a positive integer or None, got {max_nodes!r}")
+    boundary = sum(min(abs(e.delay), steps) for e in graph.edges)  # reads outside the steps
+    estimate = steps * len(graph.nodes) + boundary
+    if estimate > max_nodes:
+        raise LimitError(
+            f"unrolling {graph.name!r} ({len(graph.nodes)} nodes) over {steps:,} steps "
+            f"makes about {estimate:,} node instances, more than the limit of {max_nodes:,}",
+            "unroll(..., max_nodes=None)",
+        )
+
+
+def _warn_long_delays(graph: Graph, steps: int) -> None:
+    for e in graph.edges:
+        if abs(e.delay) > steps:
+            warnings.warn(
+                f"edge {e.describe()} reaches {abs(e.delay)} steps, more than the {steps} "
+                "unrolled: every copy reads a boundary value (an initial state), never a "
+                "computed step",
+                UnrollWarning,
+                stacklevel=3,
+            )

@@ -7,18 +7,22 @@ two models with an output of the same name and size get the same loss cotangent.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import UnrollError
 from ..graph import Graph
 from ..init import init_params
 from ..unrolled import Unrolled
 from .errors import AnalysisError
 
 __all__ = [
+    "INIT_OPTIONS",
     "PROBES",
     "ModelSpec",
     "Probe",
@@ -30,6 +34,13 @@ __all__ = [
 ]
 
 _INPUT_STREAM, _LOSS_STREAM = 1, 2
+
+#: The options of :func:`unroll.init_params` a model spec may set (all numbers or None).
+INIT_OPTIONS = [
+    p.name
+    for p in inspect.signature(init_params).parameters.values()
+    if p.kind is p.KEYWORD_ONLY and p.name != "dtype"
+]
 
 
 @dataclass(frozen=True)
@@ -48,14 +59,37 @@ class ModelSpec:
 
     def params_for(self, seed: int) -> dict[str, np.ndarray]:
         """The parameters for ``seed``."""
-        if callable(self.params):
-            return dict(self.params(seed))
-        if self.params is not None:
-            return dict(self.params)
+        given = self.params(seed) if callable(self.params) else self.params
+        if given is not None:
+            if not isinstance(given, Mapping):
+                raise AnalysisError(
+                    f"model {self.graph.name!r}: params must be a mapping of names to "
+                    f"arrays (or a function of the seed returning one), got {type(given).__name__}"
+                )
+            return dict(given)
+        self._check_init_options()
         try:
             return init_params(self.graph, seed=seed, scheme=self.init, **self.init_options)
-        except TypeError as e:
+        except UnrollError:
+            raise
+        except (TypeError, ValueError) as e:  # a value of the wrong type for an init option
             raise AnalysisError(f"model {self.graph.name!r}: bad init option ({e})") from None
+
+    def _check_init_options(self) -> None:
+        """Each init option is one :func:`unroll.init_params` takes, and a number or None."""
+        for key, value in self.init_options.items():
+            if key not in INIT_OPTIONS:
+                close = difflib.get_close_matches(str(key), INIT_OPTIONS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise AnalysisError(
+                    f"model {self.graph.name!r}: unknown init option {key!r}{hint}; "
+                    f"options: {', '.join(INIT_OPTIONS)}"
+                )
+            real = isinstance(value, int | float | np.integer | np.floating)
+            if value is not None and (isinstance(value, bool) or not real):
+                raise AnalysisError(
+                    f"model {self.graph.name!r}: init option {key}={value!r} must be a number"
+                )
 
     def describe(self) -> dict:
         """How the parameters are drawn, as plain JSON-able data."""
@@ -85,14 +119,14 @@ def as_spec(
     >>> spec.init, dict(spec.init_options)
     ('orthogonal', {'forget_bias': 1.0})
     """
-    init_options = dict(init_options or {})
+    init_options = _options(init_options, label)
     if isinstance(value, ModelSpec):
         return value
     if isinstance(value, Graph):
         return ModelSpec(value, init, dict(init_options))
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Graph):
         graph, options = value
-        options = dict(options or {})
+        options = _options(options, label)
         scheme = options.pop("init", options.pop("scheme", init))
         params = options.pop("params", None)
         return ModelSpec(graph, scheme, {**init_options, **options}, params)
@@ -100,6 +134,18 @@ def as_spec(
         f"model {label!r}: expected a Graph, a (Graph, init options) pair or "
         f"a ModelSpec, got {type(value).__name__}"
     )
+
+
+def _options(options, label: str) -> dict:
+    """Init options as a dict with string keys (an AnalysisError naming the model if not)."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        raise AnalysisError(
+            f"model {label!r}: init options must be a mapping of option names to values, "
+            f"got {options!r}"
+        )
+    return dict(options)
 
 
 def as_models(
@@ -119,7 +165,9 @@ def as_models(
     >>> [(k, s.init, dict(s.init_options)) for k, s in specs.items()]
     [('orth', 'orthogonal', {'spectral_norm': 0.9}), ('plain', 'torch', {})]
     """
-    init_options = dict(init_options or {})
+    init_options = _options(init_options, "model")
+    if not isinstance(init, str):
+        raise AnalysisError(f"init must be the name of a scheme, got {init!r}")
     if isinstance(model, Mapping):
         if not model:
             raise AnalysisError("no models to analyze (the dict is empty)")
@@ -215,8 +263,8 @@ def probe_cotangents(loss: str, unrolled: Unrolled, seed: int, batch: int) -> di
 
 def probe_name(loss: str) -> str:
     """The canonical name of loss probe ``loss``."""
-    key = _PROBE_ALIASES.get(loss, loss)
-    if key not in PROBES:
+    key = _PROBE_ALIASES.get(loss, loss) if isinstance(loss, str) else loss
+    if not isinstance(key, str) or key not in PROBES:
         raise AnalysisError(
             f"unknown loss probe {loss!r} (known: {', '.join(PROBES)}, 'random cotangent')"
         )

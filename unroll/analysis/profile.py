@@ -35,7 +35,8 @@ JSON schema (``Report.to_json``; key order fixed; non-finite numbers are ``null`
                  "contributions": {weight: {"log10_norm": band, "share": band}},
                  "recurrent_share": band,
                  "theory": {state: {"kind", "formula", "log10": band,
-                                    "log10_factor": band or null}}}]}
+                                    "log10_factor": band or null}},
+                 "warnings": [str]}]}       # only when there are any (see ModelProfile)
 
 where a band is ``{"median", "q_low", "q_high"}``, each a list over steps t = 0 ... T-1
 (``"distance"`` gives T-1-t for each), and ``log10_factor`` is Pascanu's per-step
@@ -52,10 +53,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import networkx as nx
 import numpy as np
 
-from ..engine import bptt
-from ..unrolled import unroll
+from ..engine import bptt, check_memory
+from ..unrolled import DEFAULT_MAX_NODES, unroll
 from .errors import AnalysisError
 from .export import csv_cell, plain, plain_list, versions
 from .logspace import log10_norm, log10_sum, quantiles
@@ -66,6 +68,9 @@ from .verdict import DEFAULT_RULE, VerdictRule, distance_below, fit_decay, verdi
 __all__ = ["SCHEMA", "ModelProfile", "Report", "StateSummary", "analyze", "compare"]
 
 SCHEMA = "unroll.analysis.report/1"
+
+#: The most seeds :func:`analyze` runs (each is one BPTT run per model).
+MAX_SEEDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,9 @@ class ModelProfile:
     first_steps_share : float or None
         Median over seeds of the share of the first steps (``rule.first_steps_fraction``
         of the sequence) in the recurrent weights' gradient.
+    warnings : list of str
+        One line per fault of the measurement: a forward pass that overflowed (its seeds'
+        norms are NaN), a state no gradient reaches.
     """
 
     label: str
@@ -127,6 +135,7 @@ class ModelProfile:
     theory_factors: dict[str, np.ndarray] = field(default_factory=dict)
     summary: dict[str, StateSummary] = field(default_factory=dict)
     first_steps_share: float | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def state_nodes(self) -> list[str]:
@@ -159,15 +168,23 @@ def _shares(log10_norms: np.ndarray) -> np.ndarray:
 
 
 def _measure(
-    spec: ModelSpec, steps: int, seeds, mode: str, batch: int, input_scale: float, loss: str
+    spec: ModelSpec,
+    steps: int,
+    seeds,
+    mode: str,
+    batch: int,
+    input_scale: float,
+    loss: str,
+    limits: dict,
 ):
-    """Run every seed of one model; return per-seed arrays and theory."""
+    """Run every seed of one model; return per-seed arrays, theory and overflow faults."""
     g = spec.graph
-    u = unroll(g, steps, mode=mode)
+    u = unroll(g, steps, mode=mode, max_nodes=limits["max_nodes"])
+    check_memory(u, batch, contributions=True, max_memory=limits["max_memory"])  # before init
     states, weights = g.state_nodes(), g.recurrent_weights()
     norms = {s: np.empty((len(seeds), steps)) for s in states}
     contrib = {w: np.empty((len(seeds), steps)) for w in weights}
-    theory, factors, info = {}, {}, {}
+    theory, factors, info, faults = {}, {}, {}, []
     with_theory = u.loss_steps == [steps - 1]
     for i, seed in enumerate(seeds):
         params = spec.params_for(seed)
@@ -179,18 +196,22 @@ def _measure(
             probe_cotangents(loss, u, seed, batch),
             contributions=True,
             input_grads=False,
+            max_memory=limits["max_memory"],
         )
+        overflowed = r.first_nonfinite() is not None
+        if overflowed:  # every gradient flows through the overflowed values: meaningless
+            faults.append((seed, r.warnings[0]))
         for s in states:
-            norms[s][i] = r.log10_grad_norms(s)
+            norms[s][i] = np.nan if overflowed else r.log10_grad_norms(s)
         for w in weights:
-            contrib[w][i] = r.contribution_log10_norms(w)
+            contrib[w][i] = np.nan if overflowed else r.contribution_log10_norms(w)
         for s, th in theory_bound(g, params, r).items() if with_theory else ():
             theory.setdefault(s, np.empty((len(seeds), steps)))[i] = th.log10
             factors.setdefault(s, np.full(len(seeds), np.nan))[i] = (
                 np.nan if th.log10_factor is None else th.log10_factor
             )
             info[s] = (th.kind, th.formula)
-    return norms, contrib, theory, factors, info
+    return norms, contrib, theory, factors, info, faults
 
 
 def _summarize(profile: ModelProfile, threshold: float, rule: VerdictRule) -> None:
@@ -199,25 +220,75 @@ def _summarize(profile: ModelProfile, threshold: float, rule: VerdictRule) -> No
         curve = profile.by_distance(s)["median"]
         slope = fit_decay(curve)
         zero = bool(np.isneginf(curve).any())
+        reached = not np.isneginf(profile.grad_norms[s]).all()
+        with np.errstate(invalid="ignore"):  # -inf - -inf: an unreached state has no drop
+            drop = float(curve[T - 1] - curve[0])
         profile.summary[s] = StateSummary(
             decay_per_step=slope,
             factor_per_step=10.0**slope,
             distance_to_threshold=distance_below(curve, threshold),
-            verdict=verdict(slope, zero, rule),
+            verdict=verdict(slope, zero, rule, reached=reached),
             log10_norm_at_loss=float(curve[0]),
-            log10_drop_over_horizon=float(curve[T - 1] - curve[0]),
+            log10_drop_over_horizon=drop,
         )
     if "recurrent" in profile.shares:
         first = max(1, math.ceil(rule.first_steps_fraction * T))
-        per_seed = np.nansum(profile.shares["recurrent"][:, :first], axis=1)
-        profile.first_steps_share = float(np.median(per_seed))
+        shares = profile.shares["recurrent"]
+        measured = ~np.isnan(shares).all(axis=1)  # seeds whose gradient was not lost
+        per_seed = np.nansum(shares[measured, :first], axis=1)
+        profile.first_steps_share = float(np.median(per_seed)) if per_seed.size else None
+
+
+def _check_reachable(label: str, graph) -> dict[str, str]:
+    """``{state: reason}`` for the state nodes from which no path leads to an output.
+
+    Raises :class:`AnalysisError` when the graph has no state node, or none reaches.
+    """
+    states, outputs = graph.state_nodes(), graph.output_nodes()
+    if not states:
+        raise AnalysisError(
+            f"model {label!r} has no state node (no node is read across time by an edge with "
+            "a nonzero delay): there is no gradient through time to measure"
+        )
+    folded = nx.DiGraph([(e.source, e.target) for e in graph.edges])
+    cut = {
+        s: f"no path from {s} to the outputs ({', '.join(outputs)})"
+        for s in states
+        if not any(s == o or (o in folded and nx.has_path(folded, s, o)) for o in outputs)
+    }
+    if len(cut) == len(states):
+        raise AnalysisError(_unreached(label, states, outputs, "; ".join(cut.values())))
+    return cut
+
+
+def _unreached(label: str, states, outputs, reason: str) -> str:
+    return (
+        f"model {label!r}: no gradient reaches {', '.join(states)} from the loss on "
+        f"{', '.join(outputs)}: every gradient is exactly zero ({reason})"
+    )
+
+
+def _fault_warnings(profile: ModelProfile, faults, cut: dict[str, str]) -> list[str]:
+    out = []
+    if faults:
+        seed, message = faults[0]
+        count = f"{len(faults)} of {len(profile.seeds)} seeds overflowed"
+        out.append(
+            f"{message} with seed {seed}; {count}: their gradient norms are NaN (not meaningful)"
+        )
+    for s, sm in profile.summary.items():
+        if sm.verdict == "unreached":
+            reason = cut.get(s, "the gradient is exactly zero at every step for every seed")
+            out.append(f"no gradient reaches {s}: every gradient is exactly zero ({reason})")
+    return out
 
 
 def _profile(
-    label, spec, seeds, steps, mode, batch, input_scale, loss, qs, threshold, rule
+    label, spec, seeds, steps, mode, batch, input_scale, loss, qs, threshold, rule, limits
 ) -> ModelProfile:
-    norms, contrib, theory, factors, info = _measure(
-        spec, steps, seeds, mode, batch, input_scale, loss
+    cut = _check_reachable(label, spec.graph)
+    norms, contrib, theory, factors, info, faults = _measure(
+        spec, steps, seeds, mode, batch, input_scale, loss, limits
     )
     shares = {w: _shares(v) for w, v in contrib.items()}
     if contrib:
@@ -227,6 +298,16 @@ def _profile(
         label, spec, list(seeds), qs, norms, contrib, shares, theory, info, factors
     )
     _summarize(profile, threshold, rule)
+    if all(sm.verdict == "unreached" for sm in profile.summary.values()):
+        raise AnalysisError(
+            _unreached(
+                label,
+                profile.state_nodes,
+                spec.graph.output_nodes(),
+                "the gradient is exactly zero at every step for every seed",
+            )
+        )
+    profile.warnings = _fault_warnings(profile, faults, cut)
     return profile
 
 
@@ -265,6 +346,11 @@ class Report:
     def distance(self) -> np.ndarray:
         """Distance ``T-1-t`` from the last step, indexed by step ``t``."""
         return np.arange(self.steps)[::-1]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every model's warnings, each prefixed with the model's label."""
+        return [f"{label}: {w}" for label, p in self.profiles.items() for w in p.warnings]
 
     @property
     def summary(self) -> dict[str, dict[str, StateSummary]]:
@@ -324,6 +410,7 @@ class Report:
             "at the loss",
             self.rule.describe(),
         ]
+        notes += [f"warning: {w}" for w in self.warnings]
         return "\n".join([*lines, "", *notes])
 
     def __str__(self) -> str:
@@ -374,6 +461,7 @@ class Report:
                 }
                 for s, v in p.theory.items()
             },
+            **({"warnings": list(p.warnings)} if p.warnings else {}),
         }
 
     def to_dict(self) -> dict:
@@ -432,13 +520,42 @@ class Report:
 
 def _seed_list(seeds) -> list[int]:
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise AnalysisError(f"seeds must be a positive count or a list of seeds, got {seeds}")
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise AnalysisError(
+                f"seeds must be a count from 1 to {MAX_SEEDS:,} or a list of seeds, got {seeds}"
+            )
         return list(range(int(seeds)))
-    seed_list = [int(s) for s in seeds]
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise AnalysisError(f"seeds must be a positive count or a list of seeds, got {seeds!r}")
+    seed_list = list(seeds)
+    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in seed_list):
+        raise AnalysisError(f"seeds: every seed must be an integer, got {seed_list!r}")
     if not seed_list:
         raise AnalysisError("seeds: the list of seeds is empty")
-    return seed_list
+    if any(s < 0 for s in seed_list):
+        raise AnalysisError(f"seeds: a seed must not be negative, got {seed_list!r}")
+    return [int(s) for s in seed_list]
+
+
+def _check_settings(batch, input_scale, quantiles, threshold) -> tuple[float, float]:
+    """Check analyze's numeric settings; return the quantiles as two floats."""
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise AnalysisError(f"batch must be a positive integer, got {batch!r}")
+    if not _is_real(input_scale) or not math.isfinite(input_scale):
+        raise AnalysisError(f"input_scale must be a finite number, got {input_scale!r}")
+    if not _is_real(threshold) or not 0 < threshold < 1:
+        raise AnalysisError(f"threshold must be a number between 0 and 1, got {threshold!r}")
+    try:
+        low, high = (float(q) for q in quantiles)
+    except (TypeError, ValueError):
+        raise AnalysisError(f"quantiles must be two numbers, got {quantiles!r}") from None
+    if not 0 <= low <= high <= 1:
+        raise AnalysisError(f"quantiles must satisfy 0 <= low <= high <= 1, got {quantiles!r}")
+    return low, high
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 def analyze(
@@ -456,6 +573,8 @@ def analyze(
     threshold: float = 1e-3,
     rule: VerdictRule = DEFAULT_RULE,
     params=None,
+    max_nodes: int | None = DEFAULT_MAX_NODES,
+    max_memory: int | str | None = "auto",
 ) -> Report:
     """Measure how gradient norms vanish or explode with the distance from the loss.
 
@@ -493,16 +612,25 @@ def analyze(
         > +0.005 exploding).
     params : mapping or callable, optional
         Fixed parameters of a single graph (or ``seed -> params``) instead of drawing.
+    max_nodes, max_memory
+        The size limits of :func:`unroll.unroll` and :func:`unroll.bptt` (20 million
+        node instances; 8 GiB or the available memory); ``None`` lifts them.
 
     Returns
     -------
     Report
+        Its :attr:`~Report.warnings` name a forward pass that overflowed (first node and
+        step; those seeds' norms are NaN and the verdict ``undefined``) and any state no
+        gradient reaches (verdict ``unreached``).
 
     Raises
     ------
     AnalysisError
-        For an unknown probe, a bad model spec or bad seeds; ``UnrollError`` subclasses
-        from the core for a bad graph, mode or init option.
+        For an unknown probe, a bad model spec, bad seeds or settings, a model without
+        state nodes, or one where no gradient reaches any state ("no gradient reaches h
+        from the loss on y: every gradient is exactly zero ..."); ``UnrollError``
+        subclasses from the core for a bad graph, mode or init option, and
+        :class:`~unroll.errors.LimitError` above the size limits.
 
     Examples
     --------
@@ -517,10 +645,22 @@ def analyze(
     specs = as_models(model, init, init_options, params)
     seed_list = _seed_list(seeds)
     loss = probe_name(loss)
-    qs = (float(quantiles[0]), float(quantiles[1]))
+    qs = _check_settings(batch, input_scale, quantiles, threshold)
+    limits = {"max_nodes": max_nodes, "max_memory": max_memory}
     profiles = {
         label: _profile(
-            label, spec, seed_list, steps, mode, batch, input_scale, loss, qs, threshold, rule
+            label,
+            spec,
+            seed_list,
+            steps,
+            mode,
+            batch,
+            input_scale,
+            loss,
+            qs,
+            threshold,
+            rule,
+            limits,
         )
         for label, spec in specs.items()
     }
@@ -530,7 +670,7 @@ def analyze(
         "init": init,
         "init_options": plain(dict(sorted((init_options or {}).items()))),
         "mode": mode,
-        "batch": batch,
+        "batch": int(batch),
         "input_scale": float(input_scale),
         "loss": loss,
         "quantiles": list(qs),

@@ -51,10 +51,11 @@ DEFAULT_RULE = VerdictRule()
 
 @dataclass(frozen=True)
 class Verdict:
-    """One possible verdict: its name, the test on ``(slope, reaches_zero, rule)``, its meaning."""
+    """One possible verdict: its name, the test on ``(slope, reaches_zero, rule, reached)``,
+    its meaning."""
 
     name: str
-    test: Callable[[float, bool, VerdictRule], bool]
+    test: Callable[[float, bool, VerdictRule, bool], bool]
     doc: str
 
 
@@ -62,23 +63,29 @@ VERDICTS: dict[str, Verdict] = {
     v.name: v
     for v in [
         Verdict(
+            "unreached",
+            lambda s, zero, r, reached: not reached,
+            "no gradient reaches the state: every gradient is exactly zero (no path from "
+            "the state to the loss, or the loss's gradient is zero)",
+        ),
+        Verdict(
             "undefined",
-            lambda s, zero, r: bool(np.isnan(s)) and not zero,
+            lambda s, zero, r, reached: bool(np.isnan(s)) and not zero,
             "no finite norm to fit: the forward pass overflowed (see first_nonfinite)",
         ),
         Verdict(
             "vanishing",
-            lambda s, zero, r: zero or s < r.vanishing_below,
+            lambda s, zero, r, reached: zero or s < r.vanishing_below,
             "the gradient shrinks by more than the threshold per step",
         ),
         Verdict(
             "exploding",
-            lambda s, zero, r: s > r.exploding_above,
+            lambda s, zero, r, reached: s > r.exploding_above,
             "the gradient grows by more than the threshold per step",
         ),
         Verdict(
             "stable",
-            lambda s, zero, r: True,
+            lambda s, zero, r, reached: True,
             "the gradient neither shrinks nor grows beyond the thresholds",
         ),
     ]
@@ -130,12 +137,23 @@ def distance_below(log10_norms: np.ndarray, threshold: float) -> int | None:
     return int(below[0]) if below.size else None
 
 
-def verdict(slope: float, reaches_zero: bool = False, rule: VerdictRule = DEFAULT_RULE) -> str:
+def verdict(
+    slope: float,
+    reaches_zero: bool = False,
+    rule: VerdictRule = DEFAULT_RULE,
+    *,
+    reached: bool = True,
+) -> str:
     """Name the behaviour of a fitted slope: the first row of :data:`VERDICTS` whose test holds.
+
+    ``reaches_zero``: the gradient is exactly zero at some distance; ``reached=False``: it
+    is exactly zero at every distance (no gradient reaches the state at all).
 
     Examples
     --------
     >>> verdict(-0.3), verdict(0.08), verdict(0.0), verdict(float("nan"))
     ('vanishing', 'exploding', 'stable', 'undefined')
+    >>> verdict(float("nan"), reaches_zero=True, reached=False)
+    'unreached'
     """
-    return next(v.name for v in VERDICTS.values() if v.test(slope, reaches_zero, rule))
+    return next(v.name for v in VERDICTS.values() if v.test(slope, reaches_zero, rule, reached))
