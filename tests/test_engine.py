@@ -392,3 +392,13 @@ def test_initial_states_by_node_or_by_instance():
     assert not np.allclose(a.values[("h", 0)], bptt(u, p, xs, cots).values[("h", 0)])
     with pytest.raises(InputError, match="initial state 'c': no such boundary node"):
         bptt(u, p, xs, cots, initial_states={"c": h0})
+
+
+def test_truncation_window_edge_gets_no_partial_gradient():
+    """Outside the window nothing is backpropagated, with one chunk as with several."""
+    T = 6
+    u, p, xs, cots = random_case(presets.elman(2, 3), steps=T)
+    one_chunk = bptt(u, p, xs, cots, truncate=(T, 2))
+    for t in range(T - 2):
+        assert not np.any(one_chunk.node_grads[("h", t)]), t
+    assert np.any(one_chunk.node_grads[("h", T - 2)])

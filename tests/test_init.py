@@ -91,3 +91,21 @@ def test_errors(graph, kwargs, message):
 
 def test_every_scheme_is_documented():
     assert all(s.doc for s in SCHEMES.values())
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (("elman",), {}, "init_params takes an unroll.Graph, got str"),
+        ((presets.elman(),), {"seed": -1}, "seed must be a non-negative integer, got -1"),
+        ((presets.elman(),), {"seed": 1.5}, "seed must be a non-negative integer, got 1.5"),
+        ((presets.elman(),), {"scheme": 3}, "unknown init scheme 3"),
+        ((presets.elman(),), {"spectral_norm": "big"}, "spectral_norm must be a finite number"),
+        ((presets.elman(),), {"spectral_radius": -1.0}, "spectral_radius must not be negative"),
+        ((presets.lstm(),), {"forget_bias": float("nan")}, "forget_bias must be a finite number"),
+    ],
+)
+def test_bad_arguments_get_one_line_errors(args, kwargs, message):
+    with pytest.raises(InputError) as e:
+        init_params(*args, **kwargs)
+    assert str(e.value).startswith(message)

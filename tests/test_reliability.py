@@ -724,10 +724,8 @@ def test_a_weight_file_with_an_arbitrary_object_is_refused_unexecuted(tmp_path):
         pickle.dump({"weight_ih_l0": Payload()}, f)
     for path in (zipped, plain):
         shown = error_line(cli("analyze", path), 1)
-        assert shown == (
-            f"Error: {path}: refused: the file holds Python objects other than tensors (read "
-            "with weights_only=True); save module.state_dict() instead"
-        )
+        assert shown.startswith(f"Error: {path}: refused: ")  # the zip and the plain pickle
+        assert "objects other than tensors (read with weights_only=True)" in shown
         with pytest.raises(UnrollError, match="refused"):
             unroll.load_state_dict(path)
     assert not marker.exists()

@@ -148,6 +148,7 @@ class Program:
         self.unrolled = u
         self.instances = list(u.boundary) + list(u.order)
         self.slot = {inst: i for i, inst in enumerate(self.instances)}
+        self.param_shapes = g.params()  # validated once, not on every run
         self.groups = _layer_groups(g, u._pruned)
         self.group_of = {m: grp for grp in self.groups for m in grp.members}
         self.n_slots = len(self.instances)
@@ -780,7 +781,7 @@ def _param_grads(program: Program, run: _Run) -> dict[str, np.ndarray]:
         for names, (a, b) in zip(grp.biases, grp.spans, strict=True):
             for name in names:
                 add(name, acc[a:b])
-    for name, shape in program.unrolled.graph.params().items():
+    for name, shape in program.param_shapes.items():
         if name not in grads:  # a parameter no copy of which is ever reached
             grads[name] = np.zeros(shape, dtype=run.dtype)
     return dict(sorted(grads.items()))
@@ -940,7 +941,7 @@ def _bptt(
     contributions,
 ):
     unrolled = program.unrolled
-    params = _check_params(unrolled, params, dtype)
+    params = _check_params(program, params, dtype)
     xs, batch = _check_inputs(unrolled, inputs or {}, cotangents, initial_states, dtype)
     run = _Run(program, params, batch, dtype, input_grads, contributions)
     V = run.V = [None] * program.n_slots
@@ -980,13 +981,13 @@ def _backward(program: Program, run: _Run, cots: dict[int, np.ndarray], truncate
         for instruction in program.backward[start:end]:
             instruction(V, G, run)
         run.flush()
-        _merge_chunk(program, run, G, grads, scales, start, end, len(chunks) == 1)
+        _merge_chunk(program, run, G, grads, scales, start, end, truncate is None)
     return grads, scales
 
 
-def _merge_chunk(program, run, G, grads, scales, start, end, only):
+def _merge_chunk(program, run, G, grads, scales, start, end, full):
     """Keep the chunk's gradients of the slots whose backward finished inside the chunk."""
-    if only:
+    if full:  # one chunk over the whole program: every gradient is complete
         grads[:] = G
         scales[:] = run.L_hist[program.segment_array]
         return
@@ -1048,8 +1049,8 @@ def _check_finite(array: np.ndarray, what: str, axes=None) -> None:
     raise InputError(f"{what} has a non-finite value at index {list(index)} ({array[index]})")
 
 
-def _check_params(unrolled, params, dtype):
-    need = unrolled.graph.params()
+def _check_params(program, params, dtype):
+    need = program.param_shapes
     if not isinstance(params, Mapping):
         raise InputError(
             f"params must be a mapping of names to arrays, got {type(params).__name__}"

@@ -134,8 +134,7 @@ def init_params(
     >>> round(float(np.linalg.norm(p["W_hh"], 2)), 12)
     0.5
     """
-    if scheme not in SCHEMES:
-        raise InputError(f"unknown init scheme {scheme!r} (known: {', '.join(SCHEMES)})")
+    _check_arguments(graph, seed, scheme, spectral_radius, spectral_norm, forget_bias, bias)
     if spectral_radius is not None and spectral_norm is not None:
         raise InputError("give spectral_radius or spectral_norm, not both")
     rule = SCHEMES[scheme]
@@ -152,6 +151,27 @@ def init_params(
     if forget_bias is not None:
         _set_forget_bias(graph, params, forget_bias)
     return {k: np.asarray(v, dtype=dtype) for k, v in params.items()}
+
+
+def _check_arguments(graph, seed, scheme, *options) -> None:
+    if not isinstance(graph, Graph):
+        raise InputError(f"init_params takes an unroll.Graph, got {type(graph).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(scheme, str) or scheme not in SCHEMES:
+        raise InputError(f"unknown init scheme {scheme!r} (known: {', '.join(SCHEMES)})")
+    names = ("spectral_radius", "spectral_norm", "forget_bias", "bias")
+    for name, value in zip(names, options, strict=True):
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float | np.number)
+            or not (np.isfinite(value))
+        ):
+            raise InputError(f"{name} must be a finite number, got {value!r}")
+        if name.startswith("spectral") and value < 0:
+            raise InputError(f"{name} must not be negative, got {value!r}")
 
 
 def _rescale(w: np.ndarray, radius: float | None, norm: float | None) -> None:

@@ -106,6 +106,10 @@ def _stack_targets(unrolled, instances, targets):
         if name not in targets:
             raise InputError(f"missing targets for output {name!r}")
         t = np.asarray(targets[name])
+        if t.ndim == 0:
+            raise InputError(
+                f"targets for {name!r} must be an array over the loss steps, got a single number"
+            )
         if len(t) not in (len(steps), unrolled.steps):
             raise InputError(
                 f"targets for {name!r} have {len(t)} steps, expected "

@@ -718,10 +718,16 @@ def _read(torch, path) -> Mapping:
         except OSError as e:
             raise TorchInteropError(f"{path}: cannot read the file ({e.strerror})") from None
         except pickle.UnpicklingError as e:
-            if "weights only" in str(e).lower():
+            text = str(e).lower()
+            if "unsupported global" in text:
                 raise TorchInteropError(
                     f"{path}: refused: the file holds Python objects other than tensors "
                     "(read with weights_only=True); save module.state_dict() instead"
+                ) from None
+            if "weights only" in text:  # a plain pickle and junk look alike to torch here
+                raise TorchInteropError(
+                    f"{path}: refused: not a torch state_dict, or one holding objects other "
+                    "than tensors (read with weights_only=True)"
                 ) from None
             raise TorchInteropError(f"{path}: not a torch file ({_first_line(e)})") from None
         except Exception as e:  # torch raises many types for a file it cannot parse

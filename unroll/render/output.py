@@ -7,14 +7,13 @@ the target (``os.replace``), so a failure never leaves half a file behind.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import graphviz
 
+from ..atomic import atomic_write
 from .errors import RenderError
 
 __all__ = ["FORMATS", "INSTALL_HINT", "save"]
@@ -69,7 +68,7 @@ def save(digraph: graphviz.Digraph, path, format: str | None = None) -> Path:
     path = Path(path)
     fmt = _format(path, format)
     data = digraph.source.encode("utf-8") if fmt == "dot" else _pipe(digraph, fmt, path)
-    _write_atomically(path, data)
+    atomic_write(path, data)
     return path
 
 
@@ -102,22 +101,3 @@ def _pipe(digraph: graphviz.Digraph, fmt: str, path: Path) -> bytes:
     except (graphviz.CalledProcessError, subprocess.CalledProcessError) as e:
         detail = (e.stderr or b"").decode("utf-8", "replace").strip().splitlines()
         raise RenderError(f"dot failed to write {path}: {detail[0] if detail else e}") from None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
