@@ -12,8 +12,8 @@
 
 from . import analysis, files, models, plot, presets, tasks
 from .analysis import Report, SweepResult, analyze, compare, sweep
-from .engine import BPTTResult, Program, bptt, compile_program
-from .errors import GraphError, InputError, UnrollError
+from .engine import BPTTResult, Program, bptt, compile_program, estimate_memory
+from .errors import GraphError, InputError, LimitError, UnrollError, UnrollWarning
 from .files import atomic_write, load_toml, to_json, to_toml
 from .graph import Edge, Graph, Node
 from .init import init_params
@@ -38,6 +38,7 @@ __all__ = [
     "Graph",
     "GraphError",
     "InputError",
+    "LimitError",
     "Model",
     "Node",
     "Program",
@@ -47,6 +48,7 @@ __all__ = [
     "Task",
     "TrainHistory",
     "UnrollError",
+    "UnrollWarning",
     "Unrolled",
     "adding_problem",
     "analysis",
@@ -56,6 +58,7 @@ __all__ = [
     "compare",
     "compile_program",
     "copy_memory",
+    "estimate_memory",
     "files",
     "from_torch",
     "init_params",
