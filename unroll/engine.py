@@ -14,6 +14,7 @@ where plain float64 would give 0 (and ``10**3000`` where it would overflow).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import os
@@ -239,9 +240,17 @@ class Program:
     # -- backward schedule and liveness of the scaled gradients --
 
     def _schedule_backward(self) -> None:
-        """Reverse the program, add checkpoints at step changes, find what is live at each."""
+        """Reverse the program, add checkpoints at step changes, find what is live at each.
+
+        A slot's scaled gradient is *live* at a checkpoint between its first write (by a
+        reader, going backward) and its finish (its own instruction, or its last write
+        for a leaf); live gradients are rescaled together there. ``finish`` (``-1``: never
+        written) and ``segment_array`` (the checkpoint whose scale a finished gradient
+        carries) are arrays over slots.
+        """
+        n = self.n_slots
         backward, steps, checkpoints = [], [], []
-        first_write, last_write, own = {}, {}, {}
+        first_write, last_write, own = [-1] * n, [-1] * n, [-1] * n
         previous = None
         for t, outs, ins, _, instruction in reversed(self._meta):
             if t != previous:
@@ -255,29 +264,24 @@ class Program:
             for s in outs:
                 own[s] = pos
             for s in ins:
-                first_write.setdefault(s, pos)
+                if first_write[s] < 0:
+                    first_write[s] = pos
                 last_write[s] = pos
         if not checkpoints:
             checkpoints.append(0)
             backward.append(None)
             steps.append(0)
-        finish = {s: own.get(s, last_write.get(s)) for s in range(self.n_slots)}
-        ckpt_positions = np.array(checkpoints)
-        self.finish = finish
-        self.segment = {
-            s: int(np.searchsorted(ckpt_positions, p, side="right")) - 1
-            for s, p in finish.items()
-            if p is not None
-        }
-        self.segment_array = np.zeros(self.n_slots, dtype=np.int64)
-        for s, c in self.segment.items():
-            self.segment_array[s] = c
+        positions = np.array(checkpoints)
+        own_at, first_at = np.array(own), np.array(first_write)
+        self.finish = np.where(own_at >= 0, own_at, np.array(last_write))
+        self.segment_array = np.maximum(
+            np.searchsorted(positions, self.finish, side="right") - 1, 0
+        )
+        lo = np.searchsorted(positions, first_at, side="right")
+        hi = np.searchsorted(positions, self.finish, side="left")
         live: list[list[int]] = [[] for _ in checkpoints]
-        for s, w in first_write.items():
-            end = finish[s]
-            lo = int(np.searchsorted(ckpt_positions, w, side="right"))
-            hi = int(np.searchsorted(ckpt_positions, end, side="left"))
-            for c in range(lo, hi):
+        for s in np.flatnonzero((first_at >= 0) & (hi > lo)).tolist():
+            for c in range(int(lo[s]), int(hi[s])):
                 live[c].append(s)
         for c, pos in enumerate(checkpoints):
             backward[pos] = _checkpoint(c, live[c])
@@ -298,8 +302,21 @@ class Program:
 def compile_program(unrolled: Unrolled) -> Program:
     """Compile ``unrolled`` once; the program is cached on the unrolled object."""
     if "program" not in unrolled._programs:
-        unrolled._programs["program"] = Program(unrolled)
+        with _gc_paused():  # compiling makes many small containers and no cycles
+            unrolled._programs["program"] = Program(unrolled)
     return unrolled._programs["program"]
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector, whose full passes grow with every live object."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # ---- instructions ---------------------------------------------------------------------------
@@ -906,9 +923,7 @@ def bptt(
     batch = _peek_batch(inputs, cotangents, initial_states)
     check_memory(unrolled, batch, dtype, contributions, max_memory)
     program = compile_program(unrolled)
-    collecting = gc.isenabled()
-    gc.disable()  # the run allocates many small containers and no cycles
-    try:
+    with _gc_paused():  # the run allocates many small containers and no cycles
         return _bptt(
             program,
             params,
@@ -922,9 +937,6 @@ def bptt(
             input_grads,
             contributions,
         )
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _bptt(
@@ -976,7 +988,7 @@ def _backward(program: Program, run: _Run, cots: dict[int, np.ndarray], truncate
         G = run.G = [None] * program.n_slots
         run.L, run.cot_at = 0, {}
         for s, c in chunk_cots.items():
-            run.cot_at.setdefault(program.segment[s], []).append((s, c))
+            run.cot_at.setdefault(int(program.segment_array[s]), []).append((s, c))
         V = run.V
         for instruction in program.backward[start:end]:
             instruction(V, G, run)
@@ -992,10 +1004,10 @@ def _merge_chunk(program, run, G, grads, scales, start, end, full):
         scales[:] = run.L_hist[program.segment_array]
         return
     for s, g in enumerate(G):
-        pos = program.finish[s]
-        if g is None or pos is None or not start <= pos < end:
+        pos = int(program.finish[s])
+        if g is None or pos < 0 or not start <= pos < end:
             continue  # no gradient, or one truncated at the window's edge
-        L = int(run.L_hist[program.segment[s]])
+        L = int(run.L_hist[program.segment_array[s]])
         if grads[s] is None:
             grads[s], scales[s] = g, L
         else:
@@ -1157,7 +1169,7 @@ def _check_cotangents(program, cotangents, batch, dtype):
         if key not in program.slot:
             raise InputError(f"cotangent for {key!r}: no such node instance (steps 0..{steps - 1})")
         if (
-            program.finish.get(program.slot[key]) is None
+            program.finish[program.slot[key]] < 0
             or key[1] not in range(steps)
             or program.unrolled.graph.nodes[key[0]].kind == "input"
         ):

@@ -41,6 +41,7 @@ def render(
     title: str | None = None,
     max_nodes: int = 2000,
     sample: int | None = None,
+    grad_range=None,
 ) -> graphviz.Digraph:
     """Draw a recurrent graph folded, unrolled in time, or painted with its gradients.
 
@@ -78,6 +79,10 @@ def render(
     sample : int, optional
         Overlay batch item ``sample`` only; default: numbers when the batch holds one
         item, norms over the whole batch otherwise.
+    grad_range : (int, int), optional
+        ``log10`` limits of the gradient colour map, e.g. ``(-6, 0)``, so that several
+        diagrams share one scale (norms outside are drawn in the end colours); default:
+        the drawn nodes' range, rounded out to whole decades.
 
     Returns
     -------
@@ -86,7 +91,8 @@ def render(
     Raises
     ------
     RenderError
-        For an unknown option, overlays without a result, or more than ``max_nodes``.
+        For an unknown option, overlays without a result, a ``grad_range`` that is not
+        two integers ``low < high``, or more than ``max_nodes``.
 
     Examples
     --------
@@ -116,7 +122,7 @@ def render(
         raise RenderError(
             f"render draws a Graph, an Unrolled graph or a BPTTResult, not {type(obj).__name__}"
         )
-    overlay = _overlay(obj, result, values, grads, sample)
+    overlay = _overlay(obj, result, values, grads, sample, _grad_range(grad_range))
     return draw_unrolled(
         obj,
         plan(obj.graph, detail),
@@ -130,7 +136,24 @@ def render(
     )
 
 
-def _overlay(u: Unrolled, result, values: bool, grads: bool | None, sample) -> Overlay | None:
+def _grad_range(grad_range) -> tuple[int, int] | None:
+    if grad_range is None:
+        return None
+    pair = tuple(grad_range) if isinstance(grad_range, tuple | list) else ()
+    if (
+        len(pair) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+        or pair[0] >= pair[1]
+    ):
+        raise RenderError(
+            f"grad_range must be two integers (low, high) with low < high, got {grad_range!r}"
+        )
+    return pair
+
+
+def _overlay(
+    u: Unrolled, result, values: bool, grads: bool | None, sample, grad_range=None
+) -> Overlay | None:
     if result is None:
         if values or grads:
             raise RenderError(
@@ -145,4 +168,4 @@ def _overlay(u: Unrolled, result, values: bool, grads: bool | None, sample) -> O
     grads = True if grads is None else grads
     if not (values or grads):
         return None
-    return Overlay(result, values=values, grads=grads, sample=sample)
+    return Overlay(result, values=values, grads=grads, sample=sample, grad_range=grad_range)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..graph import Graph
 from ..ops import OPS
-from .structure import Cell, Plan
+from .structure import Cell, Plan, delay_text
 from .style import (
     ACTIVATION_SYMBOLS,
     DIMMED,
@@ -44,9 +44,29 @@ def formula(graph: Graph, name: str) -> str:
     'σ(W_if x + W_hf h + b)'
     >>> formula(presets.lstm(3, 8), "tanh_c")
     'tanh(c)'
+
+    A source read at several delays names the step of each read:
+
+    >>> from unroll import Graph
+    >>> g = Graph("window")
+    >>> g.input("x", 1)
+    'x'
+    >>> g.layer("h", 2, "tanh")
+    'h'
+    >>> for d in range(3):
+    ...     g.edge("x", "h", delay=d, weight=f"W_{d}")
+    >>> formula(g, "h")
+    'tanh(W_0 x + W_1 x(t−1) + W_2 x(t−2))'
     """
     node = graph.nodes[name]
-    terms = [f"{e.weight} {e.source}" if e.weight else e.source for e in graph.in_edges(name)]
+    edges = graph.in_edges(name)
+    sources = [e.source for e in edges]
+    terms = []
+    for e in edges:
+        read = e.source
+        if e.delay and sources.count(e.source) > 1:  # x, x(t−1), x(t−2): a window
+            read += f"({delay_text(e.delay)})"
+        terms.append(f"{e.weight} {read}" if e.weight else read)
     if node.biases:
         terms.append("b")
     inner = " + ".join(terms)

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .style import small, text
+from .style import MUTED, small, text
 
 __all__ = ["COLOUR_MAP", "MAX_LISTED", "Overlay", "colour_at", "format_log10", "log10_norm"]
 
@@ -60,6 +60,11 @@ def _ink(fill: str) -> str:
     """Black or white text, whichever reads on ``fill``."""
     r, g, b = _rgb(fill)
     return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
+
+
+def _caption_ink(fill: str) -> str:
+    """The colour of a field's small caption: muted on a light fill, light on a dark one."""
+    return MUTED if _ink(fill) == "#000000" else "#eeeeee"
 
 
 def log10_norm(array: np.ndarray) -> float:
@@ -108,10 +113,22 @@ class Overlay:
         Show the value field, the gradient field (and the colour map).
     sample : int, optional
         Show batch item ``sample`` only; by default the whole batch.
+    grad_range : (int, int), optional
+        The ``log10`` limits of the colour map, so several diagrams share one scale;
+        by default the drawn norms' range, rounded out to whole decades.
     """
 
-    def __init__(self, result, *, values: bool, grads: bool, sample: int | None = None):
+    def __init__(
+        self,
+        result,
+        *,
+        values: bool,
+        grads: bool,
+        sample: int | None = None,
+        grad_range: tuple[int, int] | None = None,
+    ):
         self.result, self.values, self.grads, self.sample = result, values, grads, sample
+        self.grad_range = grad_range
         self._logs: dict[str, np.ndarray] = {}
         self.low, self.high = 0.0, 1.0
 
@@ -127,7 +144,11 @@ class Overlay:
         return log10_norm(self._pick(self.result.node_grads[inst]))
 
     def prepare(self, instances) -> None:
-        """Fix the colour scale to the gradient norms of the instances drawn."""
+        """Fix the colour scale to the gradient norms of the instances drawn (or to
+        ``grad_range`` when given)."""
+        if self.grad_range is not None:
+            self.low, self.high = self.grad_range
+            return
         logs = [x for x in (self.log_norm(i) for i in instances) if math.isfinite(x)]
         if logs:
             self.low, self.high = math.floor(min(logs)), math.ceil(max(logs))
@@ -161,7 +182,9 @@ class Overlay:
                 )
             )
         if self.grads:
-            out.append((small("grad", size=7) + "<BR/>" + self._grad_text(inst), self.fill(inst)))
+            fill = self.fill(inst)
+            caption = small("grad", colour=_caption_ink(fill), size=7)
+            out.append((caption + "<BR/>" + self._grad_text(inst), fill))
         return out
 
     def _array_text(self, array: np.ndarray) -> str:

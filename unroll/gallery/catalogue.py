@@ -1,0 +1,223 @@
+"""The catalogue of the gallery: one row per concept, with its title, caption and drawing.
+
+Each :class:`Entry` names the function that draws its pictures; :data:`ENTRIES` lists
+them in the order the gallery's README shows them. Captions are for a student who has
+read a one-page introduction to recurrent networks: plain words, two or three sentences.
+To add a concept, add a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import diagrams, plots
+from .pictures import Picture
+
+__all__ = ["ENTRIES", "HERO", "Entry"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One concept of the gallery: ``draw(fast)`` returns its pictures; ``side_by_side``
+    shows them in one row, each half the page wide (for a comparison)."""
+
+    name: str
+    title: str
+    caption: str
+    draw: Callable[[bool], list[Picture]]
+    side_by_side: bool = False
+
+
+_ROWS = [
+    Entry(
+        "neuron",
+        "A neuron that feeds itself",
+        "A recurrent neuron reads the input x and its own value from the step before: the "
+        "red loop h → h, marked t−1, carries h from one step to the next. Unrolling draws one "
+        "copy of the neuron per time step and turns the loop into an edge from each copy to "
+        "the next. Every copy uses the same two weights W_ih and W_hh: they are one set of "
+        "parameters, shared (*tied*) across time.",
+        diagrams.neuron,
+    ),
+    Entry(
+        "window",
+        "Why recurrence: a fixed window versus a memory",
+        "A feed-forward net can read a sequence only through a fixed window: here h reads x "
+        "now, one step back and two steps back (weights W_0, W_1, W_2), so y at step 5 cannot "
+        "depend on anything before step 3. The recurrent net reads one input per step and "
+        "passes h along the red chain, so y at step 5 depends on every input so far, with the "
+        "same few weights however long the sequence is. (In the window net the red edges "
+        "bring in earlier inputs, not a state; inputs before step 1 are zeros, drawn as the "
+        "dashed x₀ and x₋₁.)",
+        diagrams.window_and_recurrence,
+    ),
+    Entry(
+        "sequence-modes",
+        "Sequence problems: one-to-one, one-to-many, many-to-one, many-to-many",
+        "One recurrent cell serves five kinds of problems; what changes is where inputs "
+        "enter and where the loss L reads the outputs. One-to-many turns one input into a "
+        "sequence (a caption for an image), many-to-one reads a sequence and answers once "
+        "(the mood of a sentence), the encoder-decoder reads its whole input before it "
+        "writes (translation), and synced many-to-many answers at every step (tagging each "
+        "word). A step without an input has no x node; outputs no loss reads are left out.",
+        diagrams.sequence_modes,
+    ),
+    Entry(
+        "elman",
+        "Elman network",
+        "Elman's simple recurrent network (1990), torch.nn.RNN: h = tanh(W_ih x + W_hh h(t−1) "
+        "+ b) with an output y = W_hy h + b. Unrolled over 4 steps, every copy of h names the "
+        "same W_ih and W_hh and every red edge carries the same W_hh, so the gradient of W_hh "
+        "is the sum of four contributions, one per step. The dashed box h₀ is the initial "
+        "state (zero unless given).",
+        diagrams.elman_network,
+    ),
+    Entry(
+        "jordan",
+        "Jordan network",
+        "Jordan's network (1986) feeds back the output y instead of the hidden state: h "
+        "reads x and the previous step's y through W_yh. Unrolled, the red edges run from each "
+        "step's y into the next step's h, so everything the net remembers has to fit through "
+        "the output (here a single number).",
+        diagrams.jordan_network,
+    ),
+    Entry(
+        "lstm",
+        "LSTM cell, gate by gate",
+        "The LSTM keeps a second state, the cell state c. Three sigmoid gates computed from x "
+        "and the previous h decide what to forget (f), what to write (i, times the candidate "
+        "g) and what to show (o): c = f·c(t−1) + i·g and h = o·tanh(c). Unrolled over 3 steps "
+        "(time runs downwards), the blue path is the cell-state highway: from one step to the "
+        "next c passes only a multiplication by f and an addition, with no weight matrix and "
+        "no squashing tanh in the way.",
+        diagrams.lstm_cell,
+    ),
+    Entry(
+        "lstm-1997",
+        "The 1997 LSTM and the forget gate",
+        "Hochreiter and Schmidhuber's LSTM of 1997 (left) has no forget gate: c = c(t−1) + i·g "
+        "carries the cell state with a factor of exactly 1, the *constant error carousel*, so "
+        "the gradient along it never fades, but the cell cannot clear what it stored. Gers, "
+        "Schmidhuber and Cummins (2000) added the forget gate (right): c = f·c(t−1) + i·g can "
+        "reset the memory, and the gradient along c is multiplied by f at every step.",
+        diagrams.lstm_1997_and_forget_gate,
+        side_by_side=True,
+    ),
+    Entry(
+        "gru",
+        "GRU cell",
+        "The gated recurrent unit (Cho et al. 2014, torch.nn.GRU) keeps one state h and two "
+        "gates: the update gate z mixes the old state with a new candidate n, h = (1−z)·n + "
+        "z·h(t−1), and the reset gate r decides how much of the old state the candidate sees. "
+        "Its highway (blue) is the z·h(t−1) path: where z is near 1, h and its gradient are "
+        "carried to the next step almost unchanged.",
+        diagrams.gru_cell,
+    ),
+    Entry(
+        "deep-and-bidirectional",
+        "Stacked (deep) LSTM and bidirectional RNN",
+        "A stacked LSTM runs a second LSTM on the outputs h of the first; each box here is one "
+        "whole LSTM cell at one step, with its own states (c_l0, h_l0 below, c_l1, h_l1 above) "
+        "and weights tied across time within its layer. A bidirectional RNN runs one chain "
+        "forward in time (h) and one backward (h_reverse, red edges pointing left, starting "
+        "after the last step) and joins them at every step (⧺ stacks the two vectors), so "
+        "each output sees the whole sequence, past and future.",
+        diagrams.bidirectional_and_stacked,
+    ),
+    Entry(
+        "bptt",
+        "Backpropagation through time, with the numbers",
+        "Training runs the unrolled net forward (black edges; the value column holds each "
+        "node's numbers for one input sequence) and then backward: the gradient of the loss "
+        "L flows along every edge in reverse (dashed blue), and the grad column holds ∂L/∂v "
+        "for that copy of the node. Each h adds up the gradient from its own output y and "
+        "the gradient arriving from the next step through W_hh, and the gradient of W_hh is "
+        "the sum over all four steps. Darker grad cells mean larger gradients.",
+        diagrams.bptt_by_hand,
+    ),
+    Entry(
+        "gradient-heat",
+        "Vanishing gradients, painted",
+        "Three nets over 8 steps with the loss at the last step only, each node painted by "
+        "the size of its gradient on one shared scale (legend above each). In the tanh RNN the "
+        "colour fades with every step back in time, so the first steps get almost no "
+        "training signal. The LSTM at torch's default initialisation fades as well, if more "
+        "slowly; with its forget-gate bias set to 3, the cell state c carries the gradient "
+        "back to step 1 with little loss.",
+        diagrams.gradient_heat,
+    ),
+    Entry(
+        "gradient-vs-distance",
+        "Gradient norm against distance: RNN, LSTM and GRU",
+        "How large the gradient of a loss at the last of 100 steps still is k steps earlier "
+        "(hidden size 32; lines: median over 10 random initialisations, bands: 10%–90%). The "
+        "tanh RNN loses about half of it per step; the dashed Pascanu bound (γσ_max)^k "
+        "guarantees vanishing only when γσ_max < 1. At torch's default initialisation the "
+        "forget gate sits near σ(0) = 0.5, and the LSTM vanishes too, like the GRU; with the "
+        "forget-gate bias at 3 (f ≈ 0.95) the cell state carries the gradient across all "
+        "100 steps.",
+        plots.gradient_norms,
+    ),
+    Entry(
+        "phase-diagram",
+        "Phase diagram: vanishing or exploding, by the size of W_hh",
+        "A sweep over the largest singular value σ_max of W_hh (tanh RNN, hidden size 32): "
+        "each point is how fast the gradient shrinks (below 0) or grows (above 0) per step. "
+        "With zero input the tanh stays in its linear range (slope γ = 1) and the measured "
+        "rate lies exactly on the theory line log10(γσ_max): vanishing below γσ_max = 1, "
+        "exploding above. With inputs the tanh saturates, its slope falls below 1, and the "
+        "border moves to larger weights.",
+        plots.phase_diagram,
+    ),
+    Entry(
+        "forget-bias",
+        "How far the gradient reaches: the LSTM's forget-gate bias",
+        "The same LSTM (hidden size 32, 100 steps) with the forget gate's bias set to 0, 1, "
+        "2 and 3, so the gate's typical value σ(bias) is 0.5, 0.73, 0.88 and 0.95. Left: the "
+        "gradient on the cell state c against the distance from the loss (dashed: the "
+        "product of the forget gates alone); right: how many steps back it stays above 1/1000 "
+        "of its value at the loss. This is why LSTMs are usually initialised with a forget "
+        "bias of 1 or more (Jozefowicz et al. 2015).",
+        plots.forget_bias,
+    ),
+    Entry(
+        "contributions",
+        "Which steps a tied weight learns from",
+        "The gradient of a shared weight such as W_hh is a sum of one contribution per time "
+        "step; this plot shows each step's share of that sum when the loss sits at the last "
+        "of 100 steps. In the tanh RNN the first ten steps (grey) together get a share "
+        "smaller than 10⁻²⁰: the weight learns only from the last few steps, so the net "
+        "cannot learn to use anything older. The LSTM with an open forget gate spreads its "
+        "gradient over the whole sequence.",
+        plots.step_contributions,
+    ),
+    Entry(
+        "clipping",
+        "Exploding gradients and norm clipping",
+        "When the recurrent weights are too large (a tanh RNN with σ_max(W_hh) = 3) the "
+        "gradient grows with every step back in time (left), and the gradient of a long "
+        "sequence is huge: one update would throw the weights far away. Norm clipping "
+        "(Pascanu et al. 2013) rescales the whole gradient to length c whenever it is "
+        "longer (right): the direction is kept, the step is bounded. It tames exploding "
+        "gradients; it does nothing for vanishing ones.",
+        plots.clipping,
+    ),
+    Entry(
+        "training",
+        "Training on the adding problem: tanh RNN against LSTM",
+        "The adding problem (Hochreiter and Schmidhuber 1997): a sequence of random numbers, "
+        "two of them marked, and the target is the sum of the marked two, read at the last "
+        "step. A net that remembers nothing can do no better than a mean squared error of "
+        "1/6 (the dashed baseline). Trained the same way, the LSTM learns the task and the "
+        "tanh RNN does not; the right panel shows why: its gradient does not reach back to "
+        "the marked numbers.",
+        plots.training,
+    ),
+]
+
+#: Every entry by name, in the order the gallery shows them.
+ENTRIES: dict[str, Entry] = {entry.name: entry for entry in _ROWS}
+
+#: The diagram rendered as ``hero.png``, the picture for the top of the project's README.
+HERO = "gradient_heat_rnn"

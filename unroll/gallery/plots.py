@@ -1,0 +1,208 @@
+"""The gallery's plots: each function measures something and draws one entry's figure.
+
+Every function takes ``fast``: a fast build measures fewer seeds and trains for a few
+iterations only, so a test can regenerate the gallery in seconds; a full build uses the
+settings below. The measurements are seeded, so a build draws the same figures each time.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from functools import lru_cache, partial
+from pathlib import Path
+
+from .. import presets
+from ..analysis import analyze, clipping_trace, standard_model, sweep
+from ..plot import (
+    plot_clipping,
+    plot_contributions,
+    plot_gradient_norms,
+    plot_phase,
+)
+from .pictures import Plot, new_figure, png_bytes, without_software
+
+__all__ = [
+    "FAST",
+    "FULL",
+    "clipping",
+    "forget_bias",
+    "gradient_norms",
+    "phase_diagram",
+    "step_contributions",
+    "training",
+]
+
+#: The settings of a full build: seeds and steps per measurement, the training run's size.
+FULL = {
+    "seeds": 10,
+    "steps": 100,
+    "train": {"length": 50, "hidden": 32, "iterations": 1500},
+}
+#: ... and of a fast one (the figures keep their layout; their numbers are rough).
+FAST = {
+    "seeds": 2,
+    "steps": 30,
+    "train": {"length": 6, "hidden": 3, "iterations": 4, "batch": 4, "probe_batch": 8},
+}
+
+HIDDEN = 32
+INPUT = 4
+
+
+def _settings(fast: bool) -> dict:
+    return FAST if fast else FULL
+
+
+@lru_cache(maxsize=2)
+def _cells_report(fast: bool):
+    """RNN, LSTM (twice) and GRU on the same probes (hidden 32)."""
+    lstm = presets.lstm(INPUT, HIDDEN)
+    return analyze(
+        {
+            "tanh RNN": presets.elman(INPUT, HIDDEN),
+            "LSTM, torch init": lstm,
+            "LSTM, forget bias 3": (lstm, {"forget_bias": 3.0}),
+            "GRU": presets.gru(INPUT, HIDDEN),
+        },
+        steps=_settings(fast)["steps"],
+        seeds=_settings(fast)["seeds"],
+    )
+
+
+def gradient_norms(fast: bool = False) -> list[Plot]:
+    """Gradient norm against the distance from the loss: RNN, LSTM, GRU, with theory."""
+    figure, ax = new_figure(9.0, 6.0)
+    plot_gradient_norms(_cells_report(fast), ax=ax)
+    return [
+        Plot(
+            "gradient_norm_vs_distance",
+            png_bytes(figure),
+            "gradient norm against distance for a tanh RNN, two LSTMs and a GRU",
+        )
+    ]
+
+
+def step_contributions(fast: bool = False) -> list[Plot]:
+    """Each step's share of the recurrent weights' gradient (loss at the last step)."""
+    figure, ax = new_figure(9.0, 5.6)
+    plot_contributions(_cells_report(fast), ax=ax)
+    return [
+        Plot(
+            "contributions_per_step",
+            png_bytes(figure),
+            "each step's share of the gradient of the recurrent weights",
+        )
+    ]
+
+
+def phase_diagram(fast: bool = False) -> list[Plot]:
+    """The decay rate per step against sigma_max(W_hh), without and with input."""
+    factory = partial(standard_model, "elman", hidden_size=HIDDEN, init="orthogonal", bias=0.0)
+    scales = [0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 2.5, 3.0]
+    result = sweep(
+        factory,
+        {"spectral_norm": scales, "input_scale": [0.0, 1.0]},
+        steps=_settings(fast)["steps"],
+        seeds=_settings(fast)["seeds"],
+    )
+    figure, ax = new_figure(9.0, 5.6)
+    plot_phase(result, ax=ax)
+    _relabel(
+        ax,
+        {
+            "measured (input scale = 0.0)": "measured, zero input: the tanh stays linear (γ = 1)",
+            "measured (input scale = 1.0)": "measured, standard normal input: the tanh saturates",
+        },
+    )
+    return [
+        Plot(
+            "phase_diagram",
+            png_bytes(figure),
+            "decay rate per step against the recurrent weight's largest singular value",
+        )
+    ]
+
+
+FORGET_BIASES = (0, 1, 2, 3)
+
+
+def forget_bias(fast: bool = False) -> list[Plot]:
+    """LSTMs with forget-gate bias 0..3: the gradient on c, and how far back it reaches."""
+    lstm = presets.lstm(INPUT, HIDDEN)
+    report = analyze(
+        {f"forget bias {b}": (lstm, {"forget_bias": float(b)}) for b in FORGET_BIASES},
+        steps=_settings(fast)["steps"],
+        seeds=_settings(fast)["seeds"],
+    )
+    figure, (left, right) = new_figure(14.0, 5.6, columns=2)
+    plot_gradient_norms(report, ax=left, state="c")
+    _reach_bars(report, right)
+    return [
+        Plot(
+            "forget_gate_bias",
+            png_bytes(figure),
+            "gradient on the LSTM cell state for forget-gate biases 0 to 3",
+        )
+    ]
+
+
+def _relabel(ax, names: dict[str, str], loc: str = "lower right") -> None:
+    """Rename lines of ``ax`` (by their labels) and redraw its legend at ``loc``."""
+    for line in ax.get_lines():
+        line.set_label(names.get(line.get_label(), line.get_label()))
+    ax.legend(fontsize=8, loc=loc)
+
+
+def _reach_bars(report, ax) -> None:
+    """Bars: the distance at which the gradient on ``c`` falls below the report's threshold
+    (hatched when it never does within the sequence)."""
+    labels = []
+    for i, (bias, summary) in enumerate(zip(FORGET_BIASES, report.summary.values(), strict=True)):
+        distance = summary["c"].distance_to_threshold
+        labels.append(f"forget bias {bias}\nf ≈ σ({bias}) = {1 / (1 + math.exp(-bias)):.2f}")
+        height = report.steps if distance is None else distance
+        bar = ax.bar(i, height, color=f"C{i}", alpha=0.85, hatch="//" if distance is None else "")
+        text = f"> {report.steps}" if distance is None else f"{distance}"
+        ax.bar_label(bar, labels=[text], padding=3, fontsize=10)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_ylim(0, report.steps * 1.12)
+    ax.set_ylabel("steps back before ‖∂L/∂c_t‖ < 1/1000 of its value at the loss")
+    ax.set_title(
+        f"How far back the gradient reaches (median of {len(report.settings['seeds'])} seeds)",
+        fontsize=10,
+    )
+    ax.grid(True, axis="y", alpha=0.3)
+
+
+def clipping(fast: bool = False) -> list[Plot]:
+    """An exploding tanh RNN: its gradient against distance, and norm clipping."""
+    model = (presets.elman(INPUT, HIDDEN), {"init": "orthogonal", "spectral_norm": 3.0})
+    report = analyze(
+        {"tanh RNN, σ_max(W_hh) = 3": model},
+        steps=_settings(fast)["steps"],
+        seeds=_settings(fast)["seeds"],
+    )
+    lengths = range(10, _settings(fast)["steps"] + 1, 10)
+    trace = clipping_trace(model, lengths, max_norm=1.0, label="tanh RNN, σ_max(W_hh) = 3")
+    figure, (left, right) = new_figure(14.0, 5.6, columns=2)
+    plot_gradient_norms(report, ax=left, theory=False)
+    plot_clipping(trace, ax=right)
+    return [
+        Plot(
+            "exploding_and_clipping",
+            png_bytes(figure),
+            "an exploding gradient, and its norm before and after clipping",
+        )
+    ]
+
+
+def training(fast: bool = False) -> list[Plot]:
+    """Train a tanh RNN and an LSTM on the adding problem (see ``unroll.train``)."""
+    from ..training import train_gallery_figure
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "training.png"
+        train_gallery_figure(path, **_settings(fast)["train"])
+        data = without_software(path.read_bytes())
+    return [Plot("training_adding_problem", data, "loss and gradient reach while training")]
