@@ -13,7 +13,7 @@ demo: $(STAMP) dot
 	@mkdir -p $(OUT)
 	$(BIN)/unroll render lstm:input=3,hidden=4 --steps 3 --highlight cell_state -o $(OUT)/lstm_unrolled.svg
 	$(BIN)/unroll render lstm:input=3,hidden=4 --steps 3 --highlight cell_state -o $(OUT)/lstm_unrolled.png
-	$(BIN)/unroll analyze elman:hidden=32 lstm:hidden=32 gru:hidden=32 --steps 100 --seeds 10 \
+	$(BIN)/unroll analyze elman:hidden=32 lstm:hidden=32 lstm:hidden=32,forget_bias=3 gru:hidden=32 --steps 100 --seeds 10 \
 		--plot $(OUT)/gradient_flow.png --json $(OUT)/gradient_flow.json --csv $(OUT)/gradient_flow.csv \
 		| tee $(OUT)/gradient_flow.txt
 	@echo "wrote $(OUT)/lstm_unrolled.svg, $(OUT)/lstm_unrolled.png, $(OUT)/gradient_flow.{txt,png,json,csv}"

@@ -34,9 +34,10 @@ def labelled_models(models) -> dict:
         while label in out:
             k += 1
             label = f"{model.label}#{k}"
-        out[label] = (
-            model.graph if model.params is None else (model.graph, {"params": model.params})
-        )
+        options = dict(model.init_options)
+        if model.params is not None:
+            options["params"] = model.params
+        out[label] = (model.graph, options) if options else model.graph
     return out
 
 
@@ -106,6 +107,7 @@ def analyze(model, steps, seeds, init, init_options, mode, plot, json_out, csv_o
     Examples:
       unroll analyze elman lstm gru --steps 100 --seeds 10
       unroll analyze elman --init orthogonal --init-option spectral_radius=1.1
+      unroll analyze lstm lstm:forget_bias=3 --plot forget.png
       unroll analyze lstm examples/gru.toml --plot norms.png --json report.json
     """
     from unroll.analysis import analyze as measure

@@ -534,3 +534,25 @@ def test_unrolled_json_from_the_cli_matches_the_library():
     from unroll.files import to_json
 
     assert out == to_json(unroll_graph(presets.jordan(), 2))
+
+
+def test_analyze_applies_a_models_own_init_options():
+    result = CliRunner().invoke(
+        main,
+        [
+            "analyze",
+            "lstm:hidden=8",
+            "lstm:hidden=8,forget_bias=6",
+            "--steps",
+            "40",
+            "--seeds",
+            "2",
+            "--json",
+            "-",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout[result.stdout.index("{") :])
+    verdicts = [m["summary"]["c"]["verdict"] for m in data["models"]]
+    assert verdicts == ["vanishing", "stable"]
+    assert data["models"][1]["params"]["init_options"] == {"forget_bias": 6.0}

@@ -261,3 +261,12 @@ def test_probe_uses_the_models_own_params():
     # with W_ih = 0 every value is 0, and dL/dh_t = 0.5 ** (2 - t) exactly
     assert all(result.values[("h", t)][0, 0] == 0 for t in range(3))
     assert [float(result.node_grads[("h", t)][0, 0]) for t in range(3)] == [0.25, 0.5, 1.0]
+
+
+def test_a_preset_spec_may_say_how_to_draw_its_parameters():
+    m = load_model("lstm:hidden=4,forget_bias=3,init=orthogonal")
+    assert m.graph.nodes["h"].size == 4
+    assert m.init_options == {"forget_bias": 3.0, "init": "orthogonal"}
+    assert load_model("lstm").init_options == {}
+    with pytest.raises(ModelSpecError, match="option 'spectral_norm' takes a number, got 'x'"):
+        load_model("elman:spectral_norm=x")

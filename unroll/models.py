@@ -22,7 +22,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,7 @@ class Model:
     graph: Graph
     params: dict[str, np.ndarray] | None = None
     label: str = ""
+    init_options: dict[str, object] = field(default_factory=dict)
 
 
 #: Short names for preset options: ``elman:hidden=16`` is ``elman:hidden_size=16``.
@@ -332,6 +333,16 @@ def _check_no_arguments(spec: str, function) -> None:
         pass
 
 
+#: Options of a preset spec that say how to draw its parameters rather than what it is:
+#: ``lstm:hidden=32,forget_bias=1`` is an LSTM whose forget gates start at bias 1.
+SPEC_INIT_OPTIONS = {
+    "init": str,
+    "forget_bias": float,
+    "spectral_radius": float,
+    "spectral_norm": float,
+}
+
+
 def _load_preset(spec: str) -> Model:
     name, options = parse_preset_spec(spec)
     if name not in PRESETS and (os.sep in spec or Path(spec).suffix):
@@ -339,7 +350,20 @@ def _load_preset(spec: str) -> Model:
             f"no such preset or model file: {spec!r} (model files end in "
             ".toml, state_dicts in .pt or .pth)"
         )
-    return Model(build_preset(name, options), None, spec)
+    init = {k: options.pop(k) for k in list(options) if k in SPEC_INIT_OPTIONS}
+    return Model(build_preset(name, options), None, spec, _init_options(name, init))
+
+
+def _init_options(name: str, raw: dict[str, str]) -> dict[str, object]:
+    out = {}
+    for key, text in raw.items():
+        try:
+            out[key] = SPEC_INIT_OPTIONS[key](text)
+        except ValueError:
+            raise ModelSpecError(
+                f"preset {name!r}: option {key!r} takes a number, got {text!r}"
+            ) from None
+    return out
 
 
 _FUNCTION = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
