@@ -149,7 +149,7 @@ class Program:
         self.unrolled = u
         self.instances = list(u.boundary) + list(u.order)
         self.slot = {inst: i for i, inst in enumerate(self.instances)}
-        self.param_shapes = g.params()  # validated once, not on every run
+        self.param_shapes = u.param_shapes
         self.groups = _layer_groups(g, u._pruned)
         self.group_of = {m: grp for grp in self.groups for m in grp.members}
         self.n_slots = len(self.instances)
@@ -1158,35 +1158,39 @@ def _set_boundary(program, V, initial_states, batch, dtype):
         V[program.slot[(name, t)]] = (
             np.zeros((batch, size), dtype)
             if value is None
-            else _as_batch(value, batch, size, f"initial state {name!r}", dtype)
+            else _as_batch(value, batch, size, f"initial state {name!r}", dtype, check_finite=True)
         )
 
 
 def _check_cotangents(program, cotangents, batch, dtype):
-    out = {}
-    steps = program.unrolled.steps
+    out, what = {}, {}
+    steps, nodes = program.unrolled.steps, program.unrolled.graph.nodes
     for key, value in cotangents.items():
-        if key not in program.slot:
+        slot = program.slot.get(key)
+        if slot is None:
             raise InputError(f"cotangent for {key!r}: no such node instance (steps 0..{steps - 1})")
-        if (
-            program.finish[program.slot[key]] < 0
-            or key[1] not in range(steps)
-            or program.unrolled.graph.nodes[key[0]].kind == "input"
-        ):
+        if program.finish[slot] < 0 or not 0 <= key[1] < steps or nodes[key[0]].kind == "input":
             raise InputError(f"cotangent for {key!r}: input and boundary nodes take no cotangent")
-        size = program.unrolled.graph.nodes[key[0]].size
-        out[program.slot[key]] = _as_batch(value, batch, size, f"cotangent for {key!r}", dtype)
+        what[slot] = f"cotangent for {key!r}"
+        out[slot] = _as_batch(value, batch, nodes[key[0]].size, what[slot], dtype)
+    if out and not np.isfinite(np.concatenate([v.ravel() for v in out.values()])).all():
+        for slot, v in out.items():  # one check for all; name the first bad one
+            _check_finite(v, what[slot], ("batch", "unit"))
     return out
 
 
-def _as_batch(value, batch, size, what, dtype):
-    v = _real_array(value, what).astype(dtype, copy=False)
+def _as_batch(value, batch, size, what, dtype, check_finite=False):
+    if type(value) is np.ndarray and value.dtype == dtype:
+        v = value  # never written to: the engine only makes new arrays from it
+    else:
+        v = _real_array(value, what).astype(dtype, copy=False)
     if v.shape == (size,):
         v = np.broadcast_to(v, (batch, size))
     if v.shape != (batch, size):
         raise InputError(f"{what} has shape {_fmt(v.shape)}, expected ({batch}, {size})")
-    _check_finite(v, what, ("batch", "unit"))
-    return np.array(v)
+    if check_finite:
+        _check_finite(v, what, ("batch", "unit"))
+    return v
 
 
 def _check_arguments(params, inputs, cotangents, initial_states, loss, targets, truncate):
@@ -1258,7 +1262,7 @@ def estimate_memory(
     itemsize = np.dtype(dtype).itemsize
     values = steps * sum(n.size for n in g.nodes.values()) * batch * itemsize * MEMORY_OVERHEAD
     instances = (steps * len(g.nodes) + len(unrolled.boundary)) * INSTANCE_BYTES
-    entries = sum(math.prod(s) for s in g.params().values()) * itemsize
+    entries = sum(math.prod(s) for s in unrolled.param_shapes.values()) * itemsize
     return values + instances + 3 * entries + (steps * entries if contributions else 0)
 
 

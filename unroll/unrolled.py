@@ -212,6 +212,11 @@ class Unrolled:
                     heapq.heappush(ready, (r[1], rank[r[0]], r[0]))
         return order
 
+    @cached_property
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """``graph.params()``, read once: the graph was validated when it was unrolled."""
+        return self.graph.params()
+
     @property
     def loss_steps(self) -> list[int]:
         """The steps at which the mode places a loss."""
