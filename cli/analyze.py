@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import click
 
-from unroll.init import SCHEMES
-
 from .params import (
-    FIGURE_SUFFIXES,
-    MODE,
-    STEPS,
-    KeyValue,
-    OutputPath,
     force_option,
     limits,
+    measurement_options,
     model_argument,
+    report_outputs,
     save_figure,
     with_newline,
     write_output,
@@ -43,57 +38,17 @@ def labelled_models(models) -> dict:
 
 @click.command()
 @model_argument(nargs=-1)
-@click.option(
-    "--steps",
-    type=STEPS,
-    default=100,
-    show_default=True,
-    help="Sequence length: the farthest distance in time measured.",
+@measurement_options(
+    steps_help="Sequence length: the farthest distance in time measured.",
+    seeds=10,
+    seeds_help="Random draws of parameters and inputs (median and quantile bands).",
+    init_help="Parameter initialisation scheme.",
+    init_option_help="Option of the scheme, repeatable: spectral_radius=0.9, forget_bias=1.",
 )
-@click.option(
-    "--seeds",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Random draws of parameters and inputs (median and quantile bands).",
-)
-@click.option(
-    "--init",
-    type=click.Choice(list(SCHEMES)),
-    default="torch",
-    show_default=True,
-    help="Parameter initialisation scheme.",
-)
-@click.option(
-    "--init-option",
-    "init_options",
-    type=KeyValue(),
-    multiple=True,
-    help="Option of the scheme, repeatable: spectral_radius=0.9, forget_bias=1.",
-)
-@click.option(
-    "--mode",
-    type=MODE,
-    default="many-to-one",
-    show_default=True,
-    help="Sequence mode: where the loss sits.",
-)
-@click.option(
-    "--plot",
-    type=OutputPath(FIGURE_SUFFIXES),
-    help="Plot log10 gradient norm against distance (.png .svg .pdf).",
-)
-@click.option(
-    "--json",
-    "json_out",
-    type=OutputPath(stdout=True),
-    help="Write the full report as JSON (- for stdout).",
-)
-@click.option(
-    "--csv",
-    "csv_out",
-    type=OutputPath(stdout=True),
-    help="Write the per-step gradient norms as CSV (- for stdout).",
+@report_outputs(
+    plot_help="Plot log10 gradient norm against distance (.png .svg .pdf).",
+    json_help="Write the full report as JSON (- for stdout).",
+    csv_help="Write the per-step gradient norms as CSV (- for stdout).",
 )
 @force_option()
 def analyze(model, steps, seeds, init, init_options, mode, plot, json_out, csv_out, force):

@@ -159,3 +159,55 @@ def save_figure(figure, path: str) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt, bbox_inches="tight")
     atomic_write(path, buffer.getvalue())
+
+
+def stacked(*decorators):
+    """Apply several click decorators as one (the first listed is the outermost)."""
+
+    def apply(function):
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+def measurement_options(
+    *, steps_help: str, seeds: int, seeds_help: str, init_help: str, init_option_help: str
+):
+    """The options every measuring command shares: --steps, --seeds, --init, --init-option,
+    --mode."""
+    from unroll.init import SCHEMES
+
+    return stacked(
+        click.option("--steps", type=STEPS, default=100, show_default=True, help=steps_help),
+        click.option(
+            "--seeds", type=click.IntRange(min=1), default=seeds, show_default=True, help=seeds_help
+        ),
+        click.option(
+            "--init",
+            type=click.Choice(list(SCHEMES)),
+            default="torch",
+            show_default=True,
+            help=init_help,
+        ),
+        click.option(
+            "--init-option", "init_options", type=KeyValue(), multiple=True, help=init_option_help
+        ),
+        click.option(
+            "--mode",
+            type=MODE,
+            default="many-to-one",
+            show_default=True,
+            help="Sequence mode: where the loss sits.",
+        ),
+    )
+
+
+def report_outputs(*, plot_help: str, json_help: str, csv_help: str):
+    """--plot FILE, --json FILE|- and --csv FILE|- for a command that writes a report."""
+    return stacked(
+        click.option("--plot", type=OutputPath(FIGURE_SUFFIXES), help=plot_help),
+        click.option("--json", "json_out", type=OutputPath(stdout=True), help=json_help),
+        click.option("--csv", "csv_out", type=OutputPath(stdout=True), help=csv_help),
+    )

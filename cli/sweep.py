@@ -8,19 +8,15 @@ import sys
 import click
 import numpy as np
 
-from unroll.init import SCHEMES
 from unroll.models import ModelFactory, ModelSpecError
 
 from .params import (
-    FIGURE_SUFFIXES,
-    MODE,
-    STEPS,
-    KeyValue,
-    OutputPath,
     force_option,
     limits,
+    measurement_options,
     model_argument,
     parse_scalar,
+    report_outputs,
     save_figure,
     with_newline,
     write_output,
@@ -109,54 +105,17 @@ def stderr_is_terminal() -> bool:
     help="A setting and its values: NAME=START:STOP:COUNT or NAME=v1,v2 "
     "(repeatable; every combination is one point).",
 )
-@click.option(
-    "--steps",
-    type=STEPS,
-    default=100,
-    show_default=True,
-    help="Sequence length (or vary steps itself).",
+@measurement_options(
+    steps_help="Sequence length (or vary steps itself).",
+    seeds=5,
+    seeds_help="Random draws per point.",
+    init_help="Parameter initialisation scheme (or vary init itself).",
+    init_option_help="Fixed option of the scheme, repeatable: forget_bias=1.",
 )
-@click.option(
-    "--seeds",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Random draws per point.",
-)
-@click.option(
-    "--init",
-    type=click.Choice(list(SCHEMES)),
-    default="torch",
-    show_default=True,
-    help="Parameter initialisation scheme (or vary init itself).",
-)
-@click.option(
-    "--init-option",
-    "init_options",
-    type=KeyValue(),
-    multiple=True,
-    help="Fixed option of the scheme, repeatable: forget_bias=1.",
-)
-@click.option(
-    "--mode",
-    type=MODE,
-    default="many-to-one",
-    show_default=True,
-    help="Sequence mode: where the loss sits.",
-)
-@click.option(
-    "--plot",
-    type=OutputPath(FIGURE_SUFFIXES),
-    help="Phase diagram of the verdicts (.png .svg .pdf).",
-)
-@click.option(
-    "--json",
-    "json_out",
-    type=OutputPath(stdout=True),
-    help="Write the sweep as JSON (- for stdout).",
-)
-@click.option(
-    "--csv", "csv_out", type=OutputPath(stdout=True), help="Write the rows as CSV (- for stdout)."
+@report_outputs(
+    plot_help="Phase diagram of the verdicts (.png .svg .pdf).",
+    json_help="Write the sweep as JSON (- for stdout).",
+    csv_help="Write the rows as CSV (- for stdout).",
 )
 @click.option(
     "--workers",

@@ -228,24 +228,9 @@ class Graph:
 
     def step_order(self) -> list[str]:
         """Nodes in a topological order of the delay-0 edges; ties by declaration order."""
-        index = {n: i for i, n in enumerate(self.nodes)}
-        indegree = dict.fromkeys(self.nodes, 0)
-        successors = {n: [] for n in self.nodes}
-        for e in self.edges:
-            if e.delay == 0:
-                indegree[e.target] += 1
-                successors[e.source].append(e.target)
-        ready = [(index[n], n) for n, d in indegree.items() if d == 0]
-        heapq.heapify(ready)
-        order = []
-        while ready:
-            _, n = heapq.heappop(ready)
-            order.append(n)
-            for m in successors[n]:
-                indegree[m] -= 1
-                if indegree[m] == 0:
-                    heapq.heappush(ready, (index[m], m))
-        return order
+        return topological_order(
+            list(self.nodes), [(e.source, e.target) for e in self.edges if e.delay == 0]
+        )
 
     def to_networkx(self) -> nx.MultiDiGraph:
         """The folded (cyclic) graph as a networkx ``MultiDiGraph`` with all attributes."""
@@ -417,6 +402,35 @@ def _bias_names(node: str, biases) -> tuple[str, ...]:
     for b in names:
         _check_name(b, "bias")
     return names
+
+
+def topological_order(items: list, pairs) -> list:
+    """Kahn's algorithm, iterative; among the ready items the one listed first goes first.
+
+    Items in a cycle are left out (callers validate acyclicity first).
+
+    Examples
+    --------
+    >>> topological_order(["c", "b", "a"], [("a", "b")])
+    ['c', 'a', 'b']
+    """
+    rank = {item: i for i, item in enumerate(items)}
+    waiting = dict.fromkeys(items, 0)
+    after: dict = {item: [] for item in items}
+    for source, target in pairs:
+        waiting[target] += 1
+        after[source].append(target)
+    ready = [(rank[item], item) for item, k in waiting.items() if k == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, item = heapq.heappop(ready)
+        order.append(item)
+        for nxt in after[item]:
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                heapq.heappush(ready, (rank[nxt], nxt))
+    return order
 
 
 def _check_name(name, what: str) -> None:

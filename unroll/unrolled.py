@@ -13,7 +13,6 @@ which steps outputs are read by a loss.
 
 from __future__ import annotations
 
-import heapq
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from functools import cached_property
 import networkx as nx
 
 from .errors import GraphError, InputError, LimitError, UnrollWarning
-from .graph import Edge, Graph
+from .graph import Edge, Graph, topological_order
 
 __all__ = ["DEFAULT_MAX_NODES", "MODES", "SequenceMode", "Unrolled", "unroll"]
 
@@ -191,26 +190,14 @@ class Unrolled:
         return self._kahn_order(template)
 
     def _kahn_order(self, template: list[str]) -> list[Instance]:
-        rank = {n: i for i, n in enumerate(template)}
         instances = [(n, t) for t in range(self.steps) for n in template if self.present(n, t)]
-        waiting = {}
-        readers: dict[Instance, list[Instance]] = {}
-        for inst in instances:
-            preds = {src for _, src in self.sources(inst) if 0 <= src[1] < self.steps}
-            waiting[inst] = len(preds)
-            for p in preds:
-                readers.setdefault(p, []).append(inst)
-        ready = [(t, rank[n], n) for (n, t), k in waiting.items() if k == 0]
-        heapq.heapify(ready)
-        order = []
-        while ready:
-            t, _, n = heapq.heappop(ready)
-            order.append((n, t))
-            for r in readers.get((n, t), ()):
-                waiting[r] -= 1
-                if waiting[r] == 0:
-                    heapq.heappush(ready, (r[1], rank[r[0]], r[0]))
-        return order
+        pairs = [
+            (src, inst)
+            for inst in instances
+            for _, src in self.sources(inst)
+            if 0 <= src[1] < self.steps
+        ]
+        return topological_order(instances, set(pairs))
 
     @cached_property
     def param_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -12,14 +12,13 @@ rows (``h`` feeding four LSTM gates); diagrams route it through one junction poi
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 import networkx as nx
 
-from ..graph import Graph
+from ..graph import Graph, topological_order
 from .errors import RenderError
 from .style import cell_kind
 
@@ -185,23 +184,7 @@ def _unit_order(graph: Graph, unit_of: dict[str, str], links) -> tuple[str, ...]
 
 
 def _topological(units: list[str], pairs) -> list[str]:
-    rank = {u: i for i, u in enumerate(units)}
-    waiting = dict.fromkeys(units, 0)
-    after: dict[str, list[str]] = {u: [] for u in units}
-    for s, t in set(pairs):
-        waiting[t] += 1
-        after[s].append(t)
-    ready = [(rank[u], u) for u, k in waiting.items() if k == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        _, u = heapq.heappop(ready)
-        order.append(u)
-        for v in after[u]:
-            waiting[v] -= 1
-            if waiting[v] == 0:
-                heapq.heappush(ready, (rank[v], v))
-    return order
+    return topological_order(units, set(pairs))
 
 
 def _layer(units, pairs, pinned) -> dict[str, int]:
