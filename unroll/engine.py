@@ -468,10 +468,12 @@ def _checkpoint(index: int, live: list[int]):
 
     def checkpoint(V, G, R):
         cots = R.cot_at.get(index)
-        if check_peak or cots is not None:
+        if check_peak or R.L:
             R.checkpoint(index, live, G, cots or (), check_peak)
-        else:
-            R.L_hist[index] = R.L
+        elif cots is not None:  # scale 1 (L_hist already 0): cotangents go in as they are
+            for s, c in cots:
+                g = G[s]
+                G[s] = c if g is None else g + c
 
     return checkpoint
 
