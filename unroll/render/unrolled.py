@@ -24,7 +24,7 @@ from .frame import Direction, graph_attrs
 from .labels import boundary_look, marked_edge, marked_node, unit_look, unit_title
 from .overlay import Overlay
 from .structure import Plan
-from .style import EDGE_STYLES, KIND_STYLES, dot_id, small, subscript, text
+from .style import EDGE_STYLES, HIGHLIGHTED, KIND_STYLES, dot_id, small, subscript, text
 
 __all__ = ["DEFAULT_SHOWN", "ELIDE_ABOVE", "Window", "draw_unrolled", "window"]
 
@@ -272,7 +272,9 @@ class _Builder:
     def _clusters(self, shown) -> None:
         before = [b for b in self.u.boundary if b[1] < 0]
         after = [b for b in self.u.boundary if b[1] >= self.u.steps]
-        order = [("initial", "initial state")] if before else []
+        inputs_only = all(self.graph.nodes[n].kind == "input" for n, _ in before)
+        order = [("initial", "zeros before step 1" if inputs_only else "initial state")]
+        order = order if before else []
         for t in shown:
             order.append((f"step{t}", None))
             if t == self.win.head - 1 and self.win.hidden:
@@ -535,9 +537,11 @@ class _Builder:
     def _caption(self) -> str:
         parts = [
             "Steps are counted from 1: step k is t = k−1 in the API.",
-            "Red edges carry a state across steps; a weight named on every step is one "
-            "tied parameter.",
+            "Red edges cross steps (a delay: a state, or an earlier input); a weight named "
+            "on every step is one tied parameter.",
         ]
+        if self.highlight in HIGHLIGHTED:
+            parts[1] = f"In colour: {HIGHLIGHTED[self.highlight]}; other edges are dimmed."
         if self.win.hidden:
             parts.append(f"{self.win.hidden} middle steps are elided (full=True draws them).")
         return "\n".join(parts)
