@@ -288,6 +288,7 @@ class Program:
         self.backward = backward
         self.backward_steps = steps
         self.checkpoints = checkpoints
+        del self._meta  # the per-instruction slot lists were needed for the schedule only
 
     def step_range(self, first: int, last: int) -> tuple[int, int]:
         """Backward positions covering steps ``first..last`` (a causal program only)."""
