@@ -91,6 +91,6 @@ def _figure(report):
 
     from unroll.plot import plot_gradient_norms
 
-    figure = Figure(figsize=(7, 4.5))
+    figure = Figure(figsize=(8.5, 5.5))
     plot_gradient_norms(report, ax=figure.subplots())
     return figure

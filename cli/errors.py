@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import warnings
 
 import click
@@ -57,6 +59,9 @@ class UnrollGroup(click.Group):
         try:
             with warnings_as_lines():
                 return super().invoke(ctx)
+        except BrokenPipeError:  # `unroll presets | head`: the reader has all it wants
+            _silence_stdout()
+            ctx.exit(0)
         except (UnrollError, OSError) as error:
             if ctx.params.get("debug"):
                 raise
@@ -69,3 +74,9 @@ class UnrollGroup(click.Group):
         ):
             return f"{error.problem}; pass --force to lift the limit"
         return one_line(error)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's exit flush does not hit the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

@@ -556,3 +556,28 @@ def test_analyze_applies_a_models_own_init_options():
     verdicts = [m["summary"]["c"]["verdict"] for m in data["models"]]
     assert verdicts == ["vanishing", "stable"]
     assert data["models"][1]["params"]["init_options"] == {"forget_bias": 6.0}
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    """`unroll presets | head -1`: once the reader leaves, no traceback and no Error line."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import click
+        from unroll.cli.errors import UnrollGroup
+
+        @click.group(cls=UnrollGroup)
+        def group():
+            pass
+
+        @group.command()
+        def talk():
+            click.echo("first line")
+            raise BrokenPipeError(32, "Broken pipe")  # what writing to a closed pipe raises
+
+        group(["talk"])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (0, "")
