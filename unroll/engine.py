@@ -967,10 +967,10 @@ def _bptt(
     run.P = [xs[name] @ run.WT[k] for name, k in program.hoisted]
     for gi, h in program.bias_carrier.items():
         run.P[h] += run.Bc[gi]
+    cots = _check_cotangents(program, cotangents or {}, batch, dtype)  # before any work
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         for instruction in program.forward:
             instruction(V, run)
-        cots = _check_cotangents(program, cotangents or {}, batch, dtype)
         loss_value = None
         if loss is not None:
             loss_value, extra = loss_cotangents(unrolled, run.V, program.slot, loss, targets)
@@ -1065,11 +1065,7 @@ def _check_finite(array: np.ndarray, what: str, axes=None) -> None:
 
 
 def _check_params(program, params, dtype):
-    need = program.param_shapes
-    if not isinstance(params, Mapping):
-        raise InputError(
-            f"params must be a mapping of names to arrays, got {type(params).__name__}"
-        )
+    need = program.param_shapes  # a mapping: _check_arguments made sure
     for name in params:
         if name not in need:
             raise InputError(f"unknown parameter {name!r} (the graph has: {', '.join(need)})")

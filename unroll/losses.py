@@ -105,11 +105,7 @@ def _stack_targets(unrolled, instances, targets):
     for name in outputs:
         if name not in targets:
             raise InputError(f"missing targets for output {name!r}")
-        t = np.asarray(targets[name])
-        if t.ndim == 0:
-            raise InputError(
-                f"targets for {name!r} must be an array over the loss steps, got a single number"
-            )
+        t = np.asarray(targets[name])  # not a scalar: bptt's argument check made sure
         if len(t) not in (len(steps), unrolled.steps):
             raise InputError(
                 f"targets for {name!r} have {len(t)} steps, expected "

@@ -42,7 +42,8 @@ _FLOAT64_FLOOR = math.log10(np.finfo(float).tiny)  # about -307.65
 _VANISH, _EXPLODE, _STABLE = "#d8e6f3", "#f6dcdc", "#e8f2e3"
 
 
-def _axes(ax, figsize=(8.0, 5.6)):
+def axes_or_new(ax, figsize=(8.0, 5.6)):
+    """``ax``, or the Axes of a new figure (pyplot imported only then)."""
     if ax is None:
         import matplotlib.pyplot as plt
 
@@ -116,7 +117,7 @@ def plot_gradient_norms(report, ax=None, state=None, theory: bool = True, band: 
     >>> ax.get_xlabel()
     'distance from the loss (steps)'
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     theories = report.theory
     distance = np.arange(report.steps)
     drawn, theory_notes, values = [], [], [np.zeros(1)]
@@ -221,7 +222,7 @@ def plot_contributions(report, ax=None, weight: str = "recurrent", band: bool = 
     >>> ax.get_xlabel()
     'time step t (the loss is at the last step)'
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     steps = np.arange(report.steps)
     first = max(1, math.ceil(report.rule.first_steps_fraction * report.steps))
     ax.axvspan(-0.5, first - 0.5, color="0.92", lw=0)
@@ -273,7 +274,7 @@ def plot_heatmap(result, node: str = "h", ax=None, sample: int | None = None):
     >>> plot_heatmap(r, "h").get_images()[0].get_array().shape
     (3, 5)
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     T = result.unrolled.steps
     size = result.unrolled.graph.nodes[node].size
     grid = np.full((size, T), np.nan)
@@ -354,7 +355,7 @@ def plot_phase(
     >>> plot_phase(res).get_xlabel()
     'spectral norm σ_max(W_hh)'
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     grid_keys = list(sweep_result.grid)
     x = x or grid_keys[0]
     rows = [r for r in sweep_result.rows if state is None or r["state"] == state]
@@ -470,7 +471,7 @@ def plot_lyapunov(exponents, ax=None):
     >>> ax.get_lines()[0].get_ydata().round(3).tolist()
     [0.182, -0.693]
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     series = exponents if isinstance(exponents, Mapping) else {"": exponents}
     values = []
     for i, (label, lam) in enumerate(series.items()):
@@ -546,7 +547,7 @@ def plot_clipping(trace, ax=None):
     >>> plot_clipping(trace).get_yscale()
     'log'
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax)
     ax.plot(
         trace.lengths,
         trace.norm_before,

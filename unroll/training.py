@@ -31,6 +31,7 @@ from .errors import UnrollError
 from .graph import Graph
 from .init import init_params
 from .losses import loss_cotangents
+from .plot import axes_or_new
 from .tasks import Task, adding_problem
 
 __all__ = [
@@ -609,14 +610,6 @@ def train(
 # ---- figures --------------------------------------------------------------------------------
 
 
-def _axes(ax, figsize=(7.0, 4.5)):
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
-
-
 def _as_histories(histories) -> dict[str, TrainHistory]:
     if isinstance(histories, TrainHistory):
         return {histories.label: histories}
@@ -661,7 +654,7 @@ def plot_losses(histories, ax=None, window: int | None = None):
     >>> plot_losses(h).get_xlabel()
     'training iteration'
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax, figsize=(7.0, 4.5))
     histories = _as_histories(histories)
     baselines, means = {}, []
     for i, (label, h) in enumerate(histories.items()):
@@ -761,7 +754,7 @@ def plot_profiles(histories, ax=None, iterations=None, count: int = 5, relative:
     >>> plot_profiles(h).get_xlabel()
     'time step t (the answer is read at the last step)'
     """
-    ax = _axes(ax)
+    ax = axes_or_new(ax, figsize=(7.0, 4.5))
     histories = _as_histories(histories)
     first = next(iter(histories.values()))
     steps = first.task.steps
