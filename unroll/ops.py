@@ -29,17 +29,50 @@ class Activation:
     derivative: Callable[[np.ndarray], np.ndarray | None]
     gamma: float
     formula: str
+    forward_into: Callable[[np.ndarray], None] | None = None  # z <- act(z), in place
+    vjp_into: Callable[[np.ndarray, np.ndarray], None] | None = None  # y <- g * act'(y)
 
     def vjp(self, g: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Return ``g * act'(x)`` given the output ``y = act(x)``."""
         d = self.derivative(y)
         return g if d is None else g * d
 
+    def apply_inplace(self, z: np.ndarray) -> None:
+        """Overwrite the pre-activation ``z`` with ``act(z)``."""
+        if self.forward_into is not None:
+            self.forward_into(z)
+        else:
+            z[...] = self.forward(z)
+
+    def vjp_inplace(self, g: np.ndarray, y: np.ndarray) -> None:
+        """Overwrite the output ``y`` with ``g * act'(x)``: the pre-activation gradient."""
+        if self.vjp_into is not None:
+            self.vjp_into(g, y)
+            return
+        d = self.derivative(y)
+        if d is None:
+            y[...] = g
+        else:
+            np.multiply(g, d, out=y)
+
 
 def _sigmoid(x):
     # 1 / (1 + exp(-x)) is accurate to a few ulp for every x; exp overflows to inf for
     # x < -709, which gives the correct limit 0 (the engine silences that warning).
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def _sigmoid_into(z):
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1.0
+    np.reciprocal(z, out=z)
+
+
+def _tanh_vjp_into(g, y):
+    np.multiply(y, y, out=y)
+    np.subtract(1.0, y, out=y)
+    y *= g
 
 
 def _softplus(x):
@@ -51,9 +84,24 @@ LEAKY_SLOPE = 0.01
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
-        Activation("identity", lambda x: x, lambda y: None, 1.0, "x"),
-        Activation("tanh", np.tanh, lambda y: 1.0 - y * y, 1.0, "tanh(x)"),
-        Activation("sigmoid", _sigmoid, lambda y: y * (1.0 - y), 0.25, "1 / (1 + exp(-x))"),
+        Activation("identity", lambda x: x, lambda y: None, 1.0, "x", lambda z: None),
+        Activation(
+            "tanh",
+            np.tanh,
+            lambda y: 1.0 - y * y,
+            1.0,
+            "tanh(x)",
+            lambda z: np.tanh(z, out=z),
+            _tanh_vjp_into,
+        ),
+        Activation(
+            "sigmoid",
+            _sigmoid,
+            lambda y: y * (1.0 - y),
+            0.25,
+            "1 / (1 + exp(-x))",
+            _sigmoid_into,
+        ),
         Activation(
             "relu",
             lambda x: np.maximum(x, 0.0),
@@ -100,6 +148,9 @@ class Op:
     weighted: bool
     symbol: str
     doc: str
+    needs_inputs: bool = True  # its VJP reads the input values
+    needs_output: bool = False  # its VJP reads its own output value
+    forward_into: Callable | None = None  # forward_into(out, *xs): the forward, written to out
 
 
 def _mul_vjp(g, y, *xs):
@@ -117,6 +168,24 @@ def _mul_vjp(g, y, *xs):
 def _concat_vjp(g, y, *xs):
     ends = np.cumsum([x.shape[-1] for x in xs])
     return tuple(np.split(g, ends[:-1], axis=-1))
+
+
+def _sum_into(out, *xs):
+    if len(xs) == 2:
+        np.add(xs[0], xs[1], out=out)
+        return
+    out[...] = xs[0]
+    for x in xs[1:]:
+        out += x
+
+
+def _product_into(out, *xs):
+    if len(xs) == 2:
+        np.multiply(xs[0], xs[1], out=out)
+        return
+    out[...] = xs[0]
+    for x in xs[1:]:
+        out *= x
 
 
 def _equal_sizes(sizes):
@@ -158,6 +227,8 @@ OPS: dict[str, Op] = {
             False,
             "+",
             "elementwise sum of the inputs",
+            needs_inputs=False,
+            forward_into=_sum_into,
         ),
         Op(
             "mul",
@@ -173,6 +244,7 @@ OPS: dict[str, Op] = {
             False,
             "×",
             "elementwise product of the inputs",
+            forward_into=_product_into,
         ),
         Op(
             "one_minus",
@@ -184,6 +256,8 @@ OPS: dict[str, Op] = {
             False,
             "1−",
             "1 - x, elementwise (the GRU's 1 - z)",
+            needs_inputs=False,
+            forward_into=lambda out, x: np.subtract(1.0, x, out=out),
         ),
         Op(
             "concat",
@@ -195,6 +269,8 @@ OPS: dict[str, Op] = {
             False,
             "⧺",
             "the inputs joined end to end, in edge declaration order",
+            needs_inputs=False,
+            forward_into=lambda out, *xs: np.concatenate(xs, axis=-1, out=out),
         ),
     ]
 }

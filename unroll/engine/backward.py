@@ -1,0 +1,443 @@
+"""The backward pass: a VJP over the parts in reverse, each loop scanned back in time.
+
+Gradients are stored scaled: node ``v``'s array ``G[v]`` holds ``dL/dv * 2**-E[v]`` with
+one integer exponent per step (and per model), so norms far outside float64's range stay
+exact. A loop's backward scan carries its pending gradients in a ring buffer of a few
+steps under one running exponent, renormalised per step whenever the carried peak leaves
+``[2**-64, 2**64]``. Derivatives overwrite the stored activations in place (the value is
+not needed once its step is done), and every weight's gradient is one matrix product over
+all its steps once the scan is over.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .forward import Forward
+from .plan import Part, Unit
+
+__all__ = ["NO_SCALE", "Backward", "Grads"]
+
+#: The exponent of a row that holds no gradient yet (``2**NO_SCALE`` is 0 in any float).
+NO_SCALE = -(2**40)
+_RANGE = 64  # renormalise when the carried peak is more than 2**64 from the scale
+_HIGH, _LOW = 2.0**_RANGE, 2.0**-_RANGE
+
+
+def _rows_last(e):
+    return e[..., None, None]
+
+
+class Grads:
+    """Scaled gradient arrays ``G[name]`` with exponents ``E[name]`` per step (row)."""
+
+    def __init__(self, fwd: Forward, keep_from: int):
+        self.fwd, self.keep_from = fwd, keep_from
+        self.G: dict[str, np.ndarray] = {}
+        self.E: dict[str, np.ndarray] = {}
+
+    def get(self, name: str):
+        """``(G, E)`` of node ``name``, made (zero, no scale) on first use."""
+        if name not in self.G:
+            fwd, rows = self.fwd, self.fwd.program.rows(name)
+            size = fwd.program.graph.nodes[name].size
+            self.G[name] = np.zeros((*fwd.lead, rows, fwd.batch, size), fwd.dtype)
+            self.E[name] = np.full((*fwd.lead, rows), NO_SCALE, np.int64)
+        return self.G[name], self.E[name]
+
+    def add(self, name: str, lo: int, contrib: np.ndarray, scale=0) -> None:
+        """Add ``contrib * 2**scale`` into steps ``lo, lo + 1, ...`` of node ``name``.
+
+        ``scale`` is one exponent or one per step (and model). Steps before the truncation
+        window are dropped (but boundary rows only when the window starts at 0).
+        """
+        n = contrib.shape[-3]
+        start = lo if self.keep_from == 0 else max(lo, self.keep_from)
+        if start >= lo + n:
+            return
+        scale = np.asarray(scale, np.int64)
+        if start > lo:
+            contrib = contrib[..., start - lo :, :, :]
+            scale = scale[..., start - lo :] if scale.ndim else scale
+        G, E = self.get(name)
+        o = self.fwd.offset(name)
+        seg, eseg = G[..., start + o : lo + n + o, :, :], E[..., start + o : lo + n + o]
+        scale = np.broadcast_to(scale, eseg.shape)
+        if (eseg == NO_SCALE).all():
+            seg[...] = contrib
+            eseg[...] = scale
+        elif (eseg == scale).all():
+            seg += contrib
+        else:
+            top = np.maximum(eseg, scale)
+            seg[...] = np.ldexp(seg, _rows_last(eseg - top)) + np.ldexp(
+                contrib, _rows_last(scale - top)
+            )
+            eseg[...] = top
+
+    def normalise(self, name: str, a: int, b: int) -> None:
+        """Rescale steps ``a..b-1`` whose peak left ``[2**-64, 2**64]`` to a peak near 1."""
+        G, E = self.G[name], self.E[name]
+        o = self.fwd.offset(name)
+        seg, eseg = G[..., a + o : b + o, :, :], E[..., a + o : b + o]
+        peak = np.abs(seg).max(axis=(-2, -1))
+        bad = (peak > _HIGH) | ((peak < _LOW) & (peak > 0))
+        if bad.any():
+            e = np.where(bad, np.frexp(peak)[1], 0)
+            seg[...] = np.ldexp(seg, _rows_last(-e))
+            eseg += e
+
+    def exponents(self, name: str, a: int, b: int) -> np.ndarray:
+        """Each step's peak exponent ``log2`` (rounded up), ``NO_SCALE`` where zero."""
+        G, E = self.G[name], self.E[name]
+        o = self.fwd.offset(name)
+        peak = np.abs(G[..., a + o : b + o, :, :]).max(axis=(-2, -1))
+        return np.where(peak > 0, np.frexp(peak)[1] + E[..., a + o : b + o], NO_SCALE)
+
+
+class _Scale:
+    """The running exponent ``L`` of one loop's carried gradients (one per model)."""
+
+    def __init__(self, lead):
+        self.lead = lead
+        self.L = np.zeros(lead, np.int64) if lead else 0
+
+    def renormalise(self, ring: np.ndarray, k: int, incoming) -> None:
+        """Before a scan step: move ``L`` so the carried peak and the step's incoming
+        gradients (exponent ``incoming``) sit within ``2**64`` of it."""
+        if not self.lead:
+            peak = float(np.abs(ring[k]).max())
+            top = math.frexp(peak)[1] + self.L if peak else NO_SCALE
+            top = max(top, int(incoming))
+            if top != NO_SCALE and abs(top - self.L) > _RANGE:
+                np.ldexp(ring, self.L - top, out=ring)
+                self.L = top
+            return
+        peak = np.abs(ring[k]).max(axis=(-2, -1))
+        top = np.where(peak > 0, np.frexp(peak)[1] + self.L, NO_SCALE)
+        top = np.maximum(top, incoming)
+        move = (top != NO_SCALE) & (np.abs(top - self.L) > _RANGE)
+        if move.any():
+            shift = np.where(move, self.L - top, 0)
+            np.ldexp(ring, shift[None, :, None, None], out=ring)
+            self.L = np.where(move, top, self.L)
+
+    def inject(self, slot: np.ndarray, value: np.ndarray, exponent) -> None:
+        """``slot += value * 2**(exponent - L)``: an incoming gradient joins the carry."""
+        if not self.lead:
+            e = int(exponent)
+            if e == self.L:
+                slot += value
+            elif e != NO_SCALE:
+                slot += np.ldexp(value, e - self.L)
+            return
+        slot += np.ldexp(value, _rows_last(np.asarray(exponent) - self.L))
+
+
+class Backward:
+    """One backward pass over steps ``first..last`` (all steps unless truncated)."""
+
+    def __init__(
+        self,
+        fwd: Forward,
+        first: int,
+        last: int,
+        input_grads: bool,
+        record: bool,
+        keep_all: bool = False,
+    ):
+        self.fwd, self.first, self.last, self.keep_all = fwd, first, last, keep_all
+        self.input_grads, self.record = input_grads, record
+        self.grads = Grads(fwd, first)
+        self.params: dict[str, np.ndarray] = {}
+        self.records: dict[str, list] = {}
+        self.scan_scales: dict[int, tuple[int, np.ndarray]] = {}  # part -> (bottom, L per step)
+        self.dz: dict[int, np.ndarray] = {}  # loop layers that keep their values: their dz
+        self._inputs = set(fwd.program.inputs)
+        self._pending: list = []
+
+    def seed(self, cotangents) -> None:
+        """Put the cotangents ``{(name, t): (B, n)}`` of the window's steps in."""
+        for (name, t), c in cotangents.items():
+            if self.first <= t <= self.last:
+                self.grads.add(name, t, c[..., None, :, :])
+
+    def run(self) -> None:
+        """Backpropagate through every part, the last computed first."""
+        for part in reversed(self.fwd.program.parts):
+            if part.loop:
+                self._scan_back(part)
+            else:
+                self._sequence_back(part.units[0])
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _wanted(self, name: str) -> bool:
+        return self.input_grads or name not in self._inputs
+
+    def _add_param(self, name: str, value: np.ndarray) -> None:
+        if name in self.params:
+            self.params[name] = self.params[name] + value
+        else:
+            self.params[name] = value
+
+    def _record(self, name: str, t0: int, parts: np.ndarray, scales: np.ndarray) -> None:
+        self.records.setdefault(name, []).append((t0, parts, scales))
+
+    # ---- a node outside every loop --------------------------------------------------------
+
+    def _sequence_back(self, unit: Unit) -> None:
+        name = unit.name
+        a, b = self.fwd.program.present[name]
+        a, b = max(a, self.first), min(b, self.last + 1)
+        if name not in self.grads.G or a >= b:
+            return
+        self.grads.normalise(name, a, b)
+        G, E = self.grads.G[name], self.grads.E[name]
+        o = self.fwd.offset(name)
+        g, e = G[..., a + o : b + o, :, :], E[..., a + o : b + o]
+        y = self.fwd.rows(name, a, b)
+        if unit.is_layer:
+            dz = unit.runs[0][2].vjp(g, y)
+            self._layer_back(unit, np.array(dz, copy=True), e, a, b, unit.reads())
+            return
+        xs = [self.fwd.rows(r.source, a - r.delay, b - r.delay) for r in unit.sources]
+        for r, grad in zip(unit.sources, unit.op.vjp(g, y, *xs), strict=True):
+            if self._wanted(r.source):
+                self.grads.add(r.source, a - r.delay, grad, e)
+
+    def _layer_back(self, unit: Unit, dz, e, a: int, b: int, to_sources) -> None:
+        """Weight, bias and source gradients of a layer unit from its ``dz`` at steps
+        ``a..b-1`` (each step scaled by ``2**e``); ``dz`` may be overwritten."""
+        fwd, n = self.fwd, b - a
+        if self.record:
+            self._record_contributions(unit, dz, e, a)
+        held = e != NO_SCALE
+        if not held.any():
+            return
+        ref = np.where(held, e, np.iinfo(np.int64).min).max(axis=-1)
+        shift = np.where(held, e - ref[..., None], NO_SCALE)
+        if shift.any():
+            np.ldexp(dz, _rows_last(shift), out=dz)
+        flat = dz.reshape(*dz.shape[:-3], n * fwd.batch, unit.width)
+        tall = np.swapaxes(flat, -1, -2)
+
+        def unscale(value, extra=0):
+            return np.ldexp(value, ref.reshape(ref.shape + (1,) * (value.ndim - ref.ndim)))
+
+        bias_total = None
+        for names, (lo, hi) in zip(unit.biases, unit.spans, strict=True):
+            if names:
+                if bias_total is None:
+                    bias_total = unscale(flat.sum(axis=-2))
+                for name in names:
+                    self._add_param(name, bias_total[..., lo:hi])
+        for j, r in enumerate(unit.blocks):
+            x = fwd.rows(r.source, a - r.delay, b - r.delay)
+            x = x.reshape(*x.shape[:-3], n * fwd.batch, x.shape[-1])
+            dw = unscale(tall @ x)
+            for name, (lo, hi) in zip(unit.weights[j], unit.spans, strict=True):
+                self._add_param(name, dw[..., lo:hi, :])
+            if r in to_sources and r.lag is None and self._wanted(r.source):
+                back = (flat @ fwd.block_weight(unit, j)).reshape(
+                    *flat.shape[:-2], n, fwd.batch, -1
+                )
+                self.grads.add(r.source, a - r.delay, back, ref[..., None])
+        for r in unit.identity:
+            if r in to_sources and r.lag is None and self._wanted(r.source):
+                self.grads.add(r.source, a - r.delay, dz, ref[..., None])
+
+    def _record_contributions(self, unit: Unit, dz, e, a: int) -> None:
+        fwd, n = self.fwd, dz.shape[-3]
+        for names, (lo, hi) in zip(unit.biases, unit.spans, strict=True):
+            if names:
+                per_step = dz[..., lo:hi].sum(axis=-2)
+                for name in names:
+                    self._record(name, a, per_step, e)
+        for j, r in enumerate(unit.blocks):
+            x = fwd.rows(r.source, a - r.delay, a + n - r.delay)
+            per_step = np.einsum("...tbw,...tbk->...twk", dz, x)
+            for name, (lo, hi) in zip(unit.weights[j], unit.spans, strict=True):
+                self._record(name, a, per_step[..., lo:hi, :], e)
+
+    # ---- a loop, scanned back in time -----------------------------------------------------
+
+    def _scan_back(self, part: Part) -> None:
+        fwd, T = self.fwd, self.fwd.steps
+        lo, hi = part.scan_range(T)
+        depth = part.depth
+        top = min(hi - 1, self.last) if part.sign > 0 else hi - 1
+        bottom = lo - (depth - 1) if self.first == 0 else self.first
+        if top < bottom:
+            return
+        widths, columns = 0, {}
+        for unit in part.units:
+            columns[id(unit)] = widths
+            widths += unit.width
+        ring = np.zeros((depth, *fwd.lead, fwd.batch, widths), fwd.dtype)
+        incoming = self._incoming(part, bottom, top)
+        handed_in = {name for name in part.nodes if name in self.grads.G}
+        for name in part.nodes:  # carried nodes keep their whole gradient
+            if fwd.program.carried[name] or self.keep_all:
+                self.grads.get(name)
+        scale = _Scale(fwd.lead)
+        steps = [
+            self._step_backward(unit, part, ring, columns, scale, handed_in)
+            for unit in reversed(part.units)
+        ]
+        history = np.zeros((*fwd.lead, top - bottom + 1), np.int64)
+        for s in range(top, bottom - 1, -1):
+            k = s % depth
+            scale.renormalise(ring, k, incoming[..., s - bottom])
+            for step in steps:
+                step(s, k)
+            ring[k] = 0
+            history[..., s - bottom] = scale.L
+        self.scan_scales[part.index] = (bottom, history)
+        self._after_scan(part, bottom, history)
+
+    def _incoming(self, part: Part, bottom: int, top: int) -> np.ndarray:
+        """Per scan step, the largest exponent of the gradients handed in from outside."""
+        fwd = self.fwd
+        out = np.full((*fwd.lead, top - bottom + 1), NO_SCALE, np.int64)
+        a, b = max(0, self.first), min(fwd.steps, self.last + 1)
+        for name in part.nodes:
+            if name not in self.grads.G or a >= b:
+                continue
+            exps = self.grads.exponents(name, a, b)
+            idx = part.sign * np.arange(a, b) + part.offset[name] - bottom
+            keep = (idx >= 0) & (idx < out.shape[-1])
+            out[..., idx[keep]] = np.maximum(out[..., idx[keep]], exps[..., keep])
+        return out
+
+    def _step_backward(self, unit: Unit, part: Part, ring, columns, scale, handed_in):
+        """The unit's VJP at one scan step (a closure over this run's arrays)."""
+        fwd, T, program = self.fwd, self.fwd.steps, self.fwd.program
+        first, last = self.first, self.last
+        sign, r0, depth = part.sign, part.offset[unit.name], part.depth
+        o, wrap = fwd.offset(unit.name), fwd.wrap[unit.name]
+        c0 = columns[id(unit)]
+        slots = [ring[k][..., c0 : c0 + unit.width] for k in range(depth)]
+        kept, carried_in = [], []
+        for member, (a, b) in zip(unit.members, unit.spans, strict=True):
+            views = [ring[k][..., c0 + a : c0 + b] for k in range(depth)]
+            if member in self.grads.G:
+                G, E = self.grads.G[member], self.grads.E[member]
+                kept.append((np.moveaxis(G, -3, 0) if fwd.lead else G, E, views))
+                if member in handed_in:
+                    carried_in.append(len(kept) - 1)  # its G holds what came from outside
+        before, after = program.pad[unit.name]
+        boundary = self.first == 0 and (before or after)
+        padded = [
+            (member, a, b)
+            for member, (a, b) in zip(unit.members, unit.spans, strict=True)
+            if program.pad[member] != (0, 0)
+        ]
+
+        def target(r):
+            if r.lag is not None:
+                unit_of = program.unit_of[r.source]
+                ca = columns[id(unit_of)] + unit_of.spans[unit_of.members.index(r.source)][0]
+                n = program.graph.nodes[r.source].size
+                return True, [ring[k][..., ca : ca + n] for k in range(depth)], r.lag
+            return False, r, None
+
+        def exponents_of(E, row):
+            return E[..., row]
+
+        if unit.is_layer:
+            values = fwd.unit_rowed(unit)
+            if unit.name in program.reuse and not self.keep_all:
+                fwd.overwritten.add(unit.name)
+                grads_of, copy = values, False
+            else:
+                self.dz[id(unit)] = np.zeros_like(fwd.unit_base[id(unit)])
+                grads_of, copy = self.dz[id(unit)], True
+                grads_of = np.moveaxis(grads_of, -3, 0) if fwd.lead else grads_of
+            runs = [(a, b, act.vjp_inplace) for a, b, act in unit.runs]
+            blocks = [
+                (target(r)[1], r.lag, fwd.block_weight(unit, j))
+                for j, r in enumerate(unit.blocks)
+                if r.lag is not None
+            ]
+            identity = [(target(r)[1], r.lag) for r in unit.identity if r.lag is not None]
+
+            def vjp(s, k, g, t):
+                dz = grads_of[(t + o) % wrap]
+                if copy:
+                    dz[...] = values[(t + o) % wrap]
+                for a, b, backprop in runs:
+                    backprop(g[..., a:b], dz[..., a:b])
+                for views, lag, w in blocks:
+                    views[(s - lag) % depth] += dz @ w
+                for views, lag in identity:
+                    views[(s - lag) % depth] += dz
+
+        else:
+            values = fwd.rowed[unit.name]
+            sources = [
+                (fwd.rowed[r.source], fwd.offset(r.source) - r.delay, fwd.wrap[r.source])
+                for r in unit.sources
+            ]
+            targets = [target(r) for r in unit.sources]
+            outbound = self._outbound(unit)
+            op_vjp, needs_output = unit.op.vjp, unit.op.needs_output
+
+            def vjp(s, k, g, t):
+                xs = [x[(t + xo) % xw] for x, xo, xw in sources]
+                y = values[(t + o) % wrap] if needs_output else None
+                for (inside, where, lag), grad in zip(targets, op_vjp(g, y, *xs), strict=True):
+                    if inside:
+                        where[(s - lag) % depth] += grad
+                    elif where in outbound:
+                        outbound[where][0][t - first] = grad
+                        outbound[where][1][..., t - first] = scale.L
+
+        def step(s, k):
+            t = sign * (s - r0)
+            if first <= t <= last:
+                row = t + o
+                for i in carried_in:
+                    G, E, views = kept[i]
+                    scale.inject(views[k], G[row], exponents_of(E, row))
+                for G, E, views in kept:
+                    G[row] = views[k]
+                    E[..., row] = scale.L
+                vjp(s, k, slots[k], t)
+            elif boundary and -before <= t < T + after and (t < 0 or t >= T):
+                L = np.expand_dims(scale.L, -1) if fwd.lead else scale.L
+                for member, a, b in padded:
+                    self.grads.add(member, t, np.expand_dims(slots[k][..., a:b], -3), L)
+
+        return step
+
+    def _outbound(self, unit: Unit) -> dict:
+        """Buffers for an op's gradients to sources outside its loop, one per read."""
+        fwd, n = self.fwd, self.last - self.first + 1
+        out = {}
+        for r in unit.sources:
+            if r.lag is None and self._wanted(r.source):
+                size = fwd.program.graph.nodes[r.source].size
+                array = np.zeros((n, *fwd.lead, fwd.batch, size), fwd.dtype)
+                out[r] = (array, np.full((*fwd.lead, n), NO_SCALE, np.int64))
+        self._pending.extend((r, arrays) for r, arrays in out.items())
+        return out
+
+    def _after_scan(self, part: Part, bottom: int, history) -> None:
+        """Once a loop's scan is over: weight gradients, gradients to what feeds it."""
+        fwd, first, last = self.fwd, self.first, self.last
+        a, b = max(first, 0), min(fwd.steps, last + 1)
+        steps = np.arange(a, b)
+        for unit in part.units:
+            if not unit.is_layer or a >= b:
+                continue
+            e = history[..., part.sign * steps + part.offset[unit.name] - bottom]
+            o = fwd.offset(unit.name)
+            dz = self.dz[id(unit)] if id(unit) in self.dz else fwd.unit_base[id(unit)]
+            self._layer_back(unit, dz[..., a + o : b + o, :, :], e, a, b, unit.reads())
+        for r, (array, e) in self._pending:
+            rows = np.moveaxis(array, 0, -3) if fwd.lead else array
+            self.grads.add(r.source, first - r.delay, rows, e)
+        self._pending = []

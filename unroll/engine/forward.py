@@ -1,0 +1,271 @@
+"""The forward pass: preallocated ``(rows, B, n)`` arrays per node, loops scanned step by step.
+
+Every node's values live in one array over its steps and boundary rows (``(S, rows, B, n)``
+for an ensemble of ``S`` models). A loop first receives, for all steps at once, the products
+of the edges that enter it from outside (one matrix product over ``T * B`` rows per edge),
+then one step program runs per step. A node outside every loop is computed for all steps
+at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .plan import Part, Program, Unit
+
+__all__ = ["Forward"]
+
+
+class Forward:
+    """Arrays and weights of one run, and the forward pass over them.
+
+    ``base[name]`` is node ``name``'s array ``(*lead, rows, B, n)``; ``rowed[name]`` the
+    same array with the step axis first (what a scan indexes); a fused unit's members
+    are column views of the unit's array. ``wrap[name]`` is the row count a step index
+    is taken modulo: the full count, or 1 for a node kept for one step only.
+    """
+
+    def __init__(self, program: Program, params, xs, initial, batch, lead, dtype):
+        self.program, self.params, self.batch, self.lead, self.dtype = (
+            program,
+            params,
+            batch,
+            lead,
+            dtype,
+        )
+        self.steps = program.steps
+        self.base: dict[str, np.ndarray] = {}
+        self.rowed: dict[str, np.ndarray] = {}
+        self.wrap: dict[str, int] = {}
+        self.unit_base: dict[int, np.ndarray] = {}
+        self.initial = initial  # {(name, t): array} given boundary values
+        self.overwritten: set[str] = set()  # loop layers whose values hold gradients now
+        self._weights: dict = {}
+        self._place_inputs(xs)
+        for part in program.parts:
+            for unit in part.units:
+                self._allocate(unit, part)
+
+    # ---- storage --------------------------------------------------------------------------
+
+    def offset(self, name: str) -> int:
+        """The row of step 0 in node ``name``'s array."""
+        return self.program.pad[name][0]
+
+    def _place_inputs(self, xs) -> None:
+        p = self.program
+        for name in p.inputs:
+            x = xs[name]
+            a, b = p.present[name]
+            before, after = p.pad[name]
+            if (a, b) == (0, self.steps) and before == after == 0:
+                array = x
+            else:
+                given = [self.initial[k] for k in self.initial if k[0] == name]
+                lead = self.lead if any(np.ndim(v) == 3 for v in given) else x.shape[:-3]
+                shape = (*lead, p.rows(name), *x.shape[-2:])
+                array = np.zeros(shape, self.dtype)
+                array[..., before + a : before + b, :, :] = x
+            self._set(name, array, p.rows(name))
+            self._fill_boundary_of(name)
+
+    def _allocate(self, unit: Unit, part: Part) -> None:
+        p = self.program
+        name = unit.name
+        stored = all(p.stored[m] for m in unit.members)
+        rows = p.rows(name) if stored else 1
+        shape = (*self.lead, rows, self.batch, unit.width)
+        array = np.zeros(shape, self.dtype)
+        self.unit_base[id(unit)] = array
+        for member, (a, b) in zip(unit.members, unit.spans, strict=True):
+            self._set(member, array[..., a:b], rows)
+        if stored:
+            self._fill_boundary(unit)
+
+    def _set(self, name: str, array: np.ndarray, rows: int) -> None:
+        self.base[name] = array
+        self.rowed[name] = np.moveaxis(array, -3, 0) if array.ndim == 4 else array
+        self.wrap[name] = rows
+
+    def _fill_boundary(self, unit: Unit) -> None:
+        for member in unit.members:
+            self._fill_boundary_of(member)
+
+    def _fill_boundary_of(self, name: str) -> None:
+        before, after = self.program.pad[name]
+        for t in [*range(-before, 0), *range(self.steps, self.steps + after)]:
+            value = self.initial.get((name, t))
+            if value is not None:
+                self.rowed[name][t + before] = value
+
+    def unit_rows(self, unit: Unit, lo: int, hi: int) -> np.ndarray:
+        """A unit's whole array (every member's columns) at steps ``lo <= t < hi``."""
+        o = self.offset(unit.name)
+        return self.unit_base[id(unit)][..., lo + o : hi + o, :, :]
+
+    def unit_rowed(self, unit: Unit) -> np.ndarray:
+        """A unit's whole array with the step axis first."""
+        array = self.unit_base[id(unit)]
+        return np.moveaxis(array, -3, 0) if array.ndim == 4 else array
+
+    def rows(self, name: str, lo: int, hi: int) -> np.ndarray:
+        """Node ``name``'s values at steps ``lo <= t < hi`` (boundary rows where outside)."""
+        o = self.offset(name)
+        return self.base[name][..., lo + o : hi + o, :, :]
+
+    # ---- weights --------------------------------------------------------------------------
+
+    def block_weight(self, unit: Unit, j: int, transposed: bool = False) -> np.ndarray:
+        """Block ``j``'s weights of every member stacked: ``(*lead, width, n_source)``."""
+        key = (id(unit), j, transposed)
+        if key not in self._weights:
+            w = np.concatenate([self.params[n] for n in unit.weights[j]], axis=-2)
+            self._weights[key] = np.ascontiguousarray(np.swapaxes(w, -1, -2)) if transposed else w
+        return self._weights[key]
+
+    def bias(self, unit: Unit) -> np.ndarray | None:
+        """The members' biases side by side, ``(*lead, width)``, or ``None``."""
+        if not any(unit.biases):
+            return None
+        key = (id(unit), "bias")
+        if key not in self._weights:
+            parts = []
+            for names, (a, b) in zip(unit.biases, unit.spans, strict=True):
+                total = np.zeros((*self.lead, b - a), self.dtype)
+                for name in names:
+                    total = total + self.params[name]
+                parts.append(total)
+            self._weights[key] = np.concatenate(parts, axis=-1)
+        return self._weights[key]
+
+    # ---- the pass -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Compute every node at every step."""
+        for part in self.program.parts:
+            if part.loop:
+                self._scan(part)
+            else:
+                unit = part.units[0]
+                a, b = self.program.present[unit.name]
+                if a < b:
+                    out = self.rows(unit.name, a, b)
+                    out[...] = self.sequence_value(unit, a, b)
+
+    def sequence_value(self, unit: Unit, a: int, b: int, source=None) -> np.ndarray:
+        """The unit's value at steps ``a <= t < b`` from its sources, all steps at once
+        (``source(name, lo, hi)`` reads a source's rows; default: this run's arrays)."""
+        source = source or self.rows
+        if not unit.is_layer:
+            xs = [source(r.source, a - r.delay, b - r.delay) for r in unit.sources]
+            return np.asarray(unit.op.forward(*xs))
+        z = self.layer_sum(unit, a, b, source=source)
+        for lo, hi, act in unit.runs:
+            act.apply_inplace(z[..., lo:hi])
+        return z
+
+    def layer_sum(self, unit: Unit, a: int, b: int, reads=None, source=None) -> np.ndarray:
+        """``sum W x + identity reads + bias`` over steps ``a..b-1`` (``reads``: which)."""
+        source = source or self.rows
+        n = b - a
+        z = np.zeros((*self.lead, n, self.batch, unit.width), self.dtype)
+        flat = z.reshape(*self.lead, n * self.batch, unit.width)
+        for j, r in enumerate(unit.blocks):
+            if reads is None or r in reads:
+                x = source(r.source, a - r.delay, b - r.delay)
+                x = x.reshape(*x.shape[:-3], n * self.batch, x.shape[-1])
+                flat += x @ self.block_weight(unit, j, transposed=True)
+        for r in unit.identity:
+            if reads is None or r in reads:
+                z += source(r.source, a - r.delay, b - r.delay)
+        bias = self.bias(unit)
+        if bias is not None:
+            z += bias[..., None, None, :]
+        return z
+
+    def _scan(self, part: Part) -> None:
+        p = self.program
+        outside = {r for unit in part.units for r in unit.reads() if r.lag is None}
+        for unit in part.units:  # everything that enters the loop, for all steps at once
+            if unit.is_layer:
+                self.unit_rows(unit, 0, self.steps)[...] = self.layer_sum(
+                    unit, 0, self.steps, reads=outside
+                )
+        steps = [self._step_forward(unit, part) for unit in part.units]
+        lo, hi = part.scan_range(p.steps)
+        for s in range(lo, hi):
+            for step in steps:
+                step(s)
+
+    def _source(self, r):
+        name = r.source
+        return self.rowed[name], self.offset(name) - r.delay, self.wrap[name]
+
+    def _step_forward(self, unit: Unit, part: Part):
+        """The unit's forward at one scan step (a closure over this run's arrays)."""
+        T, sign, r0 = self.steps, part.sign, part.offset[unit.name]
+        out, o, wrap = self.rowed[unit.name], self.offset(unit.name), self.wrap[unit.name]
+        if unit.is_layer:
+            out = self.unit_rowed(unit)
+            blocks = [
+                (*self._source(r), self.block_weight(unit, j, transposed=True))
+                for j, r in enumerate(unit.blocks)
+                if r.lag is not None
+            ]
+            identity = [self._source(r) for r in unit.identity if r.lag is not None]
+            runs = [(a, b, act.apply_inplace) for a, b, act in unit.runs]
+            whole = runs[0][2] if len(runs) == 1 else None
+
+            def layer_step(s):
+                t = sign * (s - r0)
+                if 0 <= t < T:
+                    z = out[(t + o) % wrap]
+                    for x, xo, xw, wt in blocks:
+                        z += x[(t + xo) % xw] @ wt
+                    for x, xo, xw in identity:
+                        z += x[(t + xo) % xw]
+                    if whole is not None:
+                        whole(z)
+                    else:
+                        for a, b, apply in runs:
+                            apply(z[..., a:b])
+
+            return layer_step
+        sources = [self._source(r) for r in unit.sources]
+        into, forward = unit.op.forward_into, unit.op.forward
+
+        def op_step(s):
+            t = sign * (s - r0)
+            if 0 <= t < T:
+                xs = [x[(t + xo) % xw] for x, xo, xw in sources]
+                if into is not None:
+                    into(out[(t + o) % wrap], *xs)
+                else:
+                    out[(t + o) % wrap] = forward(*xs)
+
+        return op_step
+
+    # ---- after the pass -------------------------------------------------------------------
+
+    def first_nonfinite(self):
+        """``(name, t)`` of the first stored value (in the unrolled order) that is not
+        finite, or ``None``."""
+        p, found = self.program, []
+        for part in p.parts:
+            for unit in part.units:
+                for member in unit.members:
+                    a, b = p.present[member]
+                    if self.wrap[member] == 1 or a >= b:
+                        continue
+                    bad = ~np.isfinite(self.rows(member, a, b))
+                    if bad.any():
+                        per_step = bad.reshape(*bad.shape[:-3], b - a, -1).any(axis=-1)
+                        per_step = per_step.reshape(-1, b - a).any(axis=0)
+                        found.append((member, a + int(np.argmax(per_step))))
+        if not found:
+            return None
+        if p.graph.is_causal():
+            rank = {n: i for i, n in enumerate(p.graph.step_order())}
+            return min(found, key=lambda inst: (inst[1], rank[inst[0]]))
+        position = {inst: i for i, inst in enumerate(p.unrolled.order)}
+        return min(found, key=position.get)
