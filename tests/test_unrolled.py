@@ -130,7 +130,7 @@ def test_mode_that_starves_a_mul_is_refused():
     g.edge("x", "m")
     g.edge("h", "m", delay=1)
     g.edge("m", "h", weight="W")
-    with pytest.raises(Exception, match="leaves x absent at step 2, but mul node 'm' needs it"):
+    with pytest.raises(Exception, match="leaves x absent at step 1, but mul node 'm' needs it"):
         unroll(g, steps=3, mode="one-to-many")
 
 

@@ -117,16 +117,12 @@ class Unrolled:
     def __init__(self, graph: Graph, steps: int, mode: SequenceMode, encoder_steps: int):
         self.graph, self.steps, self.mode, self.encoder_steps = graph, steps, mode, encoder_steps
         self._in_edges = {n: graph.in_edges(n) for n in graph.nodes}
-        self._input_steps = {
-            n: set(mode.input_steps(steps, encoder_steps)) for n in graph.input_nodes()
-        }
-        self._loss_steps = list(mode.loss_steps(steps, encoder_steps))
+        self._input_steps = {n: mode.input_steps(steps, encoder_steps) for n in graph.input_nodes()}
+        self._loss_steps = mode.loss_steps(steps, encoder_steps)
         consumed = {e.source for e in graph.edges}
         self._pruned = {n for n in graph.output_nodes() if n not in consumed}
-        self.order = self._topological_order()
         self.boundary = self._boundary_instances()
         self._check_inputs_present()
-        self.loss_instances = [(n, t) for t in self._loss_steps for n in graph.output_nodes()]
         self._programs: dict = {}
 
     # ---- structure ----------------------------------------------------------------------
@@ -159,29 +155,51 @@ class Unrolled:
                 )
         return found
 
+    def _present_steps(self, name: str) -> range:
+        if name in self._input_steps:
+            return self._input_steps[name]
+        if name in self._pruned:
+            return self._loss_steps
+        return range(self.steps)
+
     def _check_inputs_present(self) -> None:
         """Refuse a mode that leaves an input absent where a node other than a sum needs it."""
         nodes = self.graph.nodes
         for e in self.graph.edges:
             if nodes[e.source].kind != "input" or nodes[e.target].kind in ("layer", "add"):
                 continue
-            for t in range(self.steps):
-                if self.present(e.target, t):
-                    self.sources((e.target, t))  # raises, naming the step
+            fed, reads = self._input_steps[e.source], self._present_steps(e.target)
+            gaps = [(0, fed.start), (fed.stop, self.steps)]  # steps inside with no input
+            starts = [
+                max(reads.start, lo + e.delay)
+                for lo, hi in gaps
+                if max(reads.start, lo + e.delay) < min(reads.stop, hi + e.delay)
+            ]
+            if starts:
+                self.sources((e.target, min(starts)))  # raises, naming the step
 
     def _boundary_instances(self) -> list[Instance]:
-        reach = self.graph.max_delay()  # only the first and last `reach` steps read outside
-        edge_steps = [
-            inst for inst in self.order if inst[1] < reach or inst[1] >= self.steps - reach
-        ]
-        return sorted(
-            {
-                src
-                for inst in edge_steps
-                for _, src in self.sources(inst)
-                if not 0 <= src[1] < self.steps
-            }
-        )
+        """Reads before step 0 or past the last step, from the delays: O(edges)."""
+        found = set()
+        for e in self.graph.edges:
+            reads = self._present_steps(e.target)
+            if not reads or e.delay == 0:
+                continue
+            lo, hi = reads.start - e.delay, reads.stop - e.delay  # steps read: lo .. hi-1
+            outside = range(lo, min(hi, 0)) if e.delay > 0 else range(max(lo, self.steps), hi)
+            found.update((e.source, t) for t in outside)
+        return sorted(found)
+
+    @cached_property
+    def order(self) -> list[Instance]:
+        """Every computed node instance in a topological order (step by step for a causal
+        graph), deterministic; made on first use (the engine never needs it)."""
+        return self._topological_order()
+
+    @cached_property
+    def loss_instances(self) -> list[Instance]:
+        """The output instances a loss reads, step by step."""
+        return [(n, t) for t in self._loss_steps for n in self.graph.output_nodes()]
 
     def _topological_order(self) -> list[Instance]:
         template = self.graph.step_order()
@@ -211,11 +229,12 @@ class Unrolled:
 
     def input_steps(self, name: str) -> list[int]:
         """The steps at which input ``name`` arrives."""
-        return sorted(self._input_steps[name])
+        return list(self._input_steps[name])
 
     def num_nodes(self) -> int:
         """Node count of the unrolled DAG, computed without building it."""
-        return len(self.order) + len(self.boundary)
+        computed = sum(len(self._present_steps(n)) for n in self.graph.nodes)
+        return computed + len(self.boundary)
 
     @cached_property
     def dag(self) -> nx.DiGraph:

@@ -24,6 +24,7 @@ __all__ = ["NO_SCALE", "Backward", "Grads"]
 NO_SCALE = -(2**40)
 _RANGE = 64  # renormalise when the carried peak is more than 2**64 from the scale
 _HIGH, _LOW = 2.0**_RANGE, 2.0**-_RANGE
+_HIGH2, _LOW2 = _HIGH * _HIGH, _LOW * _LOW  # the same bounds on a squared norm
 
 
 def _rows_last(e):
@@ -93,28 +94,45 @@ class Grads:
         """Each step's peak exponent ``log2`` (rounded up), ``NO_SCALE`` where zero."""
         G, E = self.G[name], self.E[name]
         o = self.fwd.offset(name)
-        peak = np.abs(G[..., a + o : b + o, :, :]).max(axis=(-2, -1))
-        return np.where(peak > 0, np.frexp(peak)[1] + E[..., a + o : b + o], NO_SCALE)
+        e = E[..., a + o : b + o]
+        out = np.full(e.shape, NO_SCALE, np.int64)
+        held = np.flatnonzero((e != NO_SCALE).reshape(-1, e.shape[-1]).any(axis=0))
+        if held.size:  # only the steps that hold a gradient
+            rows = G[..., a + o : b + o, :, :][..., held, :, :]
+            peak = np.abs(rows).max(axis=(-2, -1))
+            out[..., held] = np.where(peak > 0, np.frexp(peak)[1] + e[..., held], NO_SCALE)
+        return out
 
 
 class _Scale:
     """The running exponent ``L`` of one loop's carried gradients (one per model)."""
 
-    def __init__(self, lead):
-        self.lead = lead
+    def __init__(self, lead, ring: np.ndarray):
+        self.lead, self.ring = lead, ring
         self.L = np.zeros(lead, np.int64) if lead else 0
+        self._flat = [slot.reshape(-1) for slot in ring]  # contiguous: one dot per check
+        if not lead:
+            self.renormalise = self._renormalise_one
 
-    def renormalise(self, ring: np.ndarray, k: int, incoming) -> None:
+    def _renormalise_one(self, k: int, incoming: int) -> None:
         """Before a scan step: move ``L`` so the carried peak and the step's incoming
         gradients (exponent ``incoming``) sit within ``2**64`` of it."""
-        if not self.lead:
-            peak = float(np.abs(ring[k]).max())
-            top = math.frexp(peak)[1] + self.L if peak else NO_SCALE
-            top = max(top, int(incoming))
-            if top != NO_SCALE and abs(top - self.L) > _RANGE:
-                np.ldexp(ring, self.L - top, out=ring)
-                self.L = top
+        flat = self._flat[k]
+        square = float(flat @ flat)  # the carry stays near 1: its square cannot overflow
+        L = self.L
+        if _LOW2 <= square <= _HIGH2 and incoming - L <= _RANGE:
             return
+        if square == 0.0 and (incoming == NO_SCALE or abs(incoming - L) <= _RANGE):
+            return
+        peak = float(np.abs(flat).max())
+        top = max(math.frexp(peak)[1] + L if peak else NO_SCALE, incoming)
+        if top != NO_SCALE and abs(top - L) > _RANGE:
+            np.ldexp(self.ring, L - top, out=self.ring)
+            self.L = top
+
+    def renormalise(self, k: int, incoming) -> None:
+        """As :meth:`_renormalise_one`, one exponent per model."""
+        ring = self.ring
         peak = np.abs(ring[k]).max(axis=(-2, -1))
         top = np.where(peak > 0, np.frexp(peak)[1] + self.L, NO_SCALE)
         top = np.maximum(top, incoming)
@@ -282,19 +300,23 @@ class Backward:
         for name in part.nodes:  # carried nodes keep their whole gradient
             if fwd.program.carried[name] or self.keep_all:
                 self.grads.get(name)
-        scale = _Scale(fwd.lead)
+        scale = _Scale(fwd.lead, ring)
         steps = [
             self._step_backward(unit, part, ring, columns, scale, handed_in)
             for unit in reversed(part.units)
         ]
-        history = np.zeros((*fwd.lead, top - bottom + 1), np.int64)
+        history = []
+        renormalise = scale.renormalise
+        if not fwd.lead:
+            incoming = incoming.tolist()
         for s in range(top, bottom - 1, -1):
             k = s % depth
-            scale.renormalise(ring, k, incoming[..., s - bottom])
+            renormalise(k, incoming[s - bottom] if not fwd.lead else incoming[..., s - bottom])
             for step in steps:
                 step(s, k)
             ring[k] = 0
-            history[..., s - bottom] = scale.L
+            history.append(scale.L)
+        history = np.stack(history[::-1], axis=-1) if fwd.lead else np.array(history[::-1])
         self.scan_scales[part.index] = (bottom, history)
         self._after_scan(part, bottom, history)
 
@@ -320,14 +342,17 @@ class Backward:
         o, wrap = fwd.offset(unit.name), fwd.wrap[unit.name]
         c0 = columns[id(unit)]
         slots = [ring[k][..., c0 : c0 + unit.width] for k in range(depth)]
-        kept, carried_in = [], []
+        kept, injected = [], []
         for member, (a, b) in zip(unit.members, unit.spans, strict=True):
             views = [ring[k][..., c0 + a : c0 + b] for k in range(depth)]
             if member in self.grads.G:
                 G, E = self.grads.G[member], self.grads.E[member]
-                kept.append((np.moveaxis(G, -3, 0) if fwd.lead else G, E, views))
-                if member in handed_in:
-                    carried_in.append(len(kept) - 1)  # its G holds what came from outside
+                rowed = np.moveaxis(G, -3, 0) if fwd.lead else G
+                kept.append((rowed, views))
+                if member in handed_in:  # its G holds what came from outside: add it in
+                    held = E[..., o + first : o + last + 1] != NO_SCALE
+                    live = held.reshape(-1, held.shape[-1]).any(axis=0).tolist()
+                    injected.append((rowed, E, views, live))
         before, after = program.pad[unit.name]
         boundary = self.first == 0 and (before or after)
         padded = [
@@ -335,6 +360,7 @@ class Backward:
             for member, (a, b) in zip(unit.members, unit.spans, strict=True)
             if program.pad[member] != (0, 0)
         ]
+        inject = scale.inject
 
         def target(r):
             if r.lag is not None:
@@ -344,74 +370,102 @@ class Backward:
                 return True, [ring[k][..., ca : ca + n] for k in range(depth)], r.lag
             return False, r, None
 
-        def exponents_of(E, row):
-            return E[..., row]
-
         if unit.is_layer:
-            values = fwd.unit_rowed(unit)
-            if unit.name in program.reuse and not self.keep_all:
-                fwd.overwritten.add(unit.name)
-                grads_of, copy = values, False
-            else:
-                self.dz[id(unit)] = np.zeros_like(fwd.unit_base[id(unit)])
-                grads_of, copy = self.dz[id(unit)], True
-                grads_of = np.moveaxis(grads_of, -3, 0) if fwd.lead else grads_of
-            runs = [(a, b, act.vjp_inplace) for a, b, act in unit.runs]
-            blocks = [
-                (target(r)[1], r.lag, fwd.block_weight(unit, j))
-                for j, r in enumerate(unit.blocks)
-                if r.lag is not None
-            ]
-            identity = [(target(r)[1], r.lag) for r in unit.identity if r.lag is not None]
-
-            def vjp(s, k, g, t):
-                dz = grads_of[(t + o) % wrap]
-                if copy:
-                    dz[...] = values[(t + o) % wrap]
-                for a, b, backprop in runs:
-                    backprop(g[..., a:b], dz[..., a:b])
-                for views, lag, w in blocks:
-                    views[(s - lag) % depth] += dz @ w
-                for views, lag in identity:
-                    views[(s - lag) % depth] += dz
-
+            vjp = self._layer_vjp(unit, target, first, last, depth, o, wrap)
         else:
-            values = fwd.rowed[unit.name]
-            sources = [
-                (fwd.rowed[r.source], fwd.offset(r.source) - r.delay, fwd.wrap[r.source])
-                for r in unit.sources
-            ]
-            targets = [target(r) for r in unit.sources]
-            outbound = self._outbound(unit)
-            op_vjp, needs_output = unit.op.vjp, unit.op.needs_output
-
-            def vjp(s, k, g, t):
-                xs = [x[(t + xo) % xw] for x, xo, xw in sources]
-                y = values[(t + o) % wrap] if needs_output else None
-                for (inside, where, lag), grad in zip(targets, op_vjp(g, y, *xs), strict=True):
-                    if inside:
-                        where[(s - lag) % depth] += grad
-                    elif where in outbound:
-                        outbound[where][0][t - first] = grad
-                        outbound[where][1][..., t - first] = scale.L
+            vjp = self._op_vjp(unit, target, scale, first, depth, o, wrap)
 
         def step(s, k):
             t = sign * (s - r0)
             if first <= t <= last:
                 row = t + o
-                for i in carried_in:
-                    G, E, views = kept[i]
-                    scale.inject(views[k], G[row], exponents_of(E, row))
-                for G, E, views in kept:
+                for G, E, views, live in injected:
+                    if live[t - first]:
+                        inject(views[k], G[row], E[..., row])
+                for G, views in kept:
                     G[row] = views[k]
-                    E[..., row] = scale.L
-                vjp(s, k, slots[k], t)
+                vjp(s, slots[k], t)
             elif boundary and -before <= t < T + after and (t < 0 or t >= T):
                 L = np.expand_dims(scale.L, -1) if fwd.lead else scale.L
                 for member, a, b in padded:
                     self.grads.add(member, t, np.expand_dims(slots[k][..., a:b], -3), L)
 
         return step
+
+    def _layer_vjp(self, unit: Unit, target, first, last, depth, o, wrap):
+        """A loop layer's VJP at one step: ``dz = g * act'``, then ``dz W`` to its sources.
+
+        A layer whose values nothing reads afterwards gets ``dz`` written over its values;
+        any other gets its derivative factors for all steps at once, in a ``dz`` array.
+        """
+        fwd, program = self.fwd, self.fwd.program
+        values = fwd.unit_rowed(unit)
+        blocks = [
+            (target(r)[1], r.lag, fwd.block_weight(unit, j))
+            for j, r in enumerate(unit.blocks)
+            if r.lag is not None
+        ]
+        identity = [(target(r)[1], r.lag) for r in unit.identity if r.lag is not None]
+        if unit.name in program.reuse and not self.keep_all:
+            fwd.overwritten.add(unit.name)
+            runs = [(a, b, act.vjp_into or act.vjp_inplace) for a, b, act in unit.runs]
+            whole = runs[0][2] if len(runs) == 1 else None
+
+            def overwrite(s, g, t):
+                dz = values[(t + o) % wrap]
+                if whole is not None:
+                    whole(g, dz)
+                else:
+                    for a, b, backprop in runs:
+                        backprop(g[..., a:b], dz[..., a:b])
+                for views, lag, w in blocks:
+                    views[(s - lag) % depth] += dz @ w
+                for views, lag in identity:
+                    views[(s - lag) % depth] += dz
+
+            return overwrite
+        dz_base = np.zeros_like(fwd.unit_base[id(unit)])
+        self.dz[id(unit)] = dz_base
+        a0, b0 = max(first, 0), min(fwd.steps, last + 1)
+        y = fwd.unit_rows(unit, a0, b0)
+        for a, b, act in unit.runs:  # the derivative factors, all steps at once
+            d = act.derivative(y[..., a:b])
+            dz_base[..., a0 + o : b0 + o, :, a:b] = 1.0 if d is None else d
+        dzs = np.moveaxis(dz_base, -3, 0) if fwd.lead else dz_base
+
+        def multiply(s, g, t):
+            dz = dzs[t + o]
+            dz *= g
+            for views, lag, w in blocks:
+                views[(s - lag) % depth] += dz @ w
+            for views, lag in identity:
+                views[(s - lag) % depth] += dz
+
+        return multiply
+
+    def _op_vjp(self, unit: Unit, target, scale, first, depth, o, wrap):
+        """A loop op's VJP at one step, its input gradients sent where each input lives."""
+        fwd = self.fwd
+        values = fwd.rowed[unit.name]
+        sources = [
+            (fwd.rowed[r.source], fwd.offset(r.source) - r.delay, fwd.wrap[r.source])
+            for r in unit.sources
+        ]
+        targets = [target(r) for r in unit.sources]
+        outbound = self._outbound(unit)
+        op_vjp, needs_output = unit.op.vjp, unit.op.needs_output
+
+        def vjp(s, g, t):
+            xs = [x[(t + xo) % xw] for x, xo, xw in sources]
+            y = values[(t + o) % wrap] if needs_output else None
+            for (inside, where, lag), grad in zip(targets, op_vjp(g, y, *xs), strict=True):
+                if inside:
+                    where[(s - lag) % depth] += grad
+                elif where in outbound:
+                    outbound[where][0][t - first] = grad
+                    outbound[where][1][..., t - first] = scale.L
+
+        return vjp
 
     def _outbound(self, unit: Unit) -> dict:
         """Buffers for an op's gradients to sources outside its loop, one per read."""
@@ -430,6 +484,11 @@ class Backward:
         fwd, first, last = self.fwd, self.first, self.last
         a, b = max(first, 0), min(fwd.steps, last + 1)
         steps = np.arange(a, b)
+        for name in part.nodes:  # the kept gradients carry their step's scale
+            if name in self.grads.G and a < b:
+                o = fwd.offset(name)
+                index = part.sign * steps + part.offset[name] - bottom
+                self.grads.E[name][..., a + o : b + o] = history[..., index]
         for unit in part.units:
             if not unit.is_layer or a >= b:
                 continue

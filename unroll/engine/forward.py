@@ -164,33 +164,51 @@ class Forward:
             act.apply_inplace(z[..., lo:hi])
         return z
 
-    def layer_sum(self, unit: Unit, a: int, b: int, reads=None, source=None) -> np.ndarray:
-        """``sum W x + identity reads + bias`` over steps ``a..b-1`` (``reads``: which)."""
+    def layer_sum(
+        self, unit: Unit, a: int, b: int, reads=None, source=None, out=None
+    ) -> np.ndarray:
+        """``sum W x + identity reads + bias`` over steps ``a..b-1`` (``reads``: which),
+        into ``out`` if given."""
         source = source or self.rows
         n = b - a
-        z = np.zeros((*self.lead, n, self.batch, unit.width), self.dtype)
-        flat = z.reshape(*self.lead, n * self.batch, unit.width)
+        if out is None:
+            out = np.empty((*self.lead, n, self.batch, unit.width), self.dtype)
+        flat = out.reshape(*out.shape[:-3], n * self.batch, unit.width)
+        if not np.may_share_memory(flat, out):  # a copy: work on a fresh array instead
+            return self._copied_into(out, self.layer_sum(unit, a, b, reads, source))
+        started = False
         for j, r in enumerate(unit.blocks):
             if reads is None or r in reads:
                 x = source(r.source, a - r.delay, b - r.delay)
                 x = x.reshape(*x.shape[:-3], n * self.batch, x.shape[-1])
-                flat += x @ self.block_weight(unit, j, transposed=True)
+                weight = self.block_weight(unit, j, transposed=True)
+                if started:
+                    flat += x @ weight
+                else:
+                    np.matmul(x, weight, out=flat)
+                started = True
+        if not started:
+            out[...] = 0.0
         for r in unit.identity:
             if reads is None or r in reads:
-                z += source(r.source, a - r.delay, b - r.delay)
+                out += source(r.source, a - r.delay, b - r.delay)
         bias = self.bias(unit)
         if bias is not None:
-            z += bias[..., None, None, :]
-        return z
+            out += bias[..., None, None, :]
+        return out
+
+    @staticmethod
+    def _copied_into(out: np.ndarray, value: np.ndarray) -> np.ndarray:
+        out[...] = value
+        return out
 
     def _scan(self, part: Part) -> None:
         p = self.program
         outside = {r for unit in part.units for r in unit.reads() if r.lag is None}
         for unit in part.units:  # everything that enters the loop, for all steps at once
             if unit.is_layer:
-                self.unit_rows(unit, 0, self.steps)[...] = self.layer_sum(
-                    unit, 0, self.steps, reads=outside
-                )
+                rows = self.unit_rows(unit, 0, self.steps)
+                self.layer_sum(unit, 0, self.steps, reads=outside, out=rows)
         steps = [self._step_forward(unit, part) for unit in part.units]
         lo, hi = part.scan_range(p.steps)
         for s in range(lo, hi):

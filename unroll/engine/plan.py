@@ -241,7 +241,7 @@ def _pads(graph) -> dict[str, tuple[int, int]]:
 
 def _present_range(u: Unrolled, name: str) -> tuple[int, int]:
     if name in u._input_steps:
-        steps = u.input_steps(name)
+        steps = u._input_steps[name]
     elif name in u._pruned:
         steps = u._loss_steps
     else:
