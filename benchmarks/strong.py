@@ -14,7 +14,6 @@ stacked weights ``(S, ...)`` in one pass with batched matmul.
 """
 
 import numpy as np
-
 from handwritten import LSTM_GATES, split_lstm
 
 

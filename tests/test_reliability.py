@@ -598,8 +598,8 @@ def test_analyze_checks_memory_before_drawing_parameters(monkeypatch):
 
 def test_force_lifts_the_memory_limit_in_the_cli(monkeypatch):
     monkeypatch.setattr(unroll.engine, "available_memory", lambda: 2**20)
-    assert cli("analyze", "elman", "--steps", 1000, "--seeds", 1).exit_code == 1
-    result = cli("analyze", "elman", "--steps", 1000, "--seeds", 1, "--force")
+    assert cli("analyze", "elman", "--steps", 5000, "--seeds", 1).exit_code == 1
+    result = cli("analyze", "elman", "--steps", 5000, "--seeds", 1, "--force")
     assert result.exit_code == 0 and "elman" in result.stdout
 
 

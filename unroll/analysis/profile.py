@@ -57,6 +57,7 @@ import networkx as nx
 import numpy as np
 
 from ..engine import bptt, check_memory
+from ..errors import LimitError
 from ..unrolled import DEFAULT_MAX_NODES, unroll
 from .errors import AnalysisError
 from .export import csv_cell, plain, plain_list, versions
@@ -167,6 +168,10 @@ def _shares(log10_norms: np.ndarray) -> np.ndarray:
         )
 
 
+#: The most seeds one ensemble pass of :func:`analyze` runs together.
+SEEDS_PER_PASS = 64
+
+
 def _measure(
     spec: ModelSpec,
     steps: int,
@@ -177,7 +182,8 @@ def _measure(
     loss: str,
     limits: dict,
 ):
-    """Run every seed of one model; return per-seed arrays, theory and overflow faults."""
+    """Run every seed of one model, the seeds of a pass as one ensemble; return per-seed
+    arrays, theory and overflow faults."""
     g = spec.graph
     u = unroll(g, steps, mode=mode, max_nodes=limits["max_nodes"])
     check_memory(u, batch, contributions=True, max_memory=limits["max_memory"])  # before init
@@ -186,32 +192,56 @@ def _measure(
     contrib = {w: np.empty((len(seeds), steps)) for w in weights}
     theory, factors, info, faults = {}, {}, {}, []
     with_theory = u.loss_steps == [steps - 1]
-    for i, seed in enumerate(seeds):
-        params = spec.params_for(seed)
-        xs = draw_inputs(g, steps, seed, batch, input_scale)
+    per_pass = _seeds_per_pass(u, batch, len(seeds), limits["max_memory"])
+    for start in range(0, len(seeds), per_pass):
+        chunk = list(seeds)[start : start + per_pass]
+        drawn = [spec.params_for(seed) for seed in chunk]
         r = bptt(
             u,
-            params,
-            xs,
-            probe_cotangents(loss, u, seed, batch),
-            contributions=True,
+            _stack(drawn),
+            _stack([draw_inputs(g, steps, seed, batch, input_scale) for seed in chunk]),
+            _stack([probe_cotangents(loss, u, seed, batch) for seed in chunk]),
+            contributions=weights or False,
             input_grads=False,
             max_memory=limits["max_memory"],
         )
-        overflowed = r.first_nonfinite() is not None
-        if overflowed:  # every gradient flows through the overflowed values: meaningless
-            faults.append((seed, r.warnings[0]))
+        lost = np.array([r.model(m).first_nonfinite() is not None for m in range(len(chunk))])
+        rows = slice(start, start + len(chunk))
         for s in states:
-            norms[s][i] = np.nan if overflowed else r.log10_grad_norms(s)
+            norms[s][rows] = np.where(lost[:, None], np.nan, r.log10_grad_norms(s))
         for w in weights:
-            contrib[w][i] = np.nan if overflowed else r.contribution_log10_norms(w)
-        for s, th in theory_bound(g, params, r).items() if with_theory else ():
-            theory.setdefault(s, np.empty((len(seeds), steps)))[i] = th.log10
-            factors.setdefault(s, np.full(len(seeds), np.nan))[i] = (
-                np.nan if th.log10_factor is None else th.log10_factor
-            )
-            info[s] = (th.kind, th.formula)
+            contrib[w][rows] = np.where(lost[:, None], np.nan, r.contribution_log10_norms(w))
+        for m, seed in enumerate(chunk):
+            one = r.model(m)
+            if lost[m]:  # every gradient flows through the overflowed values: meaningless
+                faults.append((seed, one.warnings[0]))
+            for s, th in theory_bound(g, drawn[m], one).items() if with_theory else ():
+                i = start + m
+                theory.setdefault(s, np.empty((len(seeds), steps)))[i] = th.log10
+                factors.setdefault(s, np.full(len(seeds), np.nan))[i] = (
+                    np.nan if th.log10_factor is None else th.log10_factor
+                )
+                info[s] = (th.kind, th.formula)
     return norms, contrib, theory, factors, info, faults
+
+
+def _seeds_per_pass(unrolled, batch: int, seeds: int, max_memory) -> int:
+    """As many seeds as fit one pass: :data:`SEEDS_PER_PASS`, fewer where memory is short."""
+    per_pass = min(SEEDS_PER_PASS, max(1, seeds))
+    while per_pass > 1:
+        try:
+            check_memory(
+                unrolled, batch, contributions=True, max_memory=max_memory, models=per_pass
+            )
+            break
+        except LimitError:
+            per_pass //= 2
+    return per_pass
+
+
+def _stack(per_seed: list[dict]) -> dict:
+    """``{key: array}`` per seed -> ``{key: array (seeds, ...)}``: one ensemble."""
+    return {key: np.stack([d[key] for d in per_seed]) for key in per_seed[0]}
 
 
 def _summarize(profile: ModelProfile, threshold: float, rule: VerdictRule) -> None:

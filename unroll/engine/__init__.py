@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -97,8 +97,9 @@ def bptt(
         ``float64`` (default) or ``float32``.
     input_grads : bool
         Also compute dL/dx for the input sequences (default True).
-    contributions : bool
-        Record each step's contribution to every tied weight's gradient.
+    contributions : bool or list of str
+        Record each step's contribution to every tied weight's gradient (or to the named
+        parameters only).
     max_memory : int, "auto" or None
         Refuse a run whose :func:`estimate_memory` exceeds this many bytes. ``"auto"``
         (default): :data:`DEFAULT_MAX_MEMORY` (8 GiB) or the available memory if that
@@ -142,12 +143,14 @@ def bptt(
     """
     dtype = float_dtype(dtype)
     check_arguments(params, inputs, cotangents, initial_states, loss, targets, truncate)
-    check_flags(input_grads=input_grads, contributions=contributions)
+    check_flags(input_grads=input_grads)
     if not isinstance(unrolled, Unrolled):
         raise InputError(
             f"bptt takes an unrolled graph (unroll.unroll), got {type(unrolled).__name__}"
         )
     program = compile_program(unrolled)
+    recorded = _recorded(contributions, program.param_shapes)
+    contributions = bool(recorded)
     params, lead = check_params(program.param_shapes, params, dtype)
     batch = peek_batch(inputs, cotangents, initial_states)
     check_memory(unrolled, batch, dtype, contributions, max_memory, models=lead[0] if lead else 1)
@@ -171,8 +174,31 @@ def bptt(
             loss_value, extra = _loss(fwd, unrolled, loss, targets)
             for key, c in extra.items():
                 cots[key] = cots[key] + c if key in cots else c
-        store, grads_of_params, records = _backward(fwd, cots, truncate, input_grads, contributions)
-    return BPTTResult(unrolled, store, grads_of_params, records, loss_value, first_bad, dtype)
+        store, grads_of_params, records = _backward(fwd, cots, truncate, input_grads, recorded)
+    return BPTTResult(
+        unrolled, store, grads_of_params, records, recorded, loss_value, first_bad, dtype
+    )
+
+
+def _recorded(contributions, shapes):
+    """``True`` (every parameter), a set of parameter names, or ``None``."""
+    if isinstance(contributions, bool | np.bool_):
+        return True if contributions else None
+    names = (
+        None
+        if isinstance(contributions, str) or not isinstance(contributions, Iterable)
+        else list(contributions)
+    )
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise InputError(
+            "contributions must be True or False, or a list of parameter names, got "
+            f"{type(contributions).__name__}"
+        )
+    names = set(names)
+    for name in sorted(names, key=str):
+        if name not in shapes:
+            raise InputError(f"contributions: unknown parameter {name!r}")
+    return names or None
 
 
 def _loss(fwd: Forward, unrolled: Unrolled, loss: str, targets):

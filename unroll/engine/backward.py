@@ -18,7 +18,7 @@ import numpy as np
 from .forward import Forward
 from .plan import Part, Unit
 
-__all__ = ["NO_SCALE", "Backward", "Grads"]
+__all__ = ["NO_SCALE", "Backward", "Contribution", "Grads", "safe_norms"]
 
 #: The exponent of a row that holds no gradient yet (``2**NO_SCALE`` is 0 in any float).
 NO_SCALE = -(2**40)
@@ -154,6 +154,61 @@ class _Scale:
         slot += np.ldexp(value, _rows_last(np.asarray(exponent) - self.L))
 
 
+class Contribution:
+    """Per-step contributions to one parameter at steps ``t0, t0 + 1, ...``, each scaled by
+    ``2**e``: a bias's ``total`` ``(*lead, n, width)``, or a weight's factors ``dz``
+    ``(*lead, n, B, rows)`` and ``x`` ``(*lead, n, B, columns)``: step t's is
+    ``dz_t^T x_t``."""
+
+    def __init__(self, e, total=None, dz=None, x=None):
+        self.e, self.total, self.dz, self.x = e, total, dz, x
+
+    @property
+    def steps(self) -> int:
+        return self.e.shape[-1]
+
+    def values(self) -> np.ndarray:
+        """The per-step contributions ``(*lead, n, *shape)``, unscaled."""
+        if self.total is not None:
+            return self.total
+        if self.dz.shape[-2] == 1:  # an outer product per step
+            return self.dz[..., 0, :, None] * self.x[..., 0, None, :]
+        return np.swapaxes(self.dz, -1, -2) @ self.x
+
+    def norms(self) -> np.ndarray:
+        """Each step's Frobenius norm ``(*lead, n)``, unscaled, without forming the
+        products: ``||dz^T x||^2 = sum(dz dz^T * x x^T)`` over the batch."""
+        if self.total is not None:
+            return safe_norms(self.total[..., None, :])
+        if self.dz.shape[-2] == 1:
+            with np.errstate(invalid="ignore", over="ignore"):  # NaN after an overflow
+                return safe_norms(self.dz) * safe_norms(self.x)
+        dz_peak = np.abs(self.dz).max(axis=(-2, -1), keepdims=True)
+        x_peak = np.abs(self.x).max(axis=(-2, -1), keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dz = np.where(dz_peak > 0, self.dz / dz_peak, 0.0)
+            x = np.where(x_peak > 0, self.x / x_peak, 0.0)
+        gram = (dz @ np.swapaxes(dz, -1, -2)) * (x @ np.swapaxes(x, -1, -2))
+        square = np.maximum(gram.sum(axis=(-2, -1)), 0.0)
+        return dz_peak[..., 0, 0] * x_peak[..., 0, 0] * np.sqrt(square)
+
+
+def safe_norms(seg: np.ndarray) -> np.ndarray:
+    """Frobenius norms over the last two axes, without the overflow or underflow of
+    squaring large or tiny entries."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        norms = np.sqrt(np.einsum("...ij,...ij->...", seg, seg))
+        bad = (norms == 0) | ~np.isfinite(norms)
+        if bad.any():
+            peak = np.abs(seg).max(axis=(-2, -1))
+            fix = bad & (peak > 0) & np.isfinite(peak)
+            if fix.any():
+                scaled = seg[fix] / peak[fix][:, None, None]
+                norms[fix] = peak[fix] * np.sqrt(np.einsum("kij,kij->k", scaled, scaled))
+            norms = np.where(bad & ~fix, peak, norms)
+    return norms
+
+
 class Backward:
     """One backward pass over steps ``first..last`` (all steps unless truncated)."""
 
@@ -201,8 +256,11 @@ class Backward:
         else:
             self.params[name] = value
 
-    def _record(self, name: str, t0: int, parts: np.ndarray, scales: np.ndarray) -> None:
-        self.records.setdefault(name, []).append((t0, parts, scales))
+    def _recorded(self, name: str) -> bool:
+        return self.record is True or name in self.record
+
+    def _record(self, name: str, t0: int, contribution) -> None:
+        self.records.setdefault(name, []).append((t0, contribution))
 
     # ---- a node outside every loop --------------------------------------------------------
 
@@ -268,17 +326,22 @@ class Backward:
                 self.grads.add(r.source, a - r.delay, dz, ref[..., None])
 
     def _record_contributions(self, unit: Unit, dz, e, a: int) -> None:
+        """Keep what each step's contribution to each recorded parameter is made of: a
+        bias's per-step sum, or a weight's ``dz_t`` and ``x_t`` (the product ``dz_t^T x_t``
+        is formed only when asked for; its norm needs none). Unscaled: each step's scale
+        is ``e``."""
         fwd, n = self.fwd, dz.shape[-3]
         for names, (lo, hi) in zip(unit.biases, unit.spans, strict=True):
-            if names:
-                per_step = dz[..., lo:hi].sum(axis=-2)
-                for name in names:
-                    self._record(name, a, per_step, e)
+            for name in names:
+                if self._recorded(name):
+                    self._record(name, a, Contribution(e, total=dz[..., lo:hi].sum(axis=-2)))
         for j, r in enumerate(unit.blocks):
-            x = fwd.rows(r.source, a - r.delay, a + n - r.delay)
-            per_step = np.einsum("...tbw,...tbk->...twk", dz, x)
+            x = None
             for name, (lo, hi) in zip(unit.weights[j], unit.spans, strict=True):
-                self._record(name, a, per_step[..., lo:hi, :], e)
+                if self._recorded(name):
+                    if x is None:
+                        x = fwd.rows(r.source, a - r.delay, a + n - r.delay)
+                    self._record(name, a, Contribution(e, dz=dz[..., lo:hi].copy(), x=x))
 
     # ---- a loop, scanned back in time -----------------------------------------------------
 

@@ -265,10 +265,12 @@ class Forward:
 
     # ---- after the pass -------------------------------------------------------------------
 
-    def first_nonfinite(self):
-        """``(name, t)`` of the first stored value (in the unrolled order) that is not
-        finite, or ``None``."""
-        p, found = self.program, []
+    def first_nonfinite(self) -> list:
+        """Per model (one entry without an ensemble), ``(name, t)`` of the first stored
+        value in the unrolled order that is not finite, or ``None``."""
+        p = self.program
+        models = self.lead[0] if self.lead else 1
+        found: list[list] = [[] for _ in range(models)]
         for part in p.parts:
             for unit in part.units:
                 for member in unit.members:
@@ -276,14 +278,20 @@ class Forward:
                     if self.wrap[member] == 1 or a >= b:
                         continue
                     bad = ~np.isfinite(self.rows(member, a, b))
-                    if bad.any():
-                        per_step = bad.reshape(*bad.shape[:-3], b - a, -1).any(axis=-1)
-                        per_step = per_step.reshape(-1, b - a).any(axis=0)
-                        found.append((member, a + int(np.argmax(per_step))))
-        if not found:
+                    if not bad.any():
+                        continue
+                    per_step = bad.reshape(*bad.shape[:-2], -1).any(axis=-1)
+                    per_step = np.broadcast_to(per_step, (*self.lead, b - a)).reshape(models, -1)
+                    for m in np.flatnonzero(per_step.any(axis=1)):
+                        found[m].append((member, a + int(np.argmax(per_step[m]))))
+        return [self._earliest(instances) for instances in found]
+
+    def _earliest(self, instances):
+        if not instances:
             return None
+        p = self.program
         if p.graph.is_causal():
             rank = {n: i for i, n in enumerate(p.graph.step_order())}
-            return min(found, key=lambda inst: (inst[1], rank[inst[0]]))
+            return min(instances, key=lambda inst: (inst[1], rank[inst[0]]))
         position = {inst: i for i, inst in enumerate(p.unrolled.order)}
-        return min(found, key=position.get)
+        return min(instances, key=position.get)

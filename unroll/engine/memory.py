@@ -25,7 +25,8 @@ def estimate_memory(
     every step (a loop's carried states, every node outside a loop, the inputs), the
     pre-activation gradients of loop layers whose values are still needed, one temporary
     the size of the largest array, three copies of the parameters, and, when recorded,
-    every step's contribution to every parameter. Times ``models`` for an ensemble.
+    what every step's contribution to every parameter is made of. Times ``models`` for
+    an ensemble.
 
     Examples
     --------
@@ -52,7 +53,11 @@ def estimate_memory(
             if part.loop and unit.is_layer and unit.name not in p.reuse:
                 grads += sum(p.rows(m) * per_row[m] for m in unit.members)
     entries = sum(math.prod(s) for s in p.param_shapes.values()) * item
-    recorded = 2 * unrolled.steps * entries if contributions else 0
+    recorded = 0
+    if contributions:  # each weighted edge's dz per step, each bias's sum per step
+        weighted = sum(per_row[e.target] for e in g.edges if e.weight is not None)
+        biased = sum(len(n.biases) * n.size * item for n in g.nodes.values())
+        recorded = unrolled.steps * (weighted + biased)
     return models * (values + grads + 2 * largest + 3 * entries + recorded)
 
 

@@ -148,7 +148,9 @@ class Program:
         if not (part.loop and unit.is_layer):
             return False
         members = set(unit.members)
-        return not any(r.source in members for other in part.units for r in other.blocks)
+        return not any(
+            r.source in members for p in self.parts for other in p.units for r in other.blocks
+        )
 
     @property
     def unrolled(self) -> Unrolled:

@@ -15,10 +15,10 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import InputError
-from .backward import NO_SCALE, Grads
+from .backward import NO_SCALE, Grads, safe_norms
 from .forward import Forward
 
-__all__ = ["BPTTResult"]
+__all__ = ["BPTTResult", "ModelView"]
 
 _LOG10_2 = math.log10(2.0)
 
@@ -197,9 +197,9 @@ class BPTTResult:
     unrolled : Unrolled
     """
 
-    def __init__(self, unrolled, store: _Store, params, records, loss, first_bad, dtype):
+    def __init__(self, unrolled, store: _Store, params, records, recorded, loss, first_bad, dtype):
         self.unrolled, self._store, self.loss, self.dtype = unrolled, store, loss, dtype
-        self._records, self._first_bad = records, first_bad
+        self._records, self._recorded, self._first_bad = records or {}, recorded, first_bad
         fwd, program = store.fwd, store.program
         self.models = fwd.lead[0] if fwd.lead else None
         self.values = _InstanceMap(
@@ -241,7 +241,7 @@ class BPTTResult:
             seg, e = G[..., o : o + T, :, :], E[..., o : o + T]
             if sample is not None:
                 seg = seg[..., sample : sample + 1, :]
-            norms = _norms(seg)
+            norms = safe_norms(seg)
             held = (norms > 0) & (e != NO_SCALE)
             out[held] = np.log10(norms[held]) + e[held] * _LOG10_2
         a, b = store.program.present[name]
@@ -259,29 +259,42 @@ class BPTTResult:
 
     def contribution_log10_norms(self, name: str) -> np.ndarray:
         """``log10`` of the norm of each step's contribution to ``name``, exact."""
-        parts, scales = self._contributions(name)
         lead = len(self._store.fwd.lead)
-        flat = parts.reshape(*parts.shape[: 1 + lead], -1, 1)
-        norms = _norms(np.moveaxis(flat, 0, lead))
-        e = np.moveaxis(scales, 0, lead) if lead else scales
+        records = self._records_of(name)
+        if len(records) == 1 and records[0][0] == 0 and records[0][1].steps == self.unrolled.steps:
+            one = records[0][1]  # one copy per step: its norms, without forming it
+            norms, e = one.norms(), one.e
+        else:
+            parts, scales = self._contributions(name)
+            flat = parts.reshape(*parts.shape[: 1 + lead], -1, 1)
+            norms = safe_norms(np.moveaxis(flat, 0, lead))
+            e = np.moveaxis(scales, 0, lead) if lead else scales
         out = np.full(norms.shape, -np.inf)
-        held = norms > 0
+        held = (norms > 0) & (e != NO_SCALE)
         out[held] = np.log10(norms[held]) + e[held] * _LOG10_2
         return out
 
-    def _contributions(self, name):
-        if self._records is None:
-            raise InputError("per-step contributions need bptt(..., contributions=True)")
+    def _records_of(self, name):
         if name not in self.param_grads:
             raise KeyError(f"unknown parameter {name!r}")
+        if not self._recorded or (self._recorded is not True and name not in self._recorded):
+            raise InputError(
+                f"per-step contributions of {name!r} need bptt(..., contributions=True)"
+            )
+        return self._records.get(name, [])
+
+    def _contributions(self, name):
+        """Every step's contribution ``(T, *lead, *shape)`` and its scale ``(T, *lead)``."""
+        records = self._records_of(name)
         fwd, T = self._store.fwd, self.unrolled.steps
-        shape = self.param_grads[name].shape[len(fwd.lead) :]
+        lead = len(fwd.lead)
+        shape = self.param_grads[name].shape[lead:]
         parts = np.zeros((T, *fwd.lead, *shape), fwd.dtype)
         scales = np.full((T, *fwd.lead), NO_SCALE, np.int64)
-        for t0, values, e in self._records.get(name, []):
-            n = values.shape[len(fwd.lead)]
-            values = np.moveaxis(values, len(fwd.lead), 0)
-            e = np.moveaxis(e, -1, 0)
+        for t0, contribution in records:
+            values = np.moveaxis(contribution.values(), lead, 0)
+            e = np.moveaxis(contribution.e, -1, 0)
+            n = len(e)
             seg, segs = parts[t0 : t0 + n], scales[t0 : t0 + n]
             top = np.maximum(segs, e)
             seg[...] = np.ldexp(seg, _trail(segs - top, seg)) + np.ldexp(
@@ -291,8 +304,28 @@ class BPTTResult:
         return parts, scales
 
     def first_nonfinite(self):
-        """The first node instance (in the unrolled order) whose value is NaN or infinite."""
-        return self._first_bad
+        """The first node instance (in the unrolled order) whose value is NaN or infinite,
+        or ``None``; for an ensemble, the earliest over its models (see :meth:`model`)."""
+        return self._store.fwd._earliest([b for b in self._first_bad if b is not None])
+
+    def model(self, index: int) -> ModelView:
+        """Model ``index`` of an ensemble, read like the result of a run of it alone.
+
+        Examples
+        --------
+        >>> import numpy as np, unroll
+        >>> g = unroll.presets.neuron(activation="identity", bias=False)
+        >>> u = unroll.unroll(g, steps=3)
+        >>> p = {"W_ih": np.ones((1, 1)), "W_hh": np.array([[[0.5]], [[2.0]]])}
+        >>> r = unroll.bptt(u, p, {"x": np.ones((3, 1, 1))}, {("h", 2): np.ones((1, 1))})
+        >>> r.model(1).values[("h", 2)].tolist(), r.model(1).param_grads["W_hh"].tolist()
+        ([[7.0]], [[5.0]])
+        """
+        if self.models is None:
+            raise InputError("model(i) reads one model of an ensemble; this run has one model")
+        if not -self.models <= index < self.models:
+            raise InputError(f"model {index} is not in this ensemble of {self.models}")
+        return ModelView(self, index % self.models)
 
     @cached_property
     def warnings(self) -> list[str]:
@@ -314,18 +347,7 @@ class BPTTResult:
         >>> r.warnings[0]
         'forward pass overflowed first at h, step 309 (value inf)'
         """
-        first = self._first_bad
-        if first is not None:  # the root cause: every gradient through it is meaningless
-            value = self.values[first]
-            bad = value[~np.isfinite(value)].ravel()[0]
-            what = "became NaN" if np.isnan(bad) else "overflowed"
-            return [f"forward pass {what} first at {first[0]}, step {first[1]} (value {bad})"]
-        return [
-            f"the gradient of parameter {name!r} is not finite in float64 (it overflowed); "
-            "log10_grad_norms stay exact"
-            for name, grad in self.param_grads.items()
-            if not np.isfinite(grad).all()
-        ]
+        return _warnings(self.first_nonfinite(), self.values, self.param_grads)
 
     def __repr__(self) -> str:
         loss = ""
@@ -342,23 +364,70 @@ class BPTTResult:
         )
 
 
+class ModelView:
+    """One model of an ensemble's :class:`BPTTResult`, with the same attributes."""
+
+    def __init__(self, result: BPTTResult, index: int):
+        self.unrolled, self.dtype, self.models, self._index = (
+            result.unrolled,
+            result.dtype,
+            None,
+            index,
+        )
+        self._result = result
+        store, program = result._store, result._store.program
+        self.values = _InstanceMap(
+            result.unrolled, program, lambda n, t: result.values[(n, t)][index]
+        )
+        self.node_grads = _InstanceMap(
+            result.unrolled, program, lambda n, t: result.node_grads[(n, t)][index]
+        )
+        self.param_grads = {k: v[index] for k, v in result.param_grads.items()}
+        self.loss = None if result.loss is None else float(result.loss[index])
+        self._first = store.fwd._earliest(
+            [result._first_bad[index]] if result._first_bad[index] else []
+        )
+
+    def log10_grad_norms(self, name: str, sample: int | None = None) -> np.ndarray:
+        """As :meth:`BPTTResult.log10_grad_norms`, for this model."""
+        return self._result.log10_grad_norms(name, sample)[self._index]
+
+    def weight_contributions(self, name: str) -> np.ndarray:
+        """As :meth:`BPTTResult.weight_contributions`, for this model."""
+        return self._result.weight_contributions(name)[self._index]
+
+    def contribution_log10_norms(self, name: str) -> np.ndarray:
+        """As :meth:`BPTTResult.contribution_log10_norms`, for this model."""
+        return self._result.contribution_log10_norms(name)[self._index]
+
+    def first_nonfinite(self):
+        """As :meth:`BPTTResult.first_nonfinite`, for this model."""
+        return self._first
+
+    @property
+    def warnings(self) -> list[str]:
+        """As :attr:`BPTTResult.warnings`, for this model."""
+        return _warnings(self._first, self.values, self.param_grads)
+
+    def __repr__(self) -> str:
+        return f"ModelView({self._result!r}, model={self._index})"
+
+
+def _warnings(first, values, param_grads) -> list[str]:
+    if first is not None:  # the root cause: every gradient through it is meaningless
+        value = values[first]
+        bad = value[~np.isfinite(value)].ravel()[0]
+        what = "became NaN" if np.isnan(bad) else "overflowed"
+        return [f"forward pass {what} first at {first[0]}, step {first[1]} (value {bad})"]
+    return [
+        f"the gradient of parameter {name!r} is not finite in float64 (it overflowed); "
+        "log10_grad_norms stay exact"
+        for name, grad in param_grads.items()
+        if not np.isfinite(grad).all()
+    ]
+
+
 def _trail(e, like):
     """Exponents ``e`` shaped to broadcast over ``like``'s trailing axes."""
     e = np.asarray(e)
     return e.reshape(e.shape + (1,) * (like.ndim - e.ndim))
-
-
-def _norms(seg: np.ndarray) -> np.ndarray:
-    """Frobenius norms over the last two axes, without the overflow or underflow of
-    squaring large or tiny entries."""
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        norms = np.sqrt(np.einsum("...ij,...ij->...", seg, seg))
-        bad = (norms == 0) | ~np.isfinite(norms)
-        if bad.any():
-            peak = np.abs(seg).max(axis=(-2, -1))
-            fix = bad & (peak > 0) & np.isfinite(peak)
-            if fix.any():
-                scaled = seg[fix] / peak[fix][:, None, None]
-                norms[fix] = peak[fix] * np.sqrt(np.einsum("kij,kij->k", scaled, scaled))
-            norms = np.where(bad & ~fix, peak, norms)
-    return norms
