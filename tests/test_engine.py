@@ -402,3 +402,40 @@ def test_truncation_window_edge_gets_no_partial_gradient():
     for t in range(T - 2):
         assert not np.any(one_chunk.node_grads[("h", t)]), t
     assert np.any(one_chunk.node_grads[("h", T - 2)])
+
+
+def test_results_hold_no_reference_cycles_and_memory_returns_when_dropped():
+    import gc
+    import tracemalloc
+
+    g = presets.lstm(3, 8)
+    u, p, xs, cots = random_case(g, steps=50, batch=3)
+
+    def run_and_read():
+        r = bptt(u, p, xs, cots, contributions=True)
+        r.log10_grad_norms("c"), r.values[("f", 3)], r.node_grads[("f", 3)], r.warnings
+        r.contribution_log10_norms("W_hf"), r.weight_contributions("b_if")
+        return r
+
+    run_and_read()  # the first run caches the compiled program
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        tracemalloc.start()
+        run_and_read()  # what the run caches for later runs is allocated once, here
+        before = tracemalloc.get_traced_memory()[0]
+        held = run_and_read()
+        assert tracemalloc.get_traced_memory()[0] - before > 50 * 3 * 8 * 8  # it holds arrays
+        del held
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        assert after - before < 4096  # freed by reference counting alone
+        gc.collect()
+        assert gc.garbage == []  # nothing was left for the cyclic collector
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if was_enabled:
+            gc.enable()

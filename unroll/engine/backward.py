@@ -111,8 +111,6 @@ class _Scale:
         self.lead, self.ring = lead, ring
         self.L = np.zeros(lead, np.int64) if lead else 0
         self._flat = [slot.reshape(-1) for slot in ring]  # contiguous: one dot per check
-        if not lead:
-            self.renormalise = self._renormalise_one
 
     def _renormalise_one(self, k: int, incoming: int) -> None:
         """Before a scan step: move ``L`` so the carried peak and the step's incoming
@@ -369,7 +367,7 @@ class Backward:
             for unit in reversed(part.units)
         ]
         history = []
-        renormalise = scale.renormalise
+        renormalise = scale.renormalise if fwd.lead else scale._renormalise_one
         if not fwd.lead:
             incoming = incoming.tolist()
         for s in range(top, bottom - 1, -1):
