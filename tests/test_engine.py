@@ -439,3 +439,41 @@ def test_results_hold_no_reference_cycles_and_memory_returns_when_dropped():
         gc.garbage.clear()
         if was_enabled:
             gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "segment"),
+    [("lstm", {}, "sqrt"), ("gru", {}, 3), ("stacked", {"cell": "lstm"}, 4), ("elman", {}, 2)],
+)
+def test_checkpointing_changes_nothing_but_rounding(name, options, segment):
+    g = presets.PRESETS[name](**options)
+    u, p, xs, cots = random_case(g, steps=11, batch=2, cot_steps=[3, 10])
+
+    def close(a, b):  # segment-wise products sum in another order: the last bits differ
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-17)
+
+    full = bptt(u, p, xs, cots, contributions=True)
+    part = bptt(u, p, xs, cots, contributions=True, checkpoint=segment)
+    for key in p:
+        close(part.param_grads[key], full.param_grads[key])
+    for inst in [*u.boundary, *u.order]:
+        close(part.node_grads[inst], full.node_grads[inst])
+        close(part.values[inst], full.values[inst])
+    for s in g.state_nodes():
+        close(part.log10_grad_norms(s), full.log10_grad_norms(s))
+    w = g.recurrent_weights()[0]
+    close(part.contribution_log10_norms(w), full.contribution_log10_norms(w))
+
+
+def test_checkpointing_keeps_one_segment_of_gates():
+    g = presets.lstm(2, 4)
+    u = unroll(g, steps=100)
+    p = init_params(g, seed=0)
+    xs = {"x": np.ones((100, 1, 2))}
+    r = bptt(u, p, xs, {("h", 99): np.ones((1, 4))}, checkpoint="sqrt")
+    gates = r._store.fwd.unit_base[id(r._store.program.unit_of["i"])]
+    assert gates.shape[-3] < 15  # 10 steps and the loop's depth, not 100
+    with pytest.raises(InputError, match="checkpoint must be 'sqrt'"):
+        bptt(u, p, xs, {}, checkpoint=0)
+    with pytest.raises(InputError, match="checkpoint and truncate do not go together"):
+        bptt(u, p, xs, {}, checkpoint="sqrt", truncate=(5, 5))

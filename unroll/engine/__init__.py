@@ -65,6 +65,7 @@ def bptt(
     input_grads: bool = True,
     contributions: bool = False,
     max_memory: int | str | None = "auto",
+    checkpoint: int | str | None = None,
 ) -> BPTTResult:
     """Run the unrolled graph forward, then backpropagate through time.
 
@@ -104,6 +105,14 @@ def bptt(
         Refuse a run whose :func:`estimate_memory` exceeds this many bytes. ``"auto"``
         (default): :data:`DEFAULT_MAX_MEMORY` (8 GiB) or the available memory if that
         is less; ``None`` lifts the limit. Checked once per run shape.
+    checkpoint : "sqrt", int or None
+        For very long sequences: scan each loop in segments of ``sqrt(T)`` steps (or the
+        number given), keeping only the states a segment starts from, and recompute a
+        segment's gates and other values when the backward pass reaches it. Values and
+        gradients do not change; the memory of everything a loop computes but does not
+        carry across steps drops from ``T`` steps to one segment, for about one more
+        forward pass of time. Outputs, states read outside the loop and every gradient
+        are still kept for every step. Not with ``truncate``.
 
     Returns
     -------
@@ -149,6 +158,7 @@ def bptt(
             f"bptt takes an unrolled graph (unroll.unroll), got {type(unrolled).__name__}"
         )
     program = compile_program(unrolled)
+    segment = _segment(checkpoint, unrolled.steps, truncate)
     recorded = _recorded(contributions, program.param_shapes)
     contributions = bool(recorded)
     params, lead = check_params(program.param_shapes, params, dtype)
@@ -166,7 +176,7 @@ def bptt(
             initial[(name, t)] = value
     cots = check_cotangents(unrolled, program.present, cotangents or {}, batch, lead, dtype)
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-        fwd = Forward(program, params, xs, initial, batch, lead, dtype)
+        fwd = Forward(program, params, xs, initial, batch, lead, dtype, segment)
         fwd.run()
         first_bad = fwd.first_nonfinite()
         loss_value = None
@@ -178,6 +188,25 @@ def bptt(
     return BPTTResult(
         unrolled, store, grads_of_params, records, recorded, loss_value, first_bad, dtype
     )
+
+
+def _segment(checkpoint, steps: int, truncate) -> int | None:
+    """The segment length of a checkpointed run, or ``None``."""
+    if checkpoint is None:
+        return None
+    if truncate is not None:
+        raise InputError("checkpoint and truncate do not go together: choose one")
+    if isinstance(checkpoint, str) and checkpoint == "sqrt":
+        return max(1, math.isqrt(steps - 1) + 1)
+    if (
+        isinstance(checkpoint, bool)
+        or not isinstance(checkpoint, int | np.integer)
+        or checkpoint < 1
+    ):
+        raise InputError(
+            f"checkpoint must be 'sqrt', a positive number of steps or None, got {checkpoint!r}"
+        )
+    return int(checkpoint)
 
 
 def _recorded(contributions, shapes):

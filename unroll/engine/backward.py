@@ -366,20 +366,45 @@ class Backward:
             self._step_backward(unit, part, ring, columns, scale, handed_in)
             for unit in reversed(part.units)
         ]
-        history = []
+        history = np.zeros((*fwd.lead, top - bottom + 1), np.int64)
         renormalise = scale.renormalise if fwd.lead else scale._renormalise_one
         if not fwd.lead:
             incoming = incoming.tolist()
-        for s in range(top, bottom - 1, -1):
-            k = s % depth
-            renormalise(k, incoming[s - bottom] if not fwd.lead else incoming[..., s - bottom])
-            for step in steps:
-                step(s, k)
-            ring[k] = 0
-            history.append(scale.L)
-        history = np.stack(history[::-1], axis=-1) if fwd.lead else np.array(history[::-1])
+        replay = fwd.step_programs(part) if fwd.segmented(part) else None
+        for t0, t1, hi, lo in self._segments(part, bottom, top):
+            if replay is not None and t1 < fwd.steps:  # the last segment is still there
+                fwd.replay_segment(part, t0, t1, replay)
+            seen = []
+            for s in range(hi, lo - 1, -1):
+                k = s % depth
+                renormalise(k, incoming[..., s - bottom] if fwd.lead else incoming[s - bottom])
+                for step in steps:
+                    step(s, k)
+                ring[k] = 0
+                seen.append(scale.L)
+            seen = np.stack(seen[::-1], axis=-1) if fwd.lead else np.array(seen[::-1])
+            history[..., lo - bottom : hi + 1 - bottom] = seen
+            self._after_segment(
+                part, bottom, history, max(t0, self.first, 0), min(t1, self.last + 1)
+            )
         self.scan_scales[part.index] = (bottom, history)
-        self._after_scan(part, bottom, history)
+        for r, (array, e) in self._pending:
+            rows = np.moveaxis(array, 0, -3) if fwd.lead else array
+            self.grads.add(r.source, self.first - r.delay, rows, e)
+        self._pending = []
+
+    def _segments(self, part: Part, bottom: int, top: int):
+        """``(t0, t1, top, bottom)``: the steps and scan steps of each segment, last first;
+        one segment unless the loop is checkpointed."""
+        fwd = self.fwd
+        if not fwd.segmented(part):
+            return [(0, fwd.steps, top, bottom)]
+        starts = range(0, fwd.steps, fwd.segment)
+        out = []
+        for t0 in reversed(starts):
+            t1 = min(fwd.steps, t0 + fwd.segment)
+            out.append((t0, t1, min(t1 - 1, top), bottom if t0 == 0 else t0))
+        return out
 
     def _incoming(self, part: Part, bottom: int, top: int) -> np.ndarray:
         """Per scan step, the largest exponent of the gradients handed in from outside."""
@@ -540,24 +565,27 @@ class Backward:
         self._pending.extend((r, arrays) for r, arrays in out.items())
         return out
 
-    def _after_scan(self, part: Part, bottom: int, history) -> None:
-        """Once a loop's scan is over: weight gradients, gradients to what feeds it."""
-        fwd, first, last = self.fwd, self.first, self.last
-        a, b = max(first, 0), min(fwd.steps, last + 1)
+    def _after_segment(self, part: Part, bottom: int, history, a: int, b: int) -> None:
+        """Once a loop's scan is past steps ``a..b-1``: their weight gradients and the
+        gradients to what feeds the loop."""
+        fwd = self.fwd
+        if a >= b:
+            return
         steps = np.arange(a, b)
         for name in part.nodes:  # the kept gradients carry their step's scale
-            if name in self.grads.G and a < b:
+            if name in self.grads.G:
                 o = fwd.offset(name)
                 index = part.sign * steps + part.offset[name] - bottom
                 self.grads.E[name][..., a + o : b + o] = history[..., index]
         for unit in part.units:
-            if not unit.is_layer or a >= b:
+            if not unit.is_layer:
                 continue
             e = history[..., part.sign * steps + part.offset[unit.name] - bottom]
             o = fwd.offset(unit.name)
-            dz = self.dz[id(unit)] if id(unit) in self.dz else fwd.unit_base[id(unit)]
-            self._layer_back(unit, dz[..., a + o : b + o, :, :], e, a, b, unit.reads())
-        for r, (array, e) in self._pending:
-            rows = np.moveaxis(array, 0, -3) if fwd.lead else array
-            self.grads.add(r.source, first - r.delay, rows, e)
-        self._pending = []
+            if id(unit) in self.dz:
+                dz = self.dz[id(unit)][..., a + o : b + o, :, :]
+            elif unit.name in fwd.ringed:
+                dz = fwd.unit_base[id(unit)][..., fwd.ring_index(unit, a, b), :, :]
+            else:
+                dz = fwd.unit_base[id(unit)][..., a + o : b + o, :, :]
+            self._layer_back(unit, dz, e, a, b, unit.reads())

@@ -25,7 +25,7 @@ class Forward:
     is taken modulo: the full count, or 1 for a node kept for one step only.
     """
 
-    def __init__(self, program: Program, params, xs, initial, batch, lead, dtype):
+    def __init__(self, program: Program, params, xs, initial, batch, lead, dtype, segment=None):
         self.program, self.params, self.batch, self.lead, self.dtype = (
             program,
             params,
@@ -33,6 +33,9 @@ class Forward:
             lead,
             dtype,
         )
+        self.xs, self.segment = xs, segment
+        self.ringed: set[str] = set()  # units kept for one segment (checkpointing)
+        self.checkpoints: dict = {}  # (unit, t0) -> its rows just before step t0
         self.steps = program.steps
         self.base: dict[str, np.ndarray] = {}
         self.rowed: dict[str, np.ndarray] = {}
@@ -74,6 +77,9 @@ class Forward:
         name = unit.name
         stored = all(p.stored[m] for m in unit.members)
         rows = p.rows(name) if stored else 1
+        if stored and self._ringable(unit, part):
+            rows = self.segment + part.depth
+            self.ringed.add(name)
         shape = (*self.lead, rows, self.batch, unit.width)
         array = np.zeros(shape, self.dtype)
         self.unit_base[id(unit)] = array
@@ -81,6 +87,25 @@ class Forward:
             self._set(member, array[..., a:b], rows)
         if stored:
             self._fill_boundary(unit)
+
+    def segmented(self, part: Part) -> bool:
+        """Whether the loop is scanned segment by segment (checkpointing)."""
+        return bool(self.segment) and any(u.name in self.ringed for u in part.units)
+
+    def _ringable(self, unit: Unit, part: Part) -> bool:
+        """Checkpointing keeps a unit for one segment only when nothing outside its loop
+        reads it, it is no output, its layer values may be overwritten, and its loop
+        runs forward unretimed."""
+        p = self.program
+        if not self.segment or part.sign < 0 or any(part.offset.values()):
+            return False
+        if unit.is_layer and unit.name not in p.reuse:
+            return False
+        outputs = set(p.graph.output_nodes())
+        weighted = {r.source for q in p.parts for u in q.units for r in u.blocks}
+        return not any(
+            p.external[m] or m in outputs or p.pad[m][1] or m in weighted for m in unit.members
+        )
 
     def _set(self, name: str, array: np.ndarray, rows: int) -> None:
         self.base[name] = array
@@ -96,7 +121,7 @@ class Forward:
         for t in [*range(-before, 0), *range(self.steps, self.steps + after)]:
             value = self.initial.get((name, t))
             if value is not None:
-                self.rowed[name][t + before] = value
+                self.rowed[name][(t + before) % self.wrap[name]] = value
 
     def unit_rows(self, unit: Unit, lo: int, hi: int) -> np.ndarray:
         """A unit's whole array (every member's columns) at steps ``lo <= t < hi``."""
@@ -203,17 +228,65 @@ class Forward:
         return out
 
     def _scan(self, part: Part) -> None:
-        p = self.program
-        outside = {r for unit in part.units for r in unit.reads() if r.lag is None}
-        for unit in part.units:  # everything that enters the loop, for all steps at once
-            if unit.is_layer:
-                rows = self.unit_rows(unit, 0, self.steps)
-                self.layer_sum(unit, 0, self.steps, reads=outside, out=rows)
-        steps = [self._step_forward(unit, part) for unit in part.units]
-        lo, hi = part.scan_range(p.steps)
+        steps = self.step_programs(part)
+        if self.segmented(part):
+            for t0 in range(0, self.steps, self.segment):
+                t1 = min(self.steps, t0 + self.segment)
+                self._save_checkpoint(part, t0)
+                self.replay_segment(part, t0, t1, steps)
+            return
+        self.prefill(part, 0, self.steps)
+        lo, hi = part.scan_range(self.program.steps)
         for s in range(lo, hi):
             for step in steps:
                 step(s)
+
+    def step_programs(self, part: Part) -> list:
+        """The loop's step program: one forward closure per unit, in step order."""
+        return [self._step_forward(unit, part) for unit in part.units]
+
+    def prefill(self, part: Part, a: int, b: int) -> None:
+        """What enters the loop from outside, at steps ``a..b-1`` at once."""
+        outside = {r for unit in part.units for r in unit.reads() if r.lag is None}
+        for unit in part.units:
+            if not unit.is_layer:
+                continue
+            if unit.name in self.ringed:
+                index = (np.arange(a, b) + self.offset(unit.name)) % self.wrap[unit.name]
+                self.unit_base[id(unit)][..., index, :, :] = self.layer_sum(
+                    unit, a, b, reads=outside
+                )
+            else:
+                self.layer_sum(unit, a, b, reads=outside, out=self.unit_rows(unit, a, b))
+
+    def replay_segment(self, part: Part, t0: int, t1: int, steps) -> None:
+        """Compute steps ``t0..t1-1`` of a loop scanned in segments (again, when its
+        backward pass reaches them: from the checkpoint kept before ``t0``)."""
+        for unit in part.units:
+            saved = self.checkpoints.get((id(unit), t0))
+            if saved is not None:
+                self.unit_base[id(unit)][..., self._ring_rows(unit, part, t0), :, :] = saved
+        self.prefill(part, t0, t1)
+        for s in range(t0, t1):
+            for step in steps:
+                step(s)
+
+    def ring_index(self, unit: Unit, a: int, b: int) -> np.ndarray:
+        """Rows of steps ``a..b-1`` in a unit's array (wrapped for a segment's ring)."""
+        return (np.arange(a, b) + self.offset(unit.name)) % self.wrap[unit.name]
+
+    def _ring_rows(self, unit: Unit, part: Part, t0: int) -> np.ndarray:
+        return self.ring_index(unit, t0 - part.depth + 1, t0)
+
+    def _save_checkpoint(self, part: Part, t0: int) -> None:
+        """Keep the rows a segment starting at ``t0`` reads from before it (its states)."""
+        if part.depth == 1:
+            return
+        for unit in part.units:
+            if unit.name in self.ringed and any(self.program.carried[m] for m in unit.members):
+                rows = self._ring_rows(unit, part, t0)
+                array = self.unit_base[id(unit)]
+                self.checkpoints[(id(unit), t0)] = array[..., rows, :, :].copy()
 
     def _source(self, r):
         name = r.source
@@ -275,7 +348,7 @@ class Forward:
             for unit in part.units:
                 for member in unit.members:
                     a, b = p.present[member]
-                    if self.wrap[member] == 1 or a >= b:
+                    if self.wrap[member] != p.rows(member) or a >= b:
                         continue
                     bad = ~np.isfinite(self.rows(member, a, b))
                     if not bad.any():

@@ -39,11 +39,25 @@ class _Store:
         """Node ``name``'s whole array ``(*lead, rows, B, n)``, recomputed if let go."""
         fwd = self.fwd
         unit = self.program.unit_of.get(name)
-        if unit is None or (fwd.wrap[name] != 1 and unit.name not in fwd.overwritten):
+        if unit is None:
+            return fwd.base[name]
+        if unit.name in fwd.ringed:  # a loop kept one segment: run it forward again
+            return self._unsegmented().base[name]
+        if fwd.wrap[name] != 1 and unit.name not in fwd.overwritten:
             return fwd.base[name]
         if name not in self._values:
             self._materialise(unit)
         return self._values[name]
+
+    def _unsegmented(self) -> Forward:
+        """The forward pass again, every value kept (asked for after a checkpointed run)."""
+        if "forward" not in self._values:
+            f = self.fwd
+            again = Forward(f.program, f.params, f.xs, f.initial, f.batch, f.lead, f.dtype)
+            with np.errstate(all="ignore"):
+                again.run()
+            self._values["forward"] = again
+        return self._values["forward"]
 
     def rows(self, name: str, lo: int, hi: int) -> np.ndarray:
         o = self.fwd.offset(name)
