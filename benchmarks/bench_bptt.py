@@ -1,13 +1,15 @@
-"""Time ``unroll.bptt`` against hand-written numpy BPTT and torch autograd.
+"""Time ``unroll.bptt`` against hand-written numpy BPTT (naive and strong) and torch.nn.
 
 Usage: ``python benchmarks/bench_bptt.py [--quick] [--repeats N] [--steps T]``
 
-For each case (Elman / LSTM, large and small) and each cotangent pattern (dL/dh at the
-last step only, or at every step) the three implementations are run on the same weights
-and inputs, interleaved in one process: one warm-up call each, then ``--repeats`` rounds
-of one call each, keeping the minimum. Only the forward+backward call is timed; building
-the unrolled graph (``unroll.unroll``) and the torch module is setup and is reported
-separately. The unroll gradients are checked against the hand-written ones.
+For each case (Elman / LSTM at three sizes) and each cotangent pattern (dL/dh at the
+last step only, or at every step) the four implementations run on the same weights and
+inputs, interleaved in one process: one warm-up call each, then ``--repeats`` rounds of
+one call each, keeping the minimum CPU time (``time.process_time``). numpy's BLAS and
+torch run on one thread, so the ratios do not depend on what else the machine runs.
+Only the forward+backward call is timed; building the unrolled graph is setup, reported
+separately. Every gradient is checked against the strong hand-written one. Then the first
+call (unroll + compile + run) against a warm run at T = 5e4.
 
 Every call into the ``unroll`` API is in :func:`unroll_runner` (the import is in
 ``unroll_import.py``). If ``unroll`` cannot be imported or lacks that API, numpy and torch
@@ -20,19 +22,35 @@ import os
 import sys
 import time
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy starts its BLAS
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
+import strong
 import torch
-from handwritten import ELMAN_KEYS, LSTM_KEYS, elman_bptt, lstm_bptt, params_to_torch, torch_bptt
+from handwritten import (
+    ELMAN_KEYS,
+    LSTM_KEYS,
+    elman_bptt,
+    lstm_bptt,
+    params_to_torch,
+    torch_bptt,
+)
 from unroll_import import UNROLL_ERRORS, load_unroll
+
+torch.set_num_threads(1)
 
 # (kind, hidden H, batch B, steps T); the input size I is H.
 CASES = [
     ("elman", 128, 32, 1000),
     ("lstm", 128, 32, 1000),
+    ("elman", 32, 16, 1000),
+    ("lstm", 32, 16, 1000),
     ("elman", 8, 1, 1000),
     ("lstm", 8, 1, 1000),
 ]
 NUMPY_FNS = {"elman": elman_bptt, "lstm": lstm_bptt}
+STRONG_FNS = {"elman": strong.elman_bptt, "lstm": strong.lstm_bptt}
 PARAM_KEYS = {"elman": ELMAN_KEYS, "lstm": LSTM_KEYS}
 
 
@@ -112,9 +130,9 @@ def time_interleaved(runners, repeats):
     order = list(runners.items())
     for r in range(repeats):
         for name, run in order[r % len(order) :] + order[: r % len(order)]:
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             run()
-            best[name] = min(best[name], time.perf_counter() - t0)
+            best[name] = min(best[name], time.process_time() - t0)
     return best, results
 
 
@@ -151,11 +169,12 @@ def run_case(unroll, kind, hidden, batch, steps, last_only, repeats):
         params = default_params(kind, input_size, hidden)
     module = torch_module(kind, input_size, hidden, params)
     runners["numpy"] = lambda: NUMPY_FNS[kind](params, xs, dhs)[1]
+    runners["strong"] = lambda: STRONG_FNS[kind](params, xs, dhs)[1]
     runners["torch"] = lambda: torch_bptt(module, xs, dhs)[1]
     best, grads = time_interleaved(runners, repeats)
     err = {
-        name: max_rel_err(grads[name], grads["numpy"], f"{name} {kind}")
-        for name in ("unroll", "torch")
+        name: max_rel_err(grads[name], grads["strong"], f"{name} {kind}")
+        for name in ("unroll", "torch", "numpy")
         if name in grads
     }
     return {
@@ -164,6 +183,7 @@ def run_case(unroll, kind, hidden, batch, steps, last_only, repeats):
         "ms": {k: 1e3 * v for k, v in best.items()},
         "err_unroll": err.get("unroll"),
         "err_torch": err.get("torch"),
+        "err_numpy": err.get("numpy"),
         "build_ms": 1e3 * build,
     }
 
@@ -178,26 +198,45 @@ def fmt(x, spec):
 def print_table(rows):
     """Print the timing table and the gradient-agreement columns."""
     head = (
-        f"{'case':26s} {'dL/dh':5s} {'unroll ms':>10s} {'numpy ms':>10s} {'torch ms':>10s} "
-        f"{'unroll/np':>9s} {'unroll/torch':>12s} {'np/torch':>8s} "
+        f"{'case':26s} {'dL/dh':5s} {'unroll ms':>10s} {'strong ms':>10s} {'naive ms':>9s} "
+        f"{'torch ms':>9s} {'u/strong':>8s} {'u/naive':>8s} {'u/torch':>8s} "
         f"{'err unroll':>10s} {'err torch':>10s}"
     )
     print(head)
     print("-" * len(head))
     for r in rows:
         ms = r["ms"]
-        u, n, t = ms.get("unroll"), ms.get("numpy"), ms.get("torch")
+        u, s, n, t = ms.get("unroll"), ms.get("strong"), ms.get("numpy"), ms.get("torch")
         print(
-            f"{r['case']:26s} {r['dh']:5s} {fmt(u, '10.1f')} {fmt(n, '10.1f')} {fmt(t, '10.1f')} "
-            f"{fmt(u and u / n, '9.2f')} {fmt(u and u / t, '12.2f')} {fmt(n / t, '8.2f')} "
+            f"{r['case']:26s} {r['dh']:5s} {fmt(u, '10.1f')} {fmt(s, '10.1f')} {fmt(n, '9.1f')} "
+            f"{fmt(t, '9.1f')} {fmt(u and u / s, '8.2f')} {fmt(u and u / n, '8.2f')} "
+            f"{fmt(u and u / t, '8.2f')} "
             f"{fmt(r['err_unroll'], '10.1e')} {fmt(r['err_torch'], '10.1e')}"
         )
-    print("\nerr = max over parameters of max|g - g_numpy| / max|g_numpy| (hand-written numpy")
-    print("is the reference). Times are the minimum over the timed rounds.")
+    print("\nerr = max over parameters of max|g - g_strong| / max|g_strong| (the strong")
+    print("hand-written numpy is the reference). Times: minimum CPU time over the rounds.")
     if not all(math.isnan(r["build_ms"]) for r in rows):
         print("unroll.presets + unroll.unroll setup time (not included above):")
         for r in rows:
             print(f"  {r['case']:26s} dL/dh {r['dh']:4s} {fmt(r['build_ms'], '8.1f')} ms")
+
+
+def first_call(unroll, steps=50_000, hidden=32):
+    """CPU seconds of a first call (unroll + compile + run) and of the best warm run."""
+    g = unroll.presets.lstm(hidden, hidden)
+    params = unroll.init_params(g, seed=0)
+    xs = {"x": np.random.default_rng(1).standard_normal((steps, 1, hidden))}
+    cot = {("h", steps - 1): np.ones((1, hidden))}
+    t0 = time.process_time()
+    u = unroll.unroll(g, steps=steps)
+    unroll.bptt(u, params, xs, cot)
+    first = time.process_time() - t0
+    warm = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()
+        unroll.bptt(u, params, xs, cot)
+        warm = min(warm, time.process_time() - t0)
+    return first, warm
 
 
 def print_environment():
@@ -225,6 +264,9 @@ def main(argv=None):
             steps = args.steps or steps
             rows.append(run_case(unroll, kind, hidden, batch, steps, last_only, args.repeats))
     print_table(rows)
+    if unroll is not None:
+        first, warm = first_call(unroll, steps=5_000 if args.quick else 50_000)
+        print(f"\nLSTM H=32 B=1: first call {first:.2f} s, warm {warm:.2f} s ({first / warm:.2f}x)")
     return 0
 
 

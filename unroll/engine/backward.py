@@ -231,9 +231,20 @@ class Backward:
 
     def seed(self, cotangents) -> None:
         """Put the cotangents ``{(name, t): (B, n)}`` of the window's steps in."""
+        by_node: dict[str, list] = {}
         for (name, t), c in cotangents.items():
             if self.first <= t <= self.last:
-                self.grads.add(name, t, c[..., None, :, :])
+                by_node.setdefault(name, []).append((t, c))
+        fwd = self.fwd
+        for name, items in by_node.items():  # one write per node: the arrays are fresh
+            G, E = self.grads.get(name)
+            rows = np.array([t for t, _ in items]) + fwd.offset(name)
+            shape = G.shape[:-3] + G.shape[-2:]
+            values = np.stack(
+                [c if c.shape == shape else np.broadcast_to(c, shape) for _, c in items]
+            )
+            G[..., rows, :, :] = np.moveaxis(values, 0, -3)
+            E[..., rows] = 0
 
     def run(self) -> None:
         """Backpropagate through every part, the last computed first."""
@@ -461,6 +472,33 @@ class Backward:
         else:
             vjp = self._op_vjp(unit, target, scale, first, depth, o, wrap)
 
+        def flush(t, k):
+            L = np.expand_dims(scale.L, -1) if fwd.lead else scale.L
+            for member, a, b in padded:
+                self.grads.add(member, t, np.expand_dims(slots[k][..., a:b], -3), L)
+
+        if not fwd.lead and len(kept) == 1 and len(unit.members) == 1:
+            G, views = kept[0]  # one node that keeps its gradient: gather it in place
+            live = injected[0][3] if injected else None
+            scales = injected[0][1][o + first : o + last + 1].tolist() if injected else None
+
+            def gather(s, k):
+                t = sign * (s - r0)
+                if first <= t <= last:
+                    g = G[t + o]
+                    if live is not None and live[t - first]:
+                        e = scales[t - first]
+                        if e != scale.L:
+                            np.ldexp(g, e - scale.L, out=g)
+                        g += views[k]
+                    else:
+                        g[...] = views[k]
+                    vjp(s, g, t)
+                elif boundary and -before <= t < T + after and (t < 0 or t >= T):
+                    flush(t, k)
+
+            return gather
+
         def step(s, k):
             t = sign * (s - r0)
             if first <= t <= last:
@@ -472,9 +510,7 @@ class Backward:
                     G[row] = views[k]
                 vjp(s, slots[k], t)
             elif boundary and -before <= t < T + after and (t < 0 or t >= T):
-                L = np.expand_dims(scale.L, -1) if fwd.lead else scale.L
-                for member, a, b in padded:
-                    self.grads.add(member, t, np.expand_dims(slots[k][..., a:b], -3), L)
+                flush(t, k)
 
         return step
 

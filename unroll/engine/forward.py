@@ -304,7 +304,7 @@ class Forward:
                 if r.lag is not None
             ]
             identity = [self._source(r) for r in unit.identity if r.lag is not None]
-            runs = [(a, b, act.apply_inplace) for a, b, act in unit.runs]
+            runs = [(a, b, act.forward_into or act.apply_inplace) for a, b, act in unit.runs]
             whole = runs[0][2] if len(runs) == 1 else None
 
             def layer_step(s):
