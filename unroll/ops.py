@@ -70,6 +70,13 @@ ACTIVATIONS: dict[str, Activation] = {
         ),
         Activation("softplus", _softplus, lambda y: -np.expm1(-y), 1.0, "log(1 + exp(x))"),
         Activation(
+            "hard_sigmoid",  # Keras 3's (torch's hardsigmoid); Keras 2's was 0.2 x + 0.5
+            lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0),
+            lambda y: np.where((y > 0.0) & (y < 1.0), 1.0 / 6.0, 0.0).astype(y.dtype),
+            1.0 / 6.0,
+            "clip(x / 6 + 1/2, 0, 1)",
+        ),
+        Activation(
             "softsign",
             lambda x: x / (1.0 + np.abs(x)),
             lambda y: (1.0 - np.abs(y)) ** 2,
@@ -184,6 +191,17 @@ OPS: dict[str, Op] = {
             False,
             "1−",
             "1 - x, elementwise (the GRU's 1 - z)",
+        ),
+        Op(
+            "mean",
+            1,
+            None,
+            lambda *xs: sum(xs[1:], xs[0]) / len(xs),
+            lambda g, y, *xs: (g / len(xs),) * len(xs),
+            _equal_sizes,
+            False,
+            "avg",
+            "elementwise mean of the inputs (Keras Bidirectional's merge_mode='ave')",
         ),
         Op(
             "concat",
