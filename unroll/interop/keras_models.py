@@ -34,6 +34,7 @@ from ..graph import Graph
 __all__ = [
     "KERAS_INSTALL_HINT",
     "KERAS_LAYERS",
+    "KerasCell",
     "KerasImport",
     "KerasInteropError",
     "MissingKerasError",
@@ -96,7 +97,7 @@ class _Block:
 
 
 @dataclass
-class _Cell:
+class KerasCell:
     """One recurrent cell of the graph: the Keras RNN layer it comes from and its states."""
 
     layer: object
@@ -118,7 +119,7 @@ class _Build:
     steps: int | None
     blocks: dict[str, list[_Block]] = field(default_factory=dict)
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    cells: dict[str, list[_Cell]] = field(default_factory=dict)
+    cells: dict[str, list[KerasCell]] = field(default_factory=dict)
     values: dict[str, np.ndarray] = field(default_factory=dict)
     top: _Flow | None = None
     top_owner: str | None = None
@@ -278,7 +279,7 @@ def _add_cell(build: _Build, layer, flow: _Flow, suffix: str, owner: str, traini
         **options,
     )
     build.cells.setdefault(owner, []).append(
-        _Cell(layer, tuple(f"{state}{suffix}" for state in kind.states), reverse)
+        KerasCell(layer, tuple(f"{state}{suffix}" for state in kind.states), reverse)
     )
     for variable, blocks in _cell_weights(layer, kind, suffix, H):
         build.weight(variable, blocks)
@@ -442,6 +443,14 @@ def _fixed_steps(model) -> int | None:
     return None
 
 
+def _check_supported(layer) -> None:
+    if type(layer).__name__ not in KERAS_LAYERS:
+        raise KerasInteropError(
+            f"layer {layer.name!r} ({type(layer).__name__}) is not supported "
+            f"(supported: {', '.join(KERAS_LAYERS)})"
+        )
+
+
 def _check_built(layer) -> None:
     if not layer.built or (not layer.weights and type(layer).__name__ not in _SKIPPED):
         raise KerasInteropError(
@@ -475,6 +484,11 @@ class KerasImport:
         The sequence length the graph is built for, where it depends on it.
     paths : list of str
         The Keras weight paths :meth:`keras_grads` returns, in the model's order.
+    cells : dict
+        ``{Keras layer name: [cell, ...]}`` for each recurrent layer (a Bidirectional has
+        two, forward first); a cell has ``.layer`` (the Keras RNN layer), ``.states`` (our
+        state nodes, in Keras's state order) and ``.reverse`` (it runs backward in our
+        time, so Keras's processing step ``p`` is our step ``T-1-p``).
 
     Notes
     -----
@@ -485,13 +499,16 @@ class KerasImport:
 
     Examples
     --------
-    >>> import numpy as np, unroll
-    >>> import keras  # doctest: +SKIP
+    A classifier head on the last step: the graph is unrolled "many-to-one".
+
+    >>> import keras, unroll
     >>> model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4),
-    ...                           keras.layers.Dense(2)])  # doctest: +SKIP
-    >>> imp = from_keras(model)  # doctest: +SKIP
-    >>> sorted(imp.graph.nodes)[:3], imp.mode  # doctest: +SKIP
-    (['c_l0', 'f_c_l0', 'f_l0'], 'many-to-one')
+    ...                           keras.layers.Dense(2)])
+    >>> imp = from_keras(model)
+    >>> imp.mode, imp.graph.output_nodes(), imp.params["W_y"].shape
+    ('many-to-one', ['y'], (2, 4))
+    >>> imp.paths[:2]
+    ['sequential/lstm/lstm_cell/kernel', 'sequential/lstm/lstm_cell/recurrent_kernel']
     """
 
     def __init__(self, model, layers, output_index, build: _Build, input_size: int):
@@ -499,7 +516,7 @@ class KerasImport:
         self.input_size = input_size
         self._layers = layers
         self._outputs_index = output_index
-        self._blocks, self._shapes, self._cells = build.blocks, build.shapes, build.cells
+        self._blocks, self._shapes, self.cells = build.blocks, build.shapes, build.cells
         self.params = dict(sorted(build.values.items()))
         self.paths = list(build.blocks)
         self._main: _Flow = build.top
@@ -537,7 +554,7 @@ class KerasImport:
         """The returned states in Keras's order: each cell's states at its last step."""
         return [
             (state, cell.final_time(steps))
-            for cell in self._cells.get(self._top_owner, [])
+            for cell in self.cells.get(self._top_owner, [])
             for state in cell.states
         ]
 
@@ -578,19 +595,19 @@ class KerasImport:
             ``{state node: array (B, H)}``, as :func:`unroll.bptt`'s ``initial_states``.
         """
         if not isinstance(states, dict):
-            if len(self._cells) != 1:
+            if len(self.cells) != 1:
                 raise KerasInteropError(
-                    f"the model has {len(self._cells)} recurrent layers: give initial states "
-                    f"as {{layer name: [...]}} ({', '.join(self._cells)})"
+                    f"the model has {len(self.cells)} recurrent layers: give initial states "
+                    f"as {{layer name: [...]}} ({', '.join(self.cells)})"
                 )
-            states = {next(iter(self._cells)): states}
+            states = {next(iter(self.cells)): states}
         out = {}
         for owner, given in states.items():
-            if owner not in self._cells:
+            if owner not in self.cells:
                 raise KerasInteropError(
-                    f"no recurrent layer {owner!r} (layers: {', '.join(self._cells)})"
+                    f"no recurrent layer {owner!r} (layers: {', '.join(self.cells)})"
                 )
-            nodes = [s for cell in self._cells[owner] for s in cell.states]
+            nodes = [s for cell in self.cells[owner] for s in cell.states]
             if len(given) != len(nodes):
                 raise KerasInteropError(
                     f"layer {owner!r} takes {len(nodes)} initial states, got {len(given)}"
@@ -680,7 +697,7 @@ class KerasImport:
         steps = self._check_result(result)
         return {
             state: result.node_grads[(state, cell.boundary_time(steps))]
-            for cells in self._cells.values()
+            for cells in self.cells.values()
             for cell in cells
             for state in cell.states
         }
@@ -733,20 +750,24 @@ def from_keras(model, *, steps: int | None = None, training: bool = False) -> Ke
 
     Examples
     --------
-    >>> import numpy as np, unroll
-    >>> import keras  # doctest: +SKIP
-    >>> layer = keras.layers.GRU(4, reset_after=False, return_sequences=True)  # doctest: +SKIP
-    >>> x = np.random.default_rng(0).normal(size=(2, 6, 3))
-    >>> expected = keras.ops.convert_to_numpy(layer(x))  # doctest: +SKIP
-    >>> imp = from_keras(layer)  # doctest: +SKIP
-    >>> r = unroll.bptt(unroll.unroll(imp.graph, 6, imp.mode), imp.params, imp.inputs(x))  # doctest: +SKIP
-    >>> bool(abs(imp.outputs(r) - expected).max() < 1e-6)  # doctest: +SKIP
+    Keras's own forward pass agrees (to float32 precision: Keras's type promotion computes
+    its matrix products in float32 even for float64 weights on the torch and jax backends).
+
+    >>> import keras, numpy as np, unroll
+    >>> layer = keras.layers.GRU(4, reset_after=False, return_sequences=True)
+    >>> x = np.random.default_rng(0).normal(size=(2, 6, 3))  # (B, T, n): batch first
+    >>> expected = keras.ops.convert_to_numpy(layer(x))
+    >>> imp = from_keras(layer)
+    >>> u = unroll.unroll(imp.graph, steps=6, mode=imp.mode)
+    >>> r = unroll.bptt(u, imp.params, imp.inputs(x))
+    >>> bool(abs(imp.outputs(r) - expected).max() < 1e-5)
     True
     """
     layers, output_index = _layers_of(model)
     if not layers:
         raise KerasInteropError(f"model {model.name!r} has no layers")
     for layer in layers:
+        _check_supported(layer)
         _check_built(layer)
     named = [layer for layer in layers if type(layer).__name__ not in _SKIPPED]
     build = _Build(
@@ -756,12 +777,7 @@ def from_keras(model, *, steps: int | None = None, training: bool = False) -> Ke
     flow = _Flow(build.graph.input("x", input_size), input_size)
     index = 0
     for layer in layers:
-        add = KERAS_LAYERS.get(type(layer).__name__)
-        if add is None:
-            raise KerasInteropError(
-                f"layer {layer.name!r} ({type(layer).__name__}) is not supported "
-                f"(supported: {', '.join(KERAS_LAYERS)})"
-            )
+        add = KERAS_LAYERS[type(layer).__name__]
         suffix = f"_l{index}" if len(named) > 1 else ""
         top = layer is named[-1]
         flow = add(build, layer, flow, suffix, top, training)
