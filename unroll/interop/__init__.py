@@ -9,6 +9,14 @@ from .keras_models import (
     from_keras,
     load_keras,
 )
+from .onnx_models import (
+    ONNX_INSTALL_HINT,
+    MissingOnnxError,
+    OnnxImport,
+    OnnxInteropError,
+    from_onnx,
+    load_onnx,
+)
 from .torch_modules import (
     INSTALL_HINT,
     SUPPORTED,
@@ -23,16 +31,22 @@ from .torch_modules import (
 __all__ = [
     "INSTALL_HINT",
     "KERAS_INSTALL_HINT",
+    "ONNX_INSTALL_HINT",
     "SUPPORTED",
     "KerasImport",
     "KerasInteropError",
     "MissingKerasError",
+    "MissingOnnxError",
     "MissingTorchError",
+    "OnnxImport",
+    "OnnxInteropError",
     "TorchImport",
     "TorchInteropError",
     "TorchKind",
     "from_keras",
+    "from_onnx",
     "from_torch",
     "load_keras",
+    "load_onnx",
     "load_state_dict",
 ]
