@@ -616,6 +616,12 @@ def from_onnx(model) -> OnnxImport:
         return load_onnx(model)
     if isinstance(model, bytes | bytearray):
         model = _parse(onnx, bytes(model), "the model bytes")
+    else:
+        _check(onnx, model, "the model")
+    return _import(onnx, model)
+
+
+def _import(onnx, model) -> OnnxImport:
     layers = _recurrent_layers(onnx, model)
     constants = {i.name for i in model.graph.initializer}
     sequence_inputs = [i.name for i in model.graph.input if i.name not in constants]
@@ -632,11 +638,19 @@ def _parse(onnx, data: bytes, where: str):
         raise OnnxInteropError(
             f"{where}: not an ONNX model ({type(e).__name__}: {_first_line(e)})"
         ) from None
+    _check(onnx, model, where)
+    return model
+
+
+def _check(onnx, model, where: str) -> None:
+    if not isinstance(model, onnx.ModelProto):
+        raise OnnxInteropError(
+            f"{where} is a {type(model).__name__}, not an onnx.ModelProto, bytes or a path"
+        )
     try:
         onnx.checker.check_model(model)
     except Exception as e:  # onnx.checker.ValidationError and friends
         raise OnnxInteropError(f"{where}: not a valid ONNX model ({_first_line(e)})") from None
-    return model
 
 
 def load_onnx(path) -> OnnxImport:
@@ -655,6 +669,6 @@ def load_onnx(path) -> OnnxImport:
         raise OnnxInteropError(f"{path}: no such file")
     model = _parse(onnx, path.read_bytes(), str(path))
     try:
-        return from_onnx(model)
+        return _import(onnx, model)
     except OnnxInteropError as e:
         raise OnnxInteropError(f"{path}: {e}") from None
