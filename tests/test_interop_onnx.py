@@ -101,14 +101,10 @@ def test_gradients_through_an_onnx_import_match_torch_autograd():
     imp = from_onnx(_export(module, (x,), (["x"], _outputs_of(module))))
     double = module.double()
     out, (h_n, c_n) = double(x.double())
-    g_out, g_h = (
-        torch.randn(out.shape, dtype=torch.float64),
-        torch.randn(h_n.shape, dtype=torch.float64),
-    )
-    ((out * g_out).sum() + (h_n * g_h).sum()).backward()
-    r = unroll.bptt(
-        unroll.unroll(imp.graph, T), imp.params, imp.inputs(x), imp.cotangents(g_out, g_h)
-    )
+    g_out, g_h, g_c = (torch.randn(a.shape, dtype=torch.float64) for a in (out, h_n, c_n))
+    ((out * g_out).sum() + (h_n * g_h).sum() + (c_n * g_c).sum()).backward()
+    u = unroll.unroll(imp.graph, T)
+    r = unroll.bptt(u, imp.params, imp.inputs(x), imp.cotangents(g_out, g_h, g_c))
     grads = imp.torch_grads(r)
     for name, p in double.named_parameters():
         _close("weight gradients vs torch (rel)", grads[name], p.grad, GRAD_REL, relative=True)
@@ -130,6 +126,7 @@ def test_initial_states_from_graph_inputs_and_batch_first():
         _close("onnxruntime float32 (abs)", ours[name], value, FORWARD32)
     out, (h_n, c_n) = module.double()(x.double(), (h0.double(), c0.double()))
     _close("torch float64 (abs)", ours["output"], out, FORWARD64)
+    _close("torch float64 (abs)", ours["h_n"], h_n, FORWARD64)
     _close("torch float64 (abs)", ours["c_n"], c_n, FORWARD64)
 
 
