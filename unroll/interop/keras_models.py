@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -794,20 +795,25 @@ def from_keras(model, *, steps: int | None = None, training: bool = False) -> Ke
 
 # ---- files ----------------------------------------------------------------------------------
 
-_BACKENDS = ("torch", "jax", "tensorflow", "numpy")
+_BACKENDS = ("torch", "jax", "tensorflow")
 
 
 def _require_keras():
     """Import Keras on a backend that is installed (the configured one, if it is)."""
     if importlib.util.find_spec("keras") is None:
         raise MissingKerasError(f"Keras is not installed; install it with: {KERAS_INSTALL_HINT}")
-    if "KERAS_BACKEND" not in os.environ and "keras" not in __import__("sys").modules:
+    if "KERAS_BACKEND" not in os.environ and "keras" not in sys.modules:
         wanted = _configured_backend()
-        if importlib.util.find_spec(wanted if wanted != "numpy" else "numpy") is None:
+        if importlib.util.find_spec(wanted) is None:
             found = [b for b in _BACKENDS if importlib.util.find_spec(b) is not None]
-            os.environ["KERAS_BACKEND"] = found[0] if found else "numpy"
-    import keras
-
+            os.environ["KERAS_BACKEND"] = found[0] if found else wanted
+    try:
+        import keras
+    except ImportError as e:  # Keras is there, its backend is not
+        raise MissingKerasError(
+            f"Keras cannot start ({_first_line(e)}); install a backend: torch, jax or "
+            "tensorflow (and set KERAS_BACKEND)"
+        ) from None
     return keras
 
 
