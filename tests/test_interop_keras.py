@@ -500,3 +500,34 @@ def test_missing_keras_names_the_extra(monkeypatch, tmp_path):
     )
     with pytest.raises(MissingKerasError, match=r"pip install rnn-unroll\[keras\]"):
         load_keras(path)
+
+
+def test_cli_reads_a_keras_file_and_names_a_bad_one(tmp_path):
+    from click.testing import CliRunner
+
+    from unroll.cli.main import main
+
+    model = keras.Sequential([keras.Input((T, N)), L.Bidirectional(L.GRU(2)), L.Dense(1)])
+    model.save(tmp_path / "m.keras")
+    (tmp_path / "bad.keras").write_text("junk")
+    runner = CliRunner()
+    ok = runner.invoke(main, ["export", str(tmp_path / "m.keras"), "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    assert '"h_l0_reverse"' in ok.output and '"W_y"' in ok.output
+    bad = runner.invoke(main, ["export", str(tmp_path / "bad.keras"), "--format", "json"])
+    assert bad.exit_code == 1 and "bad.keras: not a Keras model file" in bad.output
+    assert "Traceback" not in bad.output and len(bad.output.strip().splitlines()) == 1
+    missing = runner.invoke(main, ["export", str(tmp_path / "none.keras")])
+    assert missing.exit_code == 2 and "no such Keras file" in missing.output
+
+
+def test_the_gallery_entry_is_skipped_with_a_warning_without_keras(monkeypatch):
+    from unroll.gallery import imported
+    from unroll.interop import keras_models
+
+    def missing():
+        raise MissingKerasError("Keras is not installed; install it with: pip install x")
+
+    monkeypatch.setattr(keras_models, "_require_keras", missing)
+    with pytest.warns(unroll.UnrollWarning, match=r"Keras pictures are skipped"):
+        assert imported.keras_models() == []

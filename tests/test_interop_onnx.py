@@ -268,3 +268,22 @@ def test_bad_onnx_files_are_named(tmp_path):
     assert m.graph.nodes == from_onnx(good).graph.nodes and sorted(m.params) == sorted(
         from_onnx(good).params
     )
+
+
+def test_cli_reads_an_onnx_file_and_names_a_bad_one(tmp_path):
+    from click.testing import CliRunner
+
+    from unroll.cli.main import main
+
+    (tmp_path / "gru.onnx").write_bytes(
+        _node_model("GRU", linear_before_reset=0).SerializeToString()
+    )
+    clipped = _node_model("LSTM", clip=3.0).SerializeToString()
+    (tmp_path / "clipped.onnx").write_bytes(clipped)
+    runner = CliRunner()
+    ok = runner.invoke(main, ["export", str(tmp_path / "gru.onnx"), "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    assert '"r_h"' in ok.output
+    bad = runner.invoke(main, ["export", str(tmp_path / "clipped.onnx")])
+    assert bad.exit_code == 1 and "clipped.onnx: node 'Y' (LSTM): clip=3.0" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
