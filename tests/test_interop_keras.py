@@ -1,7 +1,9 @@
 """Imported Keras 3 models: graphs, layouts, errors, files, and parity with Keras on the torch
 backend (outputs, final states, every weight gradient, each step's dL/dh_t and dL/dc_t).
 
-float64: ``keras.config.set_floatx("float64")`` gives float64 weights and states, but Keras's
+float64: ``keras.config.set_floatx("float64")`` and ``keras.config.set_dtype_policy("float64")``
+(Keras caches the policy the first time a layer is made, so floatx alone is not enough once
+anything has used Keras) give float64 weights and states, but Keras's
 type promotion (``keras.backend.result_type``) maps every 64-bit result to 32 bits to match
 JAX's default, so ``keras.ops.matmul`` of two float64 tensors computes in float32 (SimpleRNN,
 GRU with reset_after=False and Dense go through it; LSTM and GRU reset_after=True do not).
@@ -42,11 +44,13 @@ WORST: dict[str, float] = {}
 def float64(monkeypatch):
     """Keras in float64 end to end: float64 weights, and no 64 -> 32 bit promotion."""
     monkeypatch.setattr(keras_dtypes, "BIT64_TO_BIT32_DTYPE", {})
-    floatx = keras.config.floatx()
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")  # the policy is cached at first use: set it too
     keras.utils.set_random_seed(0)
     yield
     keras.config.set_floatx(floatx)
+    keras.config.set_dtype_policy(policy)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -504,7 +508,6 @@ def test_missing_keras_names_the_extra(monkeypatch, tmp_path):
 
 def test_cli_reads_a_keras_file_and_names_a_bad_one(tmp_path):
     from click.testing import CliRunner
-
     from unroll.cli.main import main
 
     model = keras.Sequential([keras.Input((T, N)), L.Bidirectional(L.GRU(2)), L.Dense(1)])

@@ -272,7 +272,6 @@ def test_bad_onnx_files_are_named(tmp_path):
 
 def test_cli_reads_an_onnx_file_and_names_a_bad_one(tmp_path):
     from click.testing import CliRunner
-
     from unroll.cli.main import main
 
     (tmp_path / "gru.onnx").write_bytes(

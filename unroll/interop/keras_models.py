@@ -503,13 +503,13 @@ class KerasImport:
     A classifier head on the last step: the graph is unrolled "many-to-one".
 
     >>> import keras, unroll
-    >>> model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4),
-    ...                           keras.layers.Dense(2)])
+    >>> model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4, name="lstm"),
+    ...                           keras.layers.Dense(2, name="head")], name="classifier")
     >>> imp = from_keras(model)
     >>> imp.mode, imp.graph.output_nodes(), imp.params["W_y"].shape
     ('many-to-one', ['y'], (2, 4))
-    >>> imp.paths[:2]
-    ['sequential/lstm/lstm_cell/kernel', 'sequential/lstm/lstm_cell/recurrent_kernel']
+    >>> imp.paths[-2:]
+    ['classifier/head/kernel', 'classifier/head/bias']
     """
 
     def __init__(self, model, layers, output_index, build: _Build, input_size: int):
