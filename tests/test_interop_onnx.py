@@ -108,6 +108,19 @@ def test_gradients_through_an_onnx_import_match_torch_autograd():
     grads = imp.torch_grads(r)
     for name, p in double.named_parameters():
         _close("weight gradients vs torch (rel)", grads[name], p.grad, GRAD_REL, relative=True)
+    packed = imp.onnx_grads(r)
+    constants = {i.name: i for i in imp.model.graph.initializer}
+    assert sorted(packed) == sorted(
+        n.input[i] for n in imp.model.graph.node if n.op_type == "LSTM" for i in (1, 2, 3)
+    )
+    for name, g in packed.items():
+        assert g.shape == tuple(constants[name].dims)
+    first = next(n for n in imp.model.graph.node if n.op_type == "LSTM")
+    p = dict(double.named_parameters())
+    forget_ih = p["weight_ih_l0_reverse"].grad[H : 2 * H]  # torch's f block; ONNX's third (iofc)
+    np.testing.assert_allclose(packed[first.input[1]][1, 2 * H : 3 * H], forget_ih, rtol=1e-10)
+    b_hh_o = p["bias_hh_l0"].grad[3 * H :]  # torch's o; ONNX's second block of the R half
+    np.testing.assert_allclose(packed[first.input[3]][0, 5 * H : 6 * H], b_hh_o, rtol=1e-10)
 
 
 def test_initial_states_from_graph_inputs_and_batch_first():

@@ -5,7 +5,8 @@ and ``B`` tensors (gate orders ``iofc`` for LSTM, ``zrh`` for GRU) into torch.nn
 and returns an :class:`OnnxImport`: the same graph and parameters :func:`unroll.from_torch`
 gives for the torch.nn module that would compute the same thing, with the same translators
 (``.inputs``, ``.outputs``, ``.cotangents``, ``.torch_grads``, ...) plus
-:meth:`OnnxImport.onnx_outputs`, the graph's own outputs by name.
+:meth:`OnnxImport.onnx_outputs` and :meth:`OnnxImport.onnx_grads`, keyed by the ONNX
+graph's own names.
 
 Everything between the recurrent nodes (the Transpose/Reshape/Concat/Expand "glue" torch
 emits) is checked, not trusted: the glue alone is run once by ONNX's reference evaluator on
@@ -390,7 +391,8 @@ def _first_line(error: BaseException) -> str:
 class OnnxImport(TorchImport):
     """An ONNX recurrent model as an unroll graph: a :class:`TorchImport` of the torch.nn
     module that computes the same thing (its translators use torch's layouts), plus the
-    ONNX graph's own outputs by name.
+    ONNX graph's own inputs (:meth:`feed`), outputs (:meth:`onnx_outputs`) and packed
+    weight gradients (:meth:`onnx_grads`) by name.
 
     Attributes
     ----------
@@ -447,6 +449,7 @@ class OnnxImport(TorchImport):
         self.params = self._split(_torch_layout(layers, self.directions, self.num_layers))
         self.input_name = self.graph.input_nodes()[0]
         self.output_node = self.graph.output_nodes()[0]
+        self._layers = layers
         self._initial = layouts.initial
         self.output_forms = layouts.outputs
         self.input_names = {"x": x_name}
@@ -490,6 +493,26 @@ class OnnxImport(TorchImport):
             forms["Y"] = self._raw_y(result)
         return {name: forms[form] for name, form in self.output_forms.items()}
 
+    def onnx_grads(self, result) -> dict[str, np.ndarray]:
+        """Our parameter gradients keyed by the ONNX initializers ``W``, ``R``, ``B`` of each
+        node, packed in ONNX's layout (directions first, ONNX's gate order)."""
+        torch_grads = self.torch_grads(result)
+        grads = {}
+        for k, layer in enumerate(self._layers):
+            H, order = layer.hidden_size, layer.op.order
+            for role, value in layer.weights.items():
+                packed = np.zeros(value.shape)
+                for j, d in enumerate(layer.directions):
+                    suffix = f"_l{k}" + ("_reverse" if d == 1 else "")
+                    for part, name in enumerate(_TORCH_NAMES[role]):
+                        g = torch_grads[f"{name}{suffix}"]
+                        offset = part * len(order) * H
+                        for q, block in enumerate(order):
+                            rows = slice(offset + block * H, offset + (block + 1) * H)
+                            packed[j, rows] = g[q * H : (q + 1) * H]
+                grads[layer.inputs[role]] = packed
+        return grads
+
     def _raw_y(self, result) -> np.ndarray:
         """ONNX's ``Y (T, D, B, H)`` of the top layer."""
         k, T = self.num_layers - 1, result.unrolled.steps
@@ -500,6 +523,10 @@ class OnnxImport(TorchImport):
                 for t in range(T)
             ]
         )
+
+
+#: ONNX's packed inputs -> the torch parameters they hold, in packing order.
+_TORCH_NAMES = {"W": ("weight_ih",), "R": ("weight_hh",), "B": ("bias_ih", "bias_hh")}
 
 
 def _torch_kind(layer: _Layer) -> TorchKind:
