@@ -132,7 +132,8 @@ def _layers(model):
 def _parity(case, model, x, initial=None, grad_rel=REL):
     """Keras (autograd through the torch backend) against unroll, on random cotangents."""
     gen = torch.Generator().manual_seed(len(case))
-    xt = torch.tensor(x)
+    xt = torch.tensor(x, requires_grad=True)
+    initial = None if initial is None else [s.clone().requires_grad_(True) for s in initial]
     keras_out = model(xt, initial_state=initial) if initial is not None else model(xt)
     outs = list(keras_out) if isinstance(keras_out, list | tuple) else [keras_out]
 
@@ -150,6 +151,7 @@ def _parity(case, model, x, initial=None, grad_rel=REL):
         v.grad = None
     sum((o * g).sum() for o, g in zip(outs, grads, strict=True)).backward()
     weight_grads = {w.path: w.value.grad.clone() for w in model.weights}
+    leaf_grads = [xt.grad.clone(), *(s.grad.clone() for s in initial or [])]
     sum((o * g).sum() for o, g in zip(stepped, grads, strict=True)).backward()
 
     imp = from_keras(model, steps=x.shape[1])
@@ -165,6 +167,11 @@ def _parity(case, model, x, initial=None, grad_rel=REL):
     ours = list(ours) if isinstance(ours, list) else [ours]
     for i, (a, b) in enumerate(zip(ours, outs, strict=True)):
         _record(case, "outputs" if i == 0 else "final states", a, b)
+    _record(case, "dL/dx", imp.input_grads(r), leaf_grads[0], grad_rel)
+    if initial is not None:
+        state_grads = imp.initial_state_grads(r)
+        for node, g in zip(state_grads, leaf_grads[1:], strict=True):
+            _record(case, "dL/d(initial state)", state_grads[node], g, grad_rel)
     keras_grads = imp.keras_grads(r)
     assert sorted(keras_grads) == sorted(weight_grads)
     for path, g in weight_grads.items():

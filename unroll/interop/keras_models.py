@@ -693,6 +693,11 @@ class KerasImport:
             grads[path] = out
         return grads
 
+    def input_grads(self, result) -> np.ndarray:
+        """dL/dx in Keras's layout ``(B, T, n)`` (needs ``bptt(..., input_grads=True)``)."""
+        steps = self._check_result(result)
+        return np.stack([result.node_grads[("x", t)] for t in range(steps)], axis=1)
+
     def initial_state_grads(self, result) -> dict[str, np.ndarray]:
         """dL/d(initial state) per state node (the order of :meth:`initial_states`)."""
         steps = self._check_result(result)
