@@ -853,6 +853,16 @@ def load_keras(path, **options) -> KerasImport:
         Keras's safe loader, or a layer :func:`from_keras` does not support.
     MissingKerasError
         Without Keras (``pip install rnn-unroll[keras]``).
+
+    Examples
+    --------
+    >>> import os, tempfile, keras
+    >>> path = os.path.join(tempfile.mkdtemp(), "tagger.keras")
+    >>> keras.Sequential([keras.Input((None, 2)), keras.layers.GRU(3, return_sequences=True),
+    ...                   keras.layers.Dense(1)]).save(path)
+    >>> imp = load_keras(path)
+    >>> imp.mode, imp.graph.nodes["y"].size
+    ('synced', 1)
     """
     path = Path(path)
     if not path.is_file():

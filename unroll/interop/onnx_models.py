@@ -637,6 +637,23 @@ def from_onnx(model) -> OnnxImport:
         op that is neither recurrent nor layout, glue the probe cannot read.
     MissingOnnxError
         Without the onnx package (``pip install rnn-unroll[onnx]``).
+
+    Examples
+    --------
+    One GRU node that resets before the recurrent product (``linear_before_reset=0``):
+
+    >>> import numpy as np
+    >>> from onnx import TensorProto, helper, numpy_helper
+    >>> rng = np.random.default_rng(0)
+    >>> W, R = (numpy_helper.from_array(rng.normal(size=s).astype(np.float32), n)
+    ...         for n, s in (("W", (1, 6, 3)), ("R", (1, 6, 2))))
+    >>> node = helper.make_node("GRU", ["X", "W", "R"], ["Y", "Y_h"], hidden_size=2)
+    >>> graph = helper.make_graph(
+    ...     [node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [4, 1, 3])],
+    ...     [helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [1, 1, 2])], [W, R])
+    >>> imp = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]))
+    >>> imp.graph.name, sorted(imp.params)[:3], imp.output_forms
+    ('gru_reset_before', ['W_hn', 'W_hr', 'W_hz'], {'Y_h': 'h_n'})
     """
     onnx = _require_onnx()
     if isinstance(model, str | Path):
@@ -689,6 +706,14 @@ def load_onnx(path) -> OnnxImport:
     OnnxInteropError
         One line naming the file: missing, not ONNX (or truncated), invalid, or a node
         :func:`from_onnx` does not support.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> load_onnx(os.path.join(tempfile.mkdtemp(), "missing.onnx"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    unroll.interop.onnx_models.OnnxInteropError: .../missing.onnx: no such file
     """
     onnx = _require_onnx()
     path = Path(path)
