@@ -541,3 +541,20 @@ def test_the_gallery_entry_is_skipped_with_a_warning_without_keras(monkeypatch):
     monkeypatch.setattr(keras_models, "_require_keras", missing)
     with pytest.warns(unroll.UnrollWarning, match=r"Keras pictures are skipped"):
         assert imported.keras_models() == []
+
+
+def test_a_keras_model_argument_without_keras_names_the_extra(monkeypatch, tmp_path):
+    from unroll.interop import keras_models
+    from unroll.models import ModelSpecError
+
+    path = tmp_path / "m.keras"
+    keras.Sequential([keras.Input((T, N)), L.LSTM(2)]).save(path)
+
+    def missing():
+        raise MissingKerasError("Keras is not installed; install it with: pip install x")
+
+    monkeypatch.setattr(keras_models, "_require_keras", missing)
+    with pytest.raises(
+        ModelSpecError, match=r"m.keras: reading a Keras model needs the keras extra"
+    ):
+        unroll.load_model(str(path))
