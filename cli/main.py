@@ -25,8 +25,9 @@ def main(debug):
     MODEL, wherever a command takes one, is a preset with options
     (lstm, elman:hidden=16,activation=relu, stacked:cell=gru,layers=2; see
     `unroll presets`), a TOML model file (examples/lstm.toml), a
-    package.module:function returning an unroll.Graph, or a saved torch state_dict
-    (rnn.pt, with the torch extra).
+    package.module:function returning an unroll.Graph, a saved torch state_dict
+    (rnn.pt, with the torch extra), a Keras model (model.keras, with the keras
+    extra) or an ONNX model (model.onnx, with the onnx extra).
 
     \b
     Examples:

@@ -199,7 +199,10 @@ def test_graphs_and_models_pass_through():
 
 
 def test_sources_are_tried_in_order():
-    assert [s.name for s in MODEL_SOURCES] == ["toml", "state_dict", "function", "preset"]
+    names = [s.name for s in MODEL_SOURCES]
+    assert names == ["toml", "state_dict", "keras", "onnx", "function", "preset"]
+    assert next(s for s in MODEL_SOURCES if s.matches("my/Model.KERAS")).name == "keras"
+    assert next(s for s in MODEL_SOURCES if s.matches("lstm.onnx")).name == "onnx"
     assert next(s for s in MODEL_SOURCES if s.matches("unroll.presets:gru")).name == "function"
     assert next(s for s in MODEL_SOURCES if s.matches("gru:hidden=2")).name == "preset"
     assert next(s for s in MODEL_SOURCES if s.matches("a/b.PT:kind=gru")).name == "state_dict"

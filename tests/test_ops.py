@@ -22,7 +22,7 @@ def _numeric_vjp(fn, xs, g, i, h=1e-4):
     return grad
 
 
-ELEMENTWISE = [(kind, n) for kind in ("add", "mul", "concat") for n in (1, 2, 3)]
+ELEMENTWISE = [(kind, n) for kind in ("add", "mul", "mean", "concat") for n in (1, 2, 3)]
 ELEMENTWISE += [("one_minus", 1)]
 
 
@@ -46,6 +46,15 @@ def test_op_forward_values():
     assert OPS["mul"].forward(a, b, b).tolist() == [[9.0, 50.0]]
     assert OPS["one_minus"].forward(a).tolist() == [[0.0, -1.0]]
     assert OPS["concat"].forward(a, b).tolist() == [[1.0, 2.0, 3.0, 5.0]]
+    assert OPS["mean"].forward(a, b).tolist() == [[2.0, 3.5]]
+
+
+def test_hard_sigmoid_is_keras_3s():
+    """Keras 3 (and torch.nn.Hardsigmoid): clip(x / 6 + 1/2, 0, 1), slope 1/6 inside."""
+    act = ACTIVATIONS["hard_sigmoid"]
+    x = np.array([-4.0, -3.0, -1.5, 0.0, 1.5, 3.0, 4.0])
+    assert act.forward(x).tolist() == [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+    assert act.derivative(act.forward(x)).tolist() == [0, 0, 1 / 6, 1 / 6, 1 / 6, 0, 0]
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
@@ -80,5 +89,7 @@ def test_sigmoid_is_accurate_in_both_tails():
 def test_lookups_name_the_known_rows():
     with pytest.raises(KeyError, match=r"unknown node kind 'conv' \(known: add, concat"):
         op("conv")
-    with pytest.raises(KeyError, match=r"unknown activation 'gelu' \(known: identity"):
+    with pytest.raises(
+        KeyError, match=r"unknown activation 'gelu' \(known: hard_sigmoid, identity"
+    ):
         activation("gelu")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from unroll import bptt, init_params, presets, unroll
+from unroll import ACTIVATIONS, Graph, bptt, init_params, presets, unroll
 from unroll.presets import PRESETS, preset_options
 
 
@@ -56,6 +56,41 @@ def test_gru_follows_the_torch_equations():
         z = sigmoid(x @ p["W_iz"].T + p["b_iz"] + h @ p["W_hz"].T + p["b_hz"])
         n = np.tanh(x @ p["W_in"].T + p["b_in"] + rr * (h @ p["W_hn"].T + p["b_hn"]))
         h = (1 - z) * n + z * h
+        np.testing.assert_allclose(r.values[("h", t)], h, rtol=1e-14)
+
+
+def test_gru_reset_before_follows_cho_and_keras():
+    """reset_after=False: r * h[t-1] before W_hn (Keras reset_after=False, ONNX lbr=0)."""
+    p, xs, r = run(presets.gru(3, 4, reset_after=False))
+    assert "W_hn" in p and "b_hn" in p and presets.gru(reset_after=False).name == "gru_reset_before"
+    h = np.zeros((2, 4))
+    for t in range(3):
+        x = xs[t]
+        rr = sigmoid(x @ p["W_ir"].T + p["b_ir"] + h @ p["W_hr"].T + p["b_hr"])
+        z = sigmoid(x @ p["W_iz"].T + p["b_iz"] + h @ p["W_hz"].T + p["b_hz"])
+        n = np.tanh(x @ p["W_in"].T + p["b_in"] + (rr * h) @ p["W_hn"].T + p["b_hn"])
+        h = (1 - z) * n + z * h
+        np.testing.assert_allclose(r.values[("h", t)], h, rtol=1e-14)
+
+
+def test_keras_cell_options_one_bias_and_other_activations():
+    g = Graph("keras_like")
+    g.input("x", 3)
+    presets.lstm_cell(
+        g, "x", 4, activation="softsign", recurrent_activation="hard_sigmoid", recurrent_bias=False
+    )
+    p, xs, r = run(g)
+    assert sorted(k for k in p if k.startswith("b_")) == ["b_if", "b_ig", "b_ii", "b_io"]
+    hs = ACTIVATIONS["hard_sigmoid"].forward
+    soft = ACTIVATIONS["softsign"].forward
+    h, c = np.zeros((2, 4)), np.zeros((2, 4))
+    for t in range(3):
+
+        def pre(gate, x=xs[t], h=h):
+            return x @ p[f"W_i{gate}"].T + p[f"b_i{gate}"] + h @ p[f"W_h{gate}"].T
+
+        c = hs(pre("f")) * c + hs(pre("i")) * soft(pre("g"))
+        h = hs(pre("o")) * soft(c)
         np.testing.assert_allclose(r.values[("h", t)], h, rtol=1e-14)
 
 

@@ -17,8 +17,9 @@ def test_every_python_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     namespace: dict = {}
     for block in BLOCKS:
-        if "import torch" in block:
-            pytest.importorskip("torch")
+        for module, used in (("torch", "import torch"), ("keras", "keras"), ("onnx", "from_onnx")):
+            if used in block:
+                pytest.importorskip(module)
         block = re.sub(r"iterations=\d+", "iterations=3", block)  # the API, not the minutes
         exec(compile(block, str(README), "exec"), namespace)
     assert namespace["r"].param_grads  # the last BPTT result

@@ -17,7 +17,7 @@ from .errors import GraphError, InputError, LimitError, UnrollError, UnrollWarni
 from .files import atomic_write, load_toml, to_json, to_toml
 from .graph import Edge, Graph, Node
 from .init import init_params
-from .interop import from_torch, load_state_dict
+from .interop import from_keras, from_onnx, from_torch, load_state_dict
 from .losses import LOSSES
 from .models import Model, load_model
 from .ops import ACTIVATIONS, OPS
@@ -60,6 +60,8 @@ __all__ = [
     "copy_memory",
     "estimate_memory",
     "files",
+    "from_keras",
+    "from_onnx",
     "from_torch",
     "init_params",
     "load_model",

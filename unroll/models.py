@@ -11,7 +11,9 @@ MODEL argument:
   :class:`~unroll.graph.Graph` (the current folder is importable);
 - a saved ``torch.save(module.state_dict(), "rnn.pt")`` file (``.pt``/``.pth``, needs the
   torch extra), optionally with options for :func:`unroll.interop.load_state_dict`:
-  ``rnn.pt:nonlinearity=relu``.
+  ``rnn.pt:nonlinearity=relu``;
+- a Keras model saved as ``model.keras`` (needs the keras extra) or an ONNX model
+  ``model.onnx`` (needs the onnx extra), with their weights.
 """
 
 from __future__ import annotations
@@ -294,6 +296,26 @@ def _load_state_dict(spec: str) -> Model:
     return Model(loaded.graph, dict(loaded.params), spec)
 
 
+def _framework_loader(what: str, extra: str, loader: str) -> Callable[[str], Model]:
+    """A MODEL source for a framework's file: ``loader`` of :mod:`unroll.interop`, which
+    needs the ``extra``; a missing file or a missing extra is a usage error."""
+
+    def load(spec: str) -> Model:
+        if not Path(spec).is_file():
+            raise ModelSpecError(f"no such {what} file: {spec!r}")
+        from . import interop
+
+        try:
+            loaded = getattr(interop, loader)(spec)
+        except ImportError as e:
+            raise ModelSpecError(
+                f"{spec}: reading a {what} model needs the {extra} extra ({e})"
+            ) from None
+        return Model(loaded.graph, dict(loaded.params), spec)
+
+    return load
+
+
 def _load_function(spec: str) -> Model:
     module_name, _, function_name = spec.partition(":")
     here = os.getcwd()
@@ -391,6 +413,18 @@ class ModelSource:
 MODEL_SOURCES: list[ModelSource] = [
     ModelSource("toml", lambda s: s.lower().endswith(".toml"), _load_toml, "examples/gru.toml"),
     ModelSource("state_dict", _has_suffix(".pt", ".pth"), _load_state_dict, "rnn.pt"),
+    ModelSource(
+        "keras",
+        lambda s: s.lower().endswith(".keras"),
+        _framework_loader("Keras", "keras", "load_keras"),
+        "model.keras",
+    ),
+    ModelSource(
+        "onnx",
+        lambda s: s.lower().endswith(".onnx"),
+        _framework_loader("ONNX", "onnx", "load_onnx"),
+        "model.onnx",
+    ),
     ModelSource("function", _is_function, _load_function, "mypackage.models:make_graph"),
     ModelSource("preset", lambda s: True, _load_preset, "elman:hidden=16"),
 ]

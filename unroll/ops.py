@@ -118,6 +118,13 @@ ACTIVATIONS: dict[str, Activation] = {
         ),
         Activation("softplus", _softplus, lambda y: -np.expm1(-y), 1.0, "log(1 + exp(x))"),
         Activation(
+            "hard_sigmoid",  # Keras 3's (torch's hardsigmoid); Keras 2's was 0.2 x + 0.5
+            lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0),
+            lambda y: np.where((y > 0.0) & (y < 1.0), 1.0 / 6.0, 0.0).astype(y.dtype),
+            1.0 / 6.0,
+            "clip(x / 6 + 1/2, 0, 1)",
+        ),
+        Activation(
             "softsign",
             lambda x: x / (1.0 + np.abs(x)),
             lambda y: (1.0 - np.abs(y)) ** 2,
@@ -258,6 +265,17 @@ OPS: dict[str, Op] = {
             "1 - x, elementwise (the GRU's 1 - z)",
             needs_inputs=False,
             forward_into=lambda out, x: np.subtract(1.0, x, out=out),
+        ),
+        Op(
+            "mean",
+            1,
+            None,
+            lambda *xs: sum(xs[1:], xs[0]) / len(xs),
+            lambda g, y, *xs: (g / len(xs),) * len(xs),
+            _equal_sizes,
+            False,
+            "avg",
+            "elementwise mean of the inputs (Keras Bidirectional's merge_mode='ave')",
         ),
         Op(
             "concat",

@@ -33,6 +33,11 @@ def _biases(bias: bool, *names: str) -> tuple[str, ...]:
     return names if bias else ()
 
 
+def _recurrent(recurrent_bias: bool, *names: str) -> tuple[str, ...]:
+    """The recurrent-side biases ``b_h*``, or none when a cell has one bias per gate."""
+    return names if recurrent_bias else ()
+
+
 def elman_cell(
     g: Graph,
     x: str,
@@ -42,24 +47,29 @@ def elman_cell(
     reverse: bool = False,
     bias: bool = True,
     activation: str = "tanh",
+    recurrent_bias: bool = True,
 ) -> str:
-    """Add ``h = act(W_ih x + b_ih + W_hh h[t-1] + b_hh)``; return the state node's name."""
+    """Add ``h = act(W_ih x + b_ih + W_hh h[t-1] + b_hh)``; return the state node's name.
+
+    ``recurrent_bias=False`` drops ``b_hh``: one bias per unit, as Keras's SimpleRNN has.
+    """
     h = g.layer(
         f"h{suffix}",
         hidden_size,
         activation,
-        biases=_biases(bias, f"b_ih{suffix}", f"b_hh{suffix}"),
+        biases=_biases(bias, f"b_ih{suffix}", *_recurrent(recurrent_bias, f"b_hh{suffix}")),
     )
     g.edge(x, h, weight=f"W_ih{suffix}")
     g.edge(h, h, delay=-1 if reverse else 1, weight=f"W_hh{suffix}")
     return h
 
 
+# (gate, True for the recurrent activation / False for the cell activation, role)
 _LSTM_GATES = [
-    ("i", "sigmoid", "input"),
-    ("f", "sigmoid", "forget"),
-    ("g", "tanh", "cell"),
-    ("o", "sigmoid", "output"),
+    ("i", True, "input"),
+    ("f", True, "forget"),
+    ("g", False, "cell"),
+    ("o", True, "output"),
 ]
 
 
@@ -72,21 +82,26 @@ def lstm_cell(
     reverse: bool = False,
     bias: bool = True,
     forget_gate: bool = True,
+    activation: str = "tanh",
+    recurrent_activation: str = "sigmoid",
+    recurrent_bias: bool = True,
 ) -> str:
     """Add torch.nn.LSTM's cell, gate by gate; return the hidden state's name.
 
     ``i, f, o = sigmoid(W_i* x + b_i* + W_h* h[t-1] + b_h*)``, ``g`` likewise with tanh,
     ``c = f * c[t-1] + i * g``, ``h = o * tanh(c)``. Without the forget gate (the 1997
-    cell) ``c = c[t-1] + i * g``.
+    cell) ``c = c[t-1] + i * g``. ``activation`` replaces tanh and
+    ``recurrent_activation`` sigmoid (Keras's names); ``recurrent_bias=False`` keeps one
+    bias per gate, ``b_i*``, as Keras's LSTM has.
     """
     s, d, H = suffix, -1 if reverse else 1, hidden_size
     h, c = f"h{s}", f"c{s}"
-    for gate, act, role in _LSTM_GATES:
+    for gate, recurrent, role in _LSTM_GATES:
         if gate == "f" and not forget_gate:
             continue
-        node = g.layer(
-            f"{gate}{s}", H, act, biases=_biases(bias, f"b_i{gate}{s}", f"b_h{gate}{s}"), gate=role
-        )
+        biases = _biases(bias, f"b_i{gate}{s}", *_recurrent(recurrent_bias, f"b_h{gate}{s}"))
+        act = recurrent_activation if recurrent else activation
+        node = g.layer(f"{gate}{s}", H, act, biases=biases, gate=role)
         g.edge(x, node, weight=f"W_i{gate}{s}")
         g.edge(h, node, delay=d, weight=f"W_h{gate}{s}")
     kept = c
@@ -100,11 +115,11 @@ def lstm_cell(
     g.add(c, H)
     g.edge(kept, c, delay=0 if forget_gate else d)
     g.edge(f"i_g{s}", c)
-    g.layer(f"tanh_c{s}", H, "tanh")
-    g.edge(c, f"tanh_c{s}")
+    act_c = g.layer(f"{activation}_c{s}", H, activation)
+    g.edge(c, act_c)
     g.mul(h, H)
     g.edge(f"o{s}", h)
-    g.edge(f"tanh_c{s}", h)
+    g.edge(act_c, h)
     return h
 
 
@@ -116,11 +131,20 @@ def gru_cell(
     suffix: str = "",
     reverse: bool = False,
     bias: bool = True,
+    reset_after: bool = True,
+    activation: str = "tanh",
+    recurrent_activation: str = "sigmoid",
+    recurrent_bias: bool = True,
 ) -> str:
     """Add torch.nn.GRU's cell; return the hidden state's name.
 
     ``r, z = sigmoid(W_i* x + b_i* + W_h* h[t-1] + b_h*)``,
     ``n = tanh(W_in x + b_in + r * (W_hn h[t-1] + b_hn))``, ``h = (1 - z) * n + z * h[t-1]``.
+    ``reset_after=False`` resets the state *before* the recurrent product (Cho et al.
+    2014, Keras's ``reset_after=False``, ONNX's ``linear_before_reset=0``):
+    ``n = tanh(W_in x + b_in + W_hn (r * h[t-1]) + b_hn)``. ``activation`` replaces tanh and
+    ``recurrent_activation`` sigmoid; ``recurrent_bias=False`` keeps one bias per gate,
+    ``b_i*``, as Keras's GRU with ``reset_after=False`` has.
     """
     s, d, H = suffix, -1 if reverse else 1, hidden_size
     h = f"h{s}"
@@ -128,20 +152,29 @@ def gru_cell(
         g.layer(
             f"{gate}{s}",
             H,
-            "sigmoid",
-            biases=_biases(bias, f"b_i{gate}{s}", f"b_h{gate}{s}"),
+            recurrent_activation,
+            biases=_biases(bias, f"b_i{gate}{s}", *_recurrent(recurrent_bias, f"b_h{gate}{s}")),
             gate=role,
         )
         g.edge(x, f"{gate}{s}", weight=f"W_i{gate}{s}")
         g.edge(h, f"{gate}{s}", delay=d, weight=f"W_h{gate}{s}")
-    g.layer(f"hn{s}", H, "identity", biases=_biases(bias, f"b_hn{s}"))
-    g.edge(h, f"hn{s}", delay=d, weight=f"W_hn{s}")
-    g.mul(f"r_hn{s}", H)
-    g.edge(f"r{s}", f"r_hn{s}")
-    g.edge(f"hn{s}", f"r_hn{s}")
-    g.layer(f"n{s}", H, "tanh", biases=_biases(bias, f"b_in{s}"), gate="new")
-    g.edge(x, f"n{s}", weight=f"W_in{s}")
-    g.edge(f"r_hn{s}", f"n{s}")
+    b_hn = _biases(bias, *_recurrent(recurrent_bias, f"b_hn{s}"))
+    if reset_after:
+        g.layer(f"hn{s}", H, "identity", biases=b_hn)
+        g.edge(h, f"hn{s}", delay=d, weight=f"W_hn{s}")
+        g.mul(f"r_hn{s}", H)
+        g.edge(f"r{s}", f"r_hn{s}")
+        g.edge(f"hn{s}", f"r_hn{s}")
+        g.layer(f"n{s}", H, activation, biases=_biases(bias, f"b_in{s}"), gate="new")
+        g.edge(x, f"n{s}", weight=f"W_in{s}")
+        g.edge(f"r_hn{s}", f"n{s}")
+    else:
+        g.mul(f"r_h{s}", H)
+        g.edge(f"r{s}", f"r_h{s}")
+        g.edge(h, f"r_h{s}", delay=d)
+        g.layer(f"n{s}", H, activation, biases=_biases(bias, f"b_in{s}", *b_hn), gate="new")
+        g.edge(x, f"n{s}", weight=f"W_in{s}")
+        g.edge(f"r_h{s}", f"n{s}", weight=f"W_hn{s}")
     g.one_minus(f"one_minus_z{s}", H)
     g.edge(f"z{s}", f"one_minus_z{s}")
     g.mul(f"new_part{s}", H)
@@ -251,17 +284,24 @@ def lstm(
     return g
 
 
-def gru(input_size: int = 3, hidden_size: int = 8, bias: bool = True) -> Graph:
+def gru(
+    input_size: int = 3, hidden_size: int = 8, bias: bool = True, reset_after: bool = True
+) -> Graph:
     """torch.nn.GRU's cell at gate level (``r`` applied to ``W_hn h + b_hn``).
+
+    ``reset_after=False`` applies ``r`` to ``h[t-1]`` before ``W_hn`` instead (Cho et al.
+    2014; Keras's ``reset_after=False``, ONNX's ``linear_before_reset=0``).
 
     Examples
     --------
     >>> gru(3, 8).params()["W_hn"]
     (8, 8)
+    >>> [e.describe() for e in gru(3, 8, reset_after=False).in_edges("n")]
+    ['x -> n', 'r_h -> n']
     """
-    g = Graph("gru")
+    g = Graph("gru" if reset_after else "gru_reset_before")
     g.input("x", input_size)
-    gru_cell(g, "x", hidden_size, bias=bias)
+    gru_cell(g, "x", hidden_size, bias=bias, reset_after=reset_after)
     return g
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import diagrams, plots
+from . import diagrams, imported, plots
 from .pictures import Picture
 
 __all__ = ["ENTRIES", "HERO", "Entry"]
@@ -213,6 +213,18 @@ _ROWS = [
         "tanh RNN does not; the right panel shows why: its gradient does not reach back to "
         "the marked numbers.",
         plots.training,
+    ),
+    Entry(
+        "keras-import",
+        "A Keras model, imported: its own weights, unrolled",
+        "Models written in Keras, the way most tutorials write them, are read by "
+        "unroll.from_keras: each LSTM layer becomes the gate-level LSTM cell, a Dense layer "
+        "a layer node y. A classifier that answers once (return_sequences=False) has "
+        "its Dense head only at the last step (first picture): the gradient enters there "
+        "and flows back through both layers. A Bidirectional layer (second) is two cells, "
+        "one reading the sequence forward (h, t−1) and one backward (h_reverse, t+1), joined "
+        "at every step (here averaged, merge_mode='ave').",
+        imported.keras_models,
     ),
 ]
 

@@ -187,7 +187,9 @@ def _param_names(kind: TorchKind, directions, layers, bias) -> dict[str, tuple[s
 
 
 def _as_float64(tensor) -> np.ndarray:
-    return np.array(tensor.detach().cpu().double().numpy(), dtype=np.float64)
+    if hasattr(tensor, "detach"):  # a torch tensor; other importers hand numpy arrays
+        tensor = tensor.detach().cpu().double().numpy()
+    return np.array(tensor, dtype=np.float64)
 
 
 # ---- the import -----------------------------------------------------------------------------

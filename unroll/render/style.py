@@ -52,6 +52,7 @@ KIND_STYLES: dict[str, NodeStyle] = {
     "add": NodeStyle("circle", "#ffffff", "filled", symbol=True),
     "mul": NodeStyle("circle", "#ffffff", "filled", symbol=True),
     "one_minus": NodeStyle("circle", "#ffffff", "filled", symbol=True),
+    "mean": NodeStyle("circle", "#ffffff", "filled", symbol=True),
     "concat": NodeStyle("box", "#eeeeee", symbol=True),
     "cell": NodeStyle("box", "#fdebd0", border="#8a5a00"),
     "boundary": NodeStyle("box", "#f7f7f7", "rounded,dashed,filled", "#777777"),
