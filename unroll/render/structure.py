@@ -115,6 +115,7 @@ def plan(graph: Graph, detail: str = "op") -> Plan:
     links = _links(graph, unit_of)
     units = _unit_order(graph, unit_of, links)
     row, stacked = _rows(units, links, set(graph.input_nodes()))
+    _onto_state_lines(graph, links, row)
     return Plan(graph, units, unit_of, cells, links, row, stacked)
 
 
@@ -225,6 +226,23 @@ def _rows(units: tuple[str, ...], links, pinned):
             return row, tuple(stacked)
         pairs.append(clash)
         stacked.append(clash)
+
+
+def _onto_state_lines(graph: Graph, links, row: dict[str, int]) -> None:
+    """Lift a carry node that takes a state's previous value and feeds it straight back
+    (the LSTM's ``f_c = f·c(t−1)`` into ``c``, the GRU's ``z·h(t−1)`` into ``h``) into the
+    state's row, so the state runs along one line through all steps, as in the LSTM chain
+    figures."""
+    delayed = {(lk.source, lk.target) for lk in links if lk.delay}
+    for lk in links:
+        a, state = lk.source, lk.target
+        if (
+            lk.delay == 0
+            and a in graph.nodes
+            and graph.nodes[a].kind in _CARRY_KINDS
+            and (state, a) in delayed
+        ):
+            row[a] = row[state]
 
 
 # ---- highlighted paths ----------------------------------------------------------------------

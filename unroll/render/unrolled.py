@@ -22,6 +22,7 @@ from .canvas import Canvas
 from .errors import RenderError
 from .frame import Direction, graph_attrs
 from .labels import boundary_look, marked_edge, marked_node, unit_look, unit_title
+from .layout import ANCHOR, pin
 from .overlay import Overlay
 from .structure import Plan
 from .style import EDGE_STYLES, HIGHLIGHTED, KIND_STYLES, dot_id, small, subscript, text
@@ -155,13 +156,15 @@ def draw_unrolled(
     overlay: Overlay | None,
     title: str | None,
     max_nodes: int,
+    pinned: bool = True,
 ) -> graphviz.Digraph:
     """Draw ``u`` (see :func:`unroll.render.render`)."""
     _refuse(_count_nodes(u, plan, win), max_nodes, win)
     builder = _Builder(u, plan, win, way, marked, highlight, overlay)
     canvas = builder.build(title)
     _refuse(len(canvas.nodes), max_nodes, win)
-    return canvas.emit()
+    placement = pin(canvas, way, builder.slots) if pinned else None
+    return canvas.emit(placement)
 
 
 def _refuse(n: int, max_nodes: int, win: Window) -> None:
@@ -190,6 +193,7 @@ class _Builder:
             self.index.setdefault(e, i)
         self.row_of: dict[str, int] = {}
         self.canvas: Canvas | None = None
+        self.slots: list[str] = []
         self.elided_row = max(
             [plan.row[plan.unit_of[s]] for s in self.graph.state_nodes()] or [plan.highest_row]
         )
@@ -241,7 +245,11 @@ class _Builder:
             for unit in self.plan.units:
                 if self.present(unit, t):
                     self._place(
-                        dot_id(unit, t), self._unit_attrs(unit, t), self.plan.row[unit], f"step{t}"
+                        dot_id(unit, t),
+                        self._unit_attrs(unit, t),
+                        self.plan.row[unit],
+                        f"step{t}",
+                        key=unit,
                     )
         wires = self._wires(shown)
         fans = self._fans(wires)
@@ -265,8 +273,10 @@ class _Builder:
                 drawn.extend((n, t) for n in names)
         return drawn + list(self.u.boundary)
 
-    def _place(self, nid: str, attrs: dict[str, str], row: int, cluster: str | None) -> None:
-        self.canvas.node(nid, attrs, row=row, cluster=cluster)
+    def _place(
+        self, nid: str, attrs: dict[str, str], row: int, cluster: str | None, key=None
+    ) -> None:
+        self.canvas.node(nid, attrs, row=row, cluster=cluster, key=key)
         self.row_of[nid] = row
 
     def _clusters(self, shown) -> None:
@@ -282,6 +292,7 @@ class _Builder:
         if after:
             order.append(("final", "read from beyond the last step"))
         anchors = [cid for cid, _ in order]
+        self.slots = anchors
         self.canvas.time_axis = anchors[::-1] if self.way.flip else anchors
         for cid, label in order:
             self._cluster(cid, label)
@@ -322,6 +333,7 @@ class _Builder:
             {"shape": "point", "style": "invis", "width": "0", "height": "0"},
             self.anchor_row,
             cid,
+            key=ANCHOR if cid.startswith("step") else None,
         )
 
     # ---- node looks -------------------------------------------------------------------------
@@ -454,20 +466,11 @@ class _Builder:
             "color": stub["color"],
             "tooltip": f"{first.carried} fans out",
         }
-        self._place(jid, look, row, self._cluster_of(first.tail))
+        key = f"fan.{first.source_unit}.{first.carried}.{first.delay}"
+        self._place(jid, look, row, f"step{t}", key=key)
         extra = {"constraint": "false"} if first.tail.id == ELIDED else {}
         self._edge(jid, first.tail.id, "stub", edges, first.tail.inst, **extra)
         return jid
-
-    def _cluster_of(self, end: _End) -> str:
-        """The cluster a state's junction sits in: the state's own (the state leaves its
-        step at the bottom corner, then fans out into the next), which dot lays out alike
-        at every step."""
-        if end.id == ELIDED:
-            return "hidden"
-        if end.pos < 0:
-            return "initial"
-        return "final" if end.pos >= self.u.steps else f"step{int(end.pos)}"
 
     def _edge(self, tail: str, head: str, role: str, edges: set[int], inst, **attrs) -> None:
         attrs = {**attrs, **self._paint(role, edges, inst)}
