@@ -133,7 +133,7 @@ def grads_of(graph, steps, seed=0, batch=1, **kw):
     ("name", "make"),
     [
         ("neuron_folded", lambda: render(presets.neuron())),
-        ("neuron_unrolled3", lambda: render(unroll.unroll(presets.neuron(), 3))),
+        ("neuron_unrolled3", lambda: render(unroll.unroll(presets.neuron(), 3), layout="dot")),
     ],
 )
 def test_dot_source_matches_its_snapshot(name, make):
@@ -172,7 +172,7 @@ def test_folded_lstm_draws_kinds_gates_symbols_and_delay_loops():
     assert set(g.nodes) <= set(d.nodes)
     fills = {n: d.nodes[n]["fillcolor"] for n in ("i", "f", "g", "o")}
     assert len(set(fills.values())) == 4  # the four gates read apart
-    assert "σ(W_if x + W_hf h + b)" in d.nodes["f"]["label"]
+    assert "σ(W_if x + W_hf h(t−1) + b)" in d.nodes["f"]["label"]
     assert "[8]" in d.nodes["f"]["label"] and "[3]" in d.nodes["x"]["label"]
     assert d.nodes["f_c"]["shape"] == "circle" and "×" in d.nodes["f_c"]["label"]
     assert d.nodes["c"]["shape"] == "circle" and "+" in d.nodes["c"]["label"]
@@ -245,7 +245,9 @@ def test_every_copy_of_a_node_names_the_same_tied_weights():
     d = Dot(render(unroll.unroll(g, T)).source)
     for name in g.nodes:
         labels = {d.nodes[f"{name}_{t}"]["label"] for t in range(T)}
-        assert len(labels) == 1
+        assert len(labels) == T  # each copy indexed by its step ...
+        labels = {re.sub(r"<SUB>\d+</SUB>", "", label) for label in labels}
+        assert len(labels) == 1  # ... and otherwise the same
         label = labels.pop()
         assert all(e.weight in label for e in g.in_edges(name) if e.weight)
     e = Dot(render(unroll.unroll(presets.elman(), 4)).source)
@@ -258,7 +260,7 @@ def test_every_copy_of_a_node_names_the_same_tied_weights():
 def test_rows_are_shared_across_steps():
     T = 3
     u = unroll.unroll(presets.lstm(), T)
-    source = render(u).source
+    source = render(u, layout="dot").source
     groups = re.findall(r"\{\n\t\trank=same\n((?:\t\t\S+\n)+)\t\}", source)
     rows = [set(g.split()) for g in groups]
     p = plan(u.graph)
@@ -271,13 +273,14 @@ def test_rows_are_shared_across_steps():
 
 def test_initial_states_stand_before_the_first_step_and_final_ones_after_the_last():
     T = 4
-    d = Dot(render(unroll.unroll(presets.bidirectional("elman", 2, 3), T)).source)
+    d = Dot(render(unroll.unroll(presets.bidirectional("elman", 2, 3), T), layout="dot").source)
     assert d.cluster_of["h_m1"] == "cluster_initial"
     assert d.cluster_of[f"h_reverse_{T}"] == "cluster_final"
-    assert "h₀" in d.nodes["h_m1"]["label"] and f"h_reverse{'₅'}" in d.nodes["h_reverse_4"]["label"]
+    assert "h<SUB>0</SUB>" in d.nodes["h_m1"]["label"]
+    assert "h_reverse<SUB>5</SUB>" in d.nodes["h_reverse_4"]["label"]
     axis = [b for a, b, _ in d.edges if a == "time_axis"]
     assert axis == ["initial", *[f"step{t}" for t in range(T)], "final"]
-    flipped = Dot(render(unroll.unroll(presets.elman(), T), direction="TB").source)
+    flipped = Dot(render(unroll.unroll(presets.elman(), T), direction="TB", layout="dot").source)
     assert [b for a, b, _ in flipped.edges if a == "time_axis"] == [
         *[f"step{t}" for t in reversed(range(T))],
         "initial",
@@ -292,7 +295,7 @@ def test_cell_detail_draws_one_box_per_step_and_the_states_between():
     assert all("LSTM cell" in d.nodes[c]["label"] for c in cells)
     between = sorted(at["label"] for a, b, at in d.edges if (a, b) == ("h_0", "h_1"))
     assert between == ["c", "h"]
-    assert "c₀, h₀" in d.nodes["h_m1"]["label"]
+    assert "c<SUB>0</SUB>, h<SUB>0</SUB>" in d.nodes["h_m1"]["label"]
     assert sorted(at["label"] for a, b, at in d.edges if (a, b) == ("h_m1", "h_0")) == ["c", "h"]
 
 
@@ -392,10 +395,10 @@ def test_too_many_nodes_is_refused_with_a_one_line_message():
     with pytest.raises(RenderError) as err:
         render(u, full=True)
     message = str(err.value)
-    assert "\n" not in message and "max_nodes=2000" in message and "full=False" in message
+    assert "\n" not in message and "limit of 2000" in message and "full=False" in message
     assert isinstance(err.value, UnrollError)
     render(u)  # elided: fine
-    with pytest.raises(RenderError, match="max_nodes=5"):
+    with pytest.raises(RenderError, match="max_nodes=5"):  # the folded view
         render(presets.lstm(), max_nodes=5)
 
 
@@ -596,3 +599,67 @@ def test_core_objects_display_in_jupyter():
     for obj in (g, u, grads_of(g, 3)):
         bundle = obj._repr_mimebundle_()
         assert bundle["image/svg+xml"].lstrip().startswith("<?xml")
+
+
+# ---- the pinned layout: every step drawn alike ------------------------------------------------
+
+
+def _positions(digraph) -> dict[str, tuple[float, float]]:
+    """Node centres (points) as graphviz lays the diagram out (``dot -Tjson0``)."""
+    import json
+
+    done = subprocess.run(
+        ["dot", "-Tjson0", "-Gsplines=false"],  # positions only: no edge routing
+        input=digraph.source,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {
+        o["name"]: tuple(float(v) for v in o["pos"].split(","))
+        for o in json.loads(done.stdout)["objects"]
+        if "pos" in o
+    }
+
+
+LAYOUT_GRAPHS = {
+    "lstm": lambda: presets.lstm(3, 4),
+    "gru": lambda: presets.gru(3, 4),
+    "stacked": lambda: presets.stacked("lstm", 1, 2, 2),
+    "bidirectional": lambda: presets.bidirectional("lstm", 1, 2),
+}
+
+
+@pytest.mark.dot
+@needs_dot
+@pytest.mark.parametrize("direction", ["LR", "TB"])
+@pytest.mark.parametrize("steps", [3, 8])
+@pytest.mark.parametrize("name", sorted(LAYOUT_GRAPHS))
+def test_every_step_is_the_first_moved_along_time(name, steps, direction):
+    g = LAYOUT_GRAPHS[name]()
+    pos = _positions(render(unroll.unroll(g, steps), direction=direction))
+    across = 0 if direction == "LR" else 1  # the coordinate along a row of one step
+    gates = [n for n in g.nodes if g.nodes[n].gate]
+    assert gates
+    first = sorted(gates, key=lambda n: (pos[f"{n}_0"][1 - across], pos[f"{n}_0"][across]))
+    for t in range(steps):
+        order = sorted(
+            gates, key=lambda n: (pos[f"{n}_t"[:-1] + str(t)][1 - across], pos[f"{n}_{t}"][across])
+        )
+        assert order == first, (t, order)
+        shifts = {
+            (
+                round(pos[f"{n}_{t}"][0] - pos[f"{n}_0"][0], 1),
+                round(pos[f"{n}_{t}"][1] - pos[f"{n}_0"][1], 1),
+            )
+            for n in g.nodes
+            if f"{n}_{t}" in pos and f"{n}_0" in pos
+        }
+        assert len(shifts) == 1, (t, shifts)  # the whole step moved as one
+    for c in (n for n in g.nodes if g.nodes[n].kind == "add" and n.startswith("c")):
+        carry = "f_" + c  # f·c(t−1), named f_c, f_c_l0, f_c_reverse
+        for t in range(steps):
+            assert pos[f"{carry}_{t}"][1 - across] == pos[f"{c}_{t}"][1 - across]
+        lines = {pos[f"{c}_{t}"][1 - across] for t in range(steps)}
+        wrapped = {pos[f"x_{t}"][1 - across] for t in range(steps)}
+        assert len(lines) == len(wrapped)  # one straight line through each line of steps

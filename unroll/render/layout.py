@@ -29,6 +29,9 @@ GAP = 22.0  # between two columns along the time axis
 LABEL = 22.0  # the strip a step's label takes
 LOSS_GAP = 28.0  # between the outputs and the loss node
 WRAP_GAP = 36.0  # between two lines of wrapped steps
+#: Diagrams with time left to right wrap their steps onto several lines beyond this
+#: width (points; about a 16:9 slide's width at the size its text still reads).
+SLIDE_WIDTH = 2000.0
 ANCHOR = "anchor"  # the template key of a step's anchor (invisible, rows only)
 
 
@@ -42,6 +45,7 @@ class Placement:
     lines: int = 1
     line_of: dict[str, int] = field(default_factory=dict)
     line_height: float = 0.0
+    end: float = 0.0  # where the last column ends along time
 
 
 def pin(canvas: Canvas, way: Direction, slots: list[str], per_line: int | None = None):
@@ -129,7 +133,7 @@ def _template(canvas: Canvas, way: Direction, sizes):
     cluster_of = {n: c.id for c in _step_clusters(canvas) for n in c.nodes}
     size: dict[str, tuple[float, float]] = {}
     shape: dict[str, str] = {}
-    for nid, cid in cluster_of.items():
+    for nid in cluster_of:
         key = canvas.keys.get(nid)
         if key is None:
             return None
@@ -161,7 +165,7 @@ def _template(canvas: Canvas, way: Direction, sizes):
             lines.append("{rank=same; " + " ".join(_quote(k) for k in keys) + "}")
     for row in sorted(canvas.rows):  # a fan's junction leads its row: the state comes in there
         keys = sorted({canvas.keys[n] for n in canvas.rows[row] if n in cluster_of})
-        for fan in (k for k in keys if k.startswith("fan.")):
+        for fan in filter(_fan, keys):
             for other in keys:
                 if other != fan:
                     edges.setdefault((fan, other), {"style": "invis"})
@@ -215,8 +219,10 @@ def _compose(canvas, way, slots, sizes, template, per_line):
     axes = _Axes(way)
     keyed = {k: axes.split(*p) for k, p in pos.items()}
     half = {k: axes.extent(*s) for k, s in size.items()}
-    lo_along = min(a - half[k][0] / 2 for k, (a, _) in keyed.items())
+    lo_along = min(a - half[k][0] / 2 for k, (a, _) in keyed.items() if not _fan(k))
     hi_along = max(a + half[k][0] / 2 for k, (a, _) in keyed.items())
+    for k in filter(_fan, keyed):  # where the state comes in: the step's first corner
+        keyed[k] = (lo_along - MARGIN / 2, keyed[k][1])
     row_across = {}
     for row, nids in canvas.rows.items():
         for nid in nids:
@@ -232,15 +238,19 @@ def _compose(canvas, way, slots, sizes, template, per_line):
     step_length = hi_along - lo_along + 2 * MARGIN + label_along
     box_across = (lo_across - MARGIN - label_across, hi_across + MARGIN)
     line_height = box_across[1] - box_across[0] + WRAP_GAP
+    if per_line is None and way.name == "LR":
+        per_line = _per_line(canvas, slots, step_length, sizes)
     if per_line is not None:
         line_height += _loss_height(canvas, sizes, axes)
     placement.line_height = line_height
-    cursor, line, placed_steps = 0.0, 0, 0
+    cursor, line, placed_steps, line_start = 0.0, 0, 0, None
     for cid in slots:
         cluster = canvas.clusters[cid]
         is_step = cid.startswith("step")
+        if is_step and line_start is None:
+            line_start = cursor
         if is_step and per_line and placed_steps and placed_steps % per_line == 0:
-            line, cursor = line + 1, 0.0
+            line, cursor = line + 1, line_start
         shift = -line * line_height
         if is_step:
             placed_steps += 1
@@ -257,8 +267,29 @@ def _compose(canvas, way, slots, sizes, template, per_line):
         placement.labels[cid] = _label_at(axes, way, cursor, length, box_across, shift)
         cursor += length + GAP
     placement.lines = line + 1
+    placement.end = cursor - GAP
     _place_free(canvas, sizes, axes, placement, box_across)
     return placement
+
+
+def _per_line(canvas, slots, step_length, sizes) -> int | None:
+    """Steps per line when a diagram would be wider than :data:`SLIDE_WIDTH` (else None)."""
+    steps = sum(1 for cid in slots if cid.startswith("step"))
+    others = [cid for cid in slots if not cid.startswith("step")]
+    rest = sum(
+        max((sizes.get(n, (0.0, 0.0))[0] for n in canvas.clusters[cid].nodes), default=0.0)
+        + 2 * MARGIN
+        + GAP
+        for cid in others
+    )
+    if steps < 2 or rest + steps * (step_length + GAP) <= SLIDE_WIDTH:
+        return None
+    fit = int((SLIDE_WIDTH - rest) // (step_length + GAP))
+    return max(1, min(fit, steps - 1))
+
+
+def _fan(key: str) -> bool:
+    return key.startswith("fan.")
 
 
 def _column(canvas, cluster, sizes, axes, row_across, cursor, shift, placement) -> float:
@@ -320,5 +351,9 @@ def _place_free(canvas, sizes, axes, placement, box_across) -> None:
             axes.split(*placement.pos[t])[0] for t in feeders if placement.line_of.get(t, 0) == line
         ]
         top = box_across[1] - line * placement.line_height
-        size = axes.extent(*sizes.get(nid, (0.0, 0.0)))[1]
-        placement.pos[nid] = axes.join((min(along) + max(along)) / 2, top + LOSS_GAP + size / 2)
+        width, size = axes.extent(*sizes.get(nid, (0.0, 0.0)))
+        if placement.lines > 1:  # wrapped: after the last step, level with its top row
+            at = (placement.end + LOSS_GAP + width / 2, top - size / 2 - MARGIN)
+        else:
+            at = ((min(along) + max(along)) / 2, top + LOSS_GAP + size / 2)
+        placement.pos[nid] = axes.join(*at)

@@ -99,11 +99,6 @@ EDGE_STYLES: dict[str, dict[str, str]] = {
 #: ``highlight=`` option -> the colour its path is drawn in.
 HIGHLIGHT_COLOURS: dict[str, str] = {"recurrent": "#d7191c", "cell_state": "#2166ac"}
 HIGHLIGHT_WIDTH = "3"
-#: ``highlight=`` option -> what the caption says is drawn in colour.
-HIGHLIGHTED: dict[str, str] = {
-    "recurrent": "the recurrent paths, state to state across steps",
-    "cell_state": "the cell-state highway c, carried from step to step",
-}
 DIMMED = "#bbbbbb"
 
 #: The gate roles a cell holds -> what the cell is called in cell-level diagrams.
