@@ -51,6 +51,7 @@ def render(
     formulas: bool = True,
     voice: str = "python",
     layout: str = "pinned",
+    loss_at=None,
 ) -> graphviz.Digraph:
     """Draw a recurrent graph folded, unrolled in time, or painted with its gradients.
 
@@ -107,6 +108,11 @@ def render(
         needs graphviz's ``dot``, and falls back to ``"dot"`` without it); ``"dot"``:
         leave the whole layout to dot.
 
+    loss_at : list of (name, int), optional
+        For a result driven by cotangents rather than a loss: the output instances the
+        cotangents sit on, drawn as the loss node ``L`` they stand for (``L = Σ y₄`` for
+        ones on ``("y", 3)``). A result with a loss draws its loss steps without this.
+
     Returns
     -------
     graphviz.Digraph
@@ -149,6 +155,8 @@ def render(
             f"render draws a Graph, an Unrolled graph or a BPTTResult, not {type(obj).__name__}"
         )
     overlay = _overlay(obj, result, values, grads, sample, _grad_range(grad_range))
+    if overlay is not None and loss_at is not None:
+        overlay.loss_at = [tuple(inst) for inst in loss_at]
     return draw_unrolled(
         obj,
         plan(obj.graph, detail),

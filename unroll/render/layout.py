@@ -132,7 +132,6 @@ def _template(canvas: Canvas, way: Direction, sizes):
     """Lay out the union of the steps once: key -> (x, y), and the template's box."""
     cluster_of = {n: c.id for c in _step_clusters(canvas) for n in c.nodes}
     size: dict[str, tuple[float, float]] = {}
-    shape: dict[str, str] = {}
     for nid in cluster_of:
         key = canvas.keys.get(nid)
         if key is None:
@@ -140,7 +139,6 @@ def _template(canvas: Canvas, way: Direction, sizes):
         w, h = sizes.get(nid, (0.0, 0.0))
         old = size.get(key, (0.0, 0.0))
         size[key] = (max(w, old[0]), max(h, old[1]))
-        shape.setdefault(key, canvas.nodes[nid].get("shape", "box"))
     edges = {}
     for tail, head, attrs in canvas.edges:
         if cluster_of.get(tail) is None or cluster_of.get(tail) != cluster_of.get(head):
@@ -157,7 +155,7 @@ def _template(canvas: Canvas, way: Direction, sizes):
     ]
     for key in sorted(size, key=_key_order(canvas)):
         w, h = size[key]
-        look = {"shape": shape[key], "width": f"{w / POINTS:.4f}", "height": f"{h / POINTS:.4f}"}
+        look = {"shape": "box", "width": f"{w / POINTS:.4f}", "height": f"{h / POINTS:.4f}"}
         lines.append(f"{_quote(key)} {_attr_text(look)}")
     for row in sorted(canvas.rows):
         keys = sorted({canvas.keys[n] for n in canvas.rows[row] if n in cluster_of})

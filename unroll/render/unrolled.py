@@ -499,9 +499,10 @@ class _Builder:
     # ---- loss, anchors ----------------------------------------------------------------------
 
     def _losses(self) -> list[tuple[str, int]]:
-        """The output instances the loss reads (none for a result driven by cotangents)."""
+        """The output instances the loss reads: the mode's, or for a result driven by
+        cotangents those its ``loss_at`` names (none when not given)."""
         if self.overlay is not None and self.overlay.result.loss is None:
-            return []
+            return list(self.overlay.loss_at or [])
         return list(self.u.loss_instances)
 
     def _loss(self) -> None:
@@ -511,6 +512,8 @@ class _Builder:
             return
         look = KIND_STYLES["loss"]
         label = "<B>L</B>" if value is None else f"<B>L = {value:.4g}</B>"
+        if self.overlay is not None and value is None:  # cotangents of ones: L = Σ outputs
+            label = "<B>L = Σ " + ", ".join(display_name(n, t + 1) for n, t in losses) + "</B>"
         self._place(
             LOSS,
             {
