@@ -150,3 +150,31 @@ def test_a_shared_grad_range_gives_every_diagram_the_same_colour_scale():
     for bad in [(0, 0), (1, -1), (0.5, 2), "low", (1, 2, 3)]:
         with pytest.raises(RenderError, match="grad_range"):
             render(small, grad_range=bad)
+
+
+# ---- the command ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("terminal", "args", "shown"),
+    [(True, [], True), (True, ["--quiet"], False), (False, [], False)],
+)
+def test_gallery_progress_goes_to_a_terminal_only(monkeypatch, tmp_path, terminal, args, shown):
+    from click.testing import CliRunner
+
+    import unroll.gallery
+    from unroll.cli import gallery as command
+    from unroll.cli.main import main
+
+    def fake_build(directory, progress=None):
+        for i, name in enumerate(["neuron", "lstm"], start=1):
+            if progress is not None:
+                progress(i, 2, name)
+        return [tmp_path / "a.svg"]
+
+    monkeypatch.setattr(unroll.gallery, "build", fake_build)
+    monkeypatch.setattr(command, "_is_terminal", lambda: terminal)
+    done = CliRunner().invoke(main, ["gallery", str(tmp_path), *args])
+    assert done.exit_code == 0, done.output
+    assert ("[1/2] neuron" in done.output and "[2/2] lstm" in done.output) == shown
+    assert "wrote 1 files" in done.output

@@ -663,3 +663,183 @@ def test_every_step_is_the_first_moved_along_time(name, steps, direction):
         lines = {pos[f"{c}_{t}"][1 - across] for t in range(steps)}
         wrapped = {pos[f"x_{t}"][1 - across] for t in range(steps)}
         assert len(lines) == len(wrapped)  # one straight line through each line of steps
+
+
+# ---- captions: true for the picture drawn -------------------------------------------------------
+
+
+def _caption(digraph) -> str:
+    """The title and caption lines of a diagram (its graph label), as plain text."""
+    label = re.search(r"label=<(<TABLE.*?</TABLE>)>", digraph.source, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", label.group(1)) if label else ""
+
+
+def test_a_gru_caption_never_mentions_a_cell_state_c():
+    g = presets.gru(2, 3)
+    u = unroll.unroll(g, 3)
+    for d in (
+        render(u, highlight="cell_state"),
+        render(u, highlight="recurrent"),
+        render(u),
+        render(g, highlight="cell_state"),
+        render(grads_of(g, 3), highlight="cell_state"),
+    ):
+        words = set(re.findall(r"[\w−]+", _caption(d)))
+        assert "c" not in words and "cell-state" not in _caption(d), _caption(d)
+    assert "highway of h" in _caption(render(u, highlight="cell_state"))
+    assert "highway of c" in _caption(
+        render(unroll.unroll(presets.lstm(), 3), highlight="cell_state")
+    )
+
+
+def test_red_edges_are_named_by_what_they_carry():
+    assert "carry the states c and h" in _caption(render(unroll.unroll(presets.lstm(), 3)))
+    assert "carry the state h to the next step" in _caption(
+        render(unroll.unroll(presets.elman(), 3))
+    )
+    window = unroll.Graph("window")
+    window.input("x", 1)
+    window.layer("h", 2)
+    window.edge("x", "h", weight="W_0")
+    window.edge("x", "h", delay=2, weight="W_2")
+    caption = _caption(render(unroll.unroll(window, 3)))
+    assert "earlier inputs x" in caption and "state" not in caption
+    assert "W_2 x(t−2)" in render(window).source  # a delay-2 read says so
+
+
+def test_overlay_captions_describe_their_colours_not_the_red_edges():
+    r = grads_of(presets.elman(2, 3), 4)
+    grads = _caption(render(r))
+    assert "size of each copy's gradient" in grads and "legend" in grads
+    assert "Red edges" not in grads
+    values = _caption(render(r, values=True))
+    assert "value and grad" in values and "Steps are counted from 1" in values
+    plain = _caption(render(r.unrolled))
+    assert "Red edges" in plain and "Steps are counted from 1" not in plain  # no values shown
+
+
+def test_no_caption_leaves_only_the_title_and_the_legend():
+    r = grads_of(presets.lstm(2, 3), 12)
+    d = render(r, caption=False, title="T")
+    assert _caption(d).split()[:1] == ["T"]
+    assert not re.search(r"Steps are|Red edges|Colour|elided|In colour", _caption(d))
+    assert "log10" in _caption(d)  # the legend is not a caption
+    assert _caption(render(r.unrolled, caption=False, title="")) == ""
+    assert _caption(render(presets.lstm(), caption=False, title="")) == ""
+
+
+def test_no_formulas_leaves_names_and_sizes_only():
+    d = Dot(render(unroll.unroll(presets.lstm(3, 4), 2), formulas=False).source)
+    assert "σ(" not in d.nodes["f_0"]["label"] and "[4]" in d.nodes["f_0"]["label"]
+    assert "σ(" in Dot(render(unroll.unroll(presets.lstm(3, 4), 2)).source).nodes["f_0"]["label"]
+
+
+def test_titles_say_where_the_loss_sits():
+    g = presets.elman(2, 3, output_size=2)
+    assert "loss at every step" in _caption(render(unroll.unroll(g, 4)))
+    assert "loss at step 4" in _caption(render(unroll.unroll(g, 4, mode="many-to-one")))
+    enc = unroll.unroll(g, 5, mode="many-to-many", encoder_steps=3)
+    assert "loss at steps 4–5" in _caption(render(enc))
+
+
+def test_labels_are_indexed_by_step_and_name_stacked_layers():
+    d = Dot(render(unroll.unroll(presets.stacked("elman", 1, 2, 2), 3)).source)
+    assert d.nodes["h_l1_2"]["label"].startswith("<B>h<SUB>3</SUB> ")
+    assert "layer 2" in d.nodes["h_l1_2"]["label"] and "layer 1" in d.nodes["h_l0_0"]["label"]
+    assert "x<SUB>1</SUB>" in d.nodes["x_0"]["label"]
+    assert (
+        "h<SUB>0</SUB>" in d.nodes["h_l0_m1"]["label"] and "_l0" not in d.nodes["h_l0_m1"]["label"]
+    )
+    initial = next(
+        c
+        for c in re.findall(
+            r"subgraph cluster_initial \{.*?\n\t\}",
+            render(unroll.unroll(presets.elman(), 2)).source,
+            flags=re.S,
+        )
+    )
+    assert "initial state" in initial
+
+
+@pytest.mark.dot
+@needs_dot
+def test_wide_diagrams_wrap_onto_lines_and_say_so():
+    r = grads_of(presets.lstm(1, 3), 8)
+    d = render(r, full=True)
+    assert "wrap onto" in _caption(d)
+    pos = _positions(d)
+    rows = {pos[f"x_{t}"][1] for t in range(8)}
+    assert len(rows) > 1  # more than one line of steps
+    width = max(x for x, _ in pos.values()) - min(x for x, _ in pos.values())
+    assert width < 2000
+    assert "wrap onto" not in _caption(render(r, detail="cell", full=True))
+
+
+# ---- the command line speaks in flags ---------------------------------------------------------
+
+_PYTHON_KEYWORDS = re.compile(r"\b(full|steps_shown|highlight|max_nodes|grad_range)=")
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from unroll.cli.main import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lstm", "--steps", "40"],
+        ["lstm", "--steps", "12", "--grads"],
+        ["elman:hidden=2", "--steps", "3", "--values"],
+        ["lstm", "--steps", "300", "--full", "--max-nodes", "100"],
+        ["elman", "--highlight", "cell_state"],
+        ["lstm", "--folded", "--grads"],
+        ["lstm", "--loss", "mse"],
+    ],
+)
+def test_cli_output_names_flags_never_python_keywords(args):
+    done = _cli("render", *args)
+    text = done.output + (done.stderr if done.stderr_bytes else "")
+    assert not _PYTHON_KEYWORDS.search(text), text
+    assert "=True" not in text and "=False" not in text
+
+
+def test_cli_draws_the_loss_where_it_sits_and_shares_a_colour_scale():
+    out = _cli(
+        "render", "elman:hidden=2", "--steps", "4", "--grads", "--mode", "many-to-one"
+    ).output
+    d = Dot(out)
+    assert [a for a, b, _ in d.edges if b == "loss"] == ["h_3"]  # the sum of h₄: L = Σ h₄
+    assert "L = Σ h<SUB>4</SUB>" in d.nodes["loss"]["label"]
+    assert "loss at step 4" in out
+    mse = Dot(_cli("render", "elman:hidden=2", "--steps", "4", "--grads", "--loss", "mse").output)
+    assert sorted(a for a, b, _ in mse.edges if b == "loss") == [f"h_{t}" for t in range(4)]
+    assert "L = " in mse.nodes["loss"]["label"] and "Σ" not in mse.nodes["loss"]["label"]
+    for model in ("elman:hidden=2", "lstm:hidden=2"):
+        shared = _cli("render", model, "--steps", "4", "--grads", "--grad-range", "-9:1").output
+        assert "log10: -9 … 1" in shared
+    bad = _cli("render", "elman", "--grads", "--grad-range", "1:x")
+    assert bad.exit_code == 2 and "A:B" in bad.output
+    assert _cli("render", "elman", "--grad-range", "-1:0").exit_code == 2  # needs --grads
+
+
+def test_cli_steps_shown_and_encoder_steps_reach_the_diagram():
+    d = Dot(_cli("render", "elman", "--steps", "30", "--steps-shown", "1:2").output)
+    steps = [c for c in d.clusters if c.startswith("cluster_step")]
+    assert steps == ["cluster_step0", "cluster_step28", "cluster_step29"]
+    enc = Dot(
+        _cli(
+            "render",
+            "elman:output=2",
+            "--steps",
+            "5",
+            "--mode",
+            "many-to-many",
+            "--encoder-steps",
+            "4",
+        ).output
+    )
+    assert [a for a, b, _ in enc.edges if b == "loss"] == ["y_4"]

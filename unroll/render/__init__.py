@@ -148,7 +148,12 @@ def render(
                 "render(unrolled, result=result)"
             )
         return draw_folded(
-            plan(obj, detail), way, highlighted(obj, highlight), highlight, wording, max_nodes
+            plan(obj, detail),
+            way,
+            highlighted(obj, highlight, wording.voice.recurrent),
+            highlight,
+            wording,
+            max_nodes,
         )
     if not isinstance(obj, Unrolled):
         raise RenderError(
@@ -162,7 +167,7 @@ def render(
         plan(obj.graph, detail),
         window(obj.steps, steps_shown, full),
         way,
-        highlighted(obj.graph, highlight),
+        highlighted(obj.graph, highlight, wording.voice.recurrent),
         highlight,
         overlay,
         wording,

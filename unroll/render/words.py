@@ -57,7 +57,7 @@ VOICES: dict[str, Voice] = {
         Voice(
             "cli",
             full="--full",
-            elide="no --full",
+            elide="without --full",
             fewer="--steps-shown FIRST:LAST",
             max_nodes="--max-nodes (or --force)",
             recurrent="--highlight recurrent",
