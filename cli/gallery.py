@@ -30,8 +30,8 @@ def gallery(directory, quiet):
         raise click.ClickException(
             "the gallery is not part of this installation (module unroll.gallery is missing)"
         ) from None
-    show = not quiet and _is_terminal()
-    written = builder.build(directory, progress=_progress if show else None)
+    shown = {"progress": _progress} if not quiet and _is_terminal() else {}
+    written = builder.build(directory, **shown)
     count = f"{len(written)} files" if hasattr(written, "__len__") else "the gallery"
     click.echo(f"wrote {count} to {directory}", err=True)
 

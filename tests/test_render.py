@@ -395,7 +395,7 @@ def test_too_many_nodes_is_refused_with_a_one_line_message():
     with pytest.raises(RenderError) as err:
         render(u, full=True)
     message = str(err.value)
-    assert "\n" not in message and "limit of 2000" in message and "full=False" in message
+    assert "\n" not in message and "max_nodes=2000" in message and "full=False" in message
     assert isinstance(err.value, UnrollError)
     render(u)  # elided: fine
     with pytest.raises(RenderError, match="max_nodes=5"):  # the folded view
@@ -782,7 +782,6 @@ _PYTHON_KEYWORDS = re.compile(r"\b(full|steps_shown|highlight|max_nodes|grad_ran
 
 def _cli(*args):
     from click.testing import CliRunner
-
     from unroll.cli.main import main
 
     return CliRunner().invoke(main, [str(a) for a in args])

@@ -7,8 +7,6 @@ tied, and the diagram says so on every step without crowding the edges with labe
 
 from __future__ import annotations
 
-import re
-
 from ..graph import Graph
 from ..ops import OPS
 from .structure import Cell, Plan, delay_text
@@ -21,6 +19,7 @@ from .style import (
     KIND_STYLES,
     html_label,
     small,
+    split_layer,
     text,
 )
 
@@ -93,13 +92,10 @@ def formula_lines(graph: Graph, name: str, width: int = 26) -> list[str]:
     return lines
 
 
-_LAYER = re.compile(r"^(?P<base>.+?)_l(?P<layer>\d+)(?P<rest>(?:_reverse)?)$")
-
-
-def display_name(name: str, step: int | None = None) -> str:
+def display_name(name: str, step: int | None = None, layer: bool = True) -> str:
     """A node's name as HTML for a diagram: the step as a subscript (diagrams count from
     1, so API step ``t`` is ``t + 1``; the initial state is step 0), and a stacked layer
-    ``_l0`` as "layer 1" after it.
+    ``_l0`` as "layer 1" after it (unless ``layer`` is false: inside a cell that says it).
 
     Examples
     --------
@@ -110,13 +106,11 @@ def display_name(name: str, step: int | None = None) -> str:
     >>> display_name("h_l0_reverse", -1)
     'h_reverse<SUB>−1</SUB> <FONT POINT-SIZE="9" COLOR="#555555">layer 1</FONT>'
     """
-    base, layer = name, None
-    if m := _LAYER.match(name):
-        base, layer = m["base"] + m["rest"], int(m["layer"]) + 1
+    base, number = split_layer(name)
     out = text(base)
     if step is not None:
         out += f"<SUB>{str(step).replace('-', '−')}</SUB>"
-    return out + (f" {small(f'layer {layer}')}" if layer is not None else "")
+    return out + (f" {small(f'layer {number}')}" if layer and number is not None else "")
 
 
 def unit_title(plan: Plan, unit: str, step: int | None = None) -> str:
@@ -132,10 +126,8 @@ def unit_title(plan: Plan, unit: str, step: int | None = None) -> str:
 
 def _cell_layer(unit: str) -> str:
     """ " layer 2" for a cell of a stacked net's second layer, else nothing."""
-    m = _LAYER.match(unit)
-    if m is None:
-        return ""
-    return " " + small(f"layer {int(m['layer']) + 1}")
+    number = split_layer(unit)[1]
+    return "" if number is None else " " + small(f"layer {number}")
 
 
 def unit_look(
@@ -167,7 +159,10 @@ def boundary_look(graph: Graph, insts: list[tuple[str, int]]) -> dict[str, str]:
     ``h_reverse₅`` after the last of 4 (diagrams count steps from 1, so API step ``t`` is
     drawn as ``t + 1``); a cell's states together, ``c₀, h₀``."""
     look = KIND_STYLES["boundary"]
-    names = ", ".join(display_name(n, t + 1) for n, t in insts)
+    names = ", ".join(display_name(n, t + 1, layer=False) for n, t in insts)
+    layers = {split_layer(n)[1] for n, _ in insts} - {None}
+    if len(layers) == 1:
+        names += " " + small(f"layer {layers.pop()}")
     sizes = ", ".join(str(graph.nodes[n].size) for n, _ in insts)
     where = "initial state" if insts[0][1] < 0 else "state read from beyond the last step"
     return {
@@ -197,7 +192,8 @@ def _named_label(graph: Graph, name: str, step: int | None, formulas: bool) -> s
 def _cell_look(graph: Graph, cell: Cell, step: int | None, formulas: bool) -> dict[str, str]:
     look = KIND_STYLES["cell"]
     states = ", ".join(
-        f"{display_name(s, step)} {small(f'[{graph.nodes[s].size}]')}" for s in cell.states
+        f"{display_name(s, step, layer=False)} {small(f'[{graph.nodes[s].size}]')}"
+        for s in cell.states
     )
     weights = sorted({e.weight for e in graph.edges if e.weight and e.target in cell.members})
     if not formulas:

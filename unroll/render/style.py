@@ -10,6 +10,7 @@ below, so every piece of text is escaped in one place.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "dot_id",
     "html_label",
     "small",
+    "split_layer",
     "subscript",
     "text",
 ]
@@ -121,6 +123,21 @@ def cell_kind(gates) -> str:
     'recurrent cell'
     """
     return CELL_KINDS.get(frozenset(gates), "recurrent cell")
+
+
+_LAYER = re.compile(r"^(?P<base>.+?)_l(?P<layer>\d+)(?P<rest>(?:_reverse)?)$")
+
+
+def split_layer(name: str) -> tuple[str, int | None]:
+    """A stacked net's node name as (name in its layer, layer counted from 1).
+
+    Examples
+    --------
+    >>> split_layer("c_l1"), split_layer("h_l0_reverse"), split_layer("h")
+    (('c', 2), ('h_reverse', 1), ('h', None))
+    """
+    m = _LAYER.match(name)
+    return (m["base"] + m["rest"], int(m["layer"]) + 1) if m else (name, None)
 
 
 _SUBSCRIPTS = str.maketrans("0123456789-", "₀₁₂₃₄₅₆₇₈₉₋")

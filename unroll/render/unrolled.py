@@ -32,7 +32,7 @@ from .labels import (
 from .layout import ANCHOR, pin
 from .overlay import Overlay
 from .structure import Plan
-from .style import EDGE_STYLES, KIND_STYLES, dot_id, small, text
+from .style import EDGE_STYLES, KIND_STYLES, dot_id, small, split_layer, text
 from .words import Wording, edges_line, highlight_line, loss_phrase, overlay_lines, step_note
 
 __all__ = ["DEFAULT_SHOWN", "ELIDE_ABOVE", "Window", "draw_unrolled", "window"]
@@ -187,7 +187,7 @@ def _refuse(n: int, max_nodes: int, win: Window, wording: Wording) -> None:
             else f"draw fewer steps ({words.fewer})"
         )
         raise RenderError(
-            f"the diagram would have {n} nodes, more than the limit of {max_nodes}; "
+            f"the diagram would have {n} nodes, more than {words.limit.format(n=max_nodes)}; "
             f"{hint}, or raise {words.max_nodes}"
         )
 
@@ -354,7 +354,7 @@ class _Builder:
         if self.overlay is not None:
             if unit in self.plan.cells:
                 rows = [
-                    (f"<B>{display_name(s, t + 1)}</B>", (s, t))
+                    (f"<B>{display_name(s, t + 1, layer=False)}</B>", (s, t))
                     for s in self.plan.cells[unit].states
                 ]
                 title = unit_title(self.plan, unit)
@@ -456,7 +456,7 @@ class _Builder:
     def _label(self, w: _Wire) -> str:
         """A state edge's label: the tied weight it carries, or (from a cell) the state."""
         if w.source_unit in self.plan.cells:
-            return w.carried
+            return split_layer(w.carried)[0]
         return ", ".join(sorted({self.graph.edges[i].weight for i in w.edges} - {None}))
 
     def _along(self, end: _End) -> float:
@@ -576,7 +576,7 @@ class _Builder:
         if self.highlight is not None:
             lines.append(highlight_line(self.highlight, self.graph, self.marked))
         elif overlay is None or not overlay.grads:
-            lines.append(edges_line(self.graph))
+            lines.append(edges_line(self.graph, self.u.steps))
         if overlay is not None and overlay.values:
             lines.append(step_note(words))
         if self.win.hidden:

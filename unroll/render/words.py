@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..graph import Graph
 from .errors import RenderError
+from .style import split_layer
 
 __all__ = [
     "VOICES",
@@ -37,6 +38,7 @@ class Voice:
     elide: str  # elide the middle steps again
     fewer: str  # draw fewer steps
     max_nodes: str  # raise the node limit
+    limit: str  # the node limit, with its value: {n}
     recurrent: str  # highlight the recurrent path instead
     index: str  # where steps are indexed from 0
 
@@ -51,6 +53,7 @@ VOICES: dict[str, Voice] = {
             elide="full=False",
             fewer="steps_shown=(first, last)",
             max_nodes="max_nodes",
+            limit="max_nodes={n}",
             recurrent="highlight='recurrent'",
             index="step k is t = k−1 in the API, as in result.values[(name, t)]",
         ),
@@ -60,6 +63,7 @@ VOICES: dict[str, Voice] = {
             elide="without --full",
             fewer="--steps-shown FIRST:LAST",
             max_nodes="--max-nodes (or --force)",
+            limit="--max-nodes {n}",
             recurrent="--highlight recurrent",
             index="step k is t = k−1 in unroll's Python API",
         ),
@@ -86,13 +90,17 @@ def voice(name: str) -> Voice:
 
 
 def _names(names: list[str]) -> str:
-    quoted = sorted(dict.fromkeys(names))
+    """``c and h``; a stacked net's names once, for every layer: ``c and h (each layer)``."""
+    layered = any(split_layer(n)[1] for n in names)
+    quoted = sorted(dict.fromkeys(split_layer(n)[0] for n in names))
+    if layered and len({split_layer(n)[1] for n in names}) > 1:
+        quoted[-1] += " (each layer)"
     if len(quoted) == 1:
         return quoted[0]
     return ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def edges_line(graph: Graph) -> str:
+def edges_line(graph: Graph, steps: int = 2) -> str:
     """What the red edges of an unrolled diagram carry, and what a repeated weight means.
 
     Examples
@@ -112,7 +120,8 @@ def edges_line(graph: Graph) -> str:
     parts = []
     if states:
         word = "state" if len(states) == 1 else "states"
-        parts.append(f"the {word} {_names(states)} to the next step")
+        where = "into the step from the initial state" if steps == 1 else "to the next step"
+        parts.append(f"the {word} {_names(states)} {where}")
     if inputs:
         parts.append(f"earlier inputs {_names(sorted(inputs))}")
     line = "Red edges carry " + " and ".join(parts)
