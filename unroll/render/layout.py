@@ -219,8 +219,9 @@ def _compose(canvas, way, slots, sizes, template, per_line):
     half = {k: axes.extent(*s) for k, s in size.items()}
     lo_along = min(a - half[k][0] / 2 for k, (a, _) in keyed.items() if not _fan(k))
     hi_along = max(a + half[k][0] / 2 for k, (a, _) in keyed.items())
-    for k in filter(_fan, keyed):  # where the state comes in: the step's first corner
-        keyed[k] = (lo_along - MARGIN / 2, keyed[k][1])
+    for k in filter(_fan, keyed):  # where the state comes in: the step's first side
+        side = lo_along - MARGIN / 2 if int(k.rsplit(".", 1)[1]) > 0 else hi_along + MARGIN / 2
+        keyed[k] = (side, keyed[k][1])  # (its last for a state from the step after)
     row_across = {}
     for row, nids in canvas.rows.items():
         for nid in nids:
