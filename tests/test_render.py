@@ -584,11 +584,16 @@ def test_every_kind_of_diagram_goes_through_dot_cleanly():
         for detail in ("op", "cell"):
             for direction in ("LR", "TB"):
                 diagrams.append(render(unroll.unroll(g, 10), detail=detail, direction=direction))
-    for d in diagrams:
+    for i, d in enumerate(diagrams):
+        routed = i % 7 == 0  # edge routing is the slow part: route every 7th in full
+        flags = [] if routed else ["-Gsplines=false"]
         done = subprocess.run(
-            ["dot", "-Tsvg", "-o", os.devnull], input=d.source, text=True, capture_output=True
+            ["dot", "-Tsvg", "-o", os.devnull, *flags],
+            input=d.source,
+            text=True,
+            capture_output=True,
         )
-        assert done.returncode == 0 and "Error" not in done.stderr, (d.name, done.stderr)
+        assert done.returncode == 0 and not done.stderr, (d.name, done.stderr)
 
 
 @pytest.mark.dot
