@@ -847,3 +847,28 @@ def test_cli_steps_shown_and_encoder_steps_reach_the_diagram():
         ).output
     )
     assert [a for a, b, _ in enc.edges if b == "loss"] == ["y_4"]
+
+
+def test_elision_is_explained_in_the_words_of_each_interface():
+    u = unroll.unroll(presets.elman(), 40)
+    assert "35 middle steps are elided (full=True draws them)" in _caption(render(u))
+    out = _cli("render", "elman", "--steps", "40").output
+    assert "35 middle steps are elided (--full draws them)" in out
+    assert "Steps are counted from 1" not in out  # no values drawn
+    values = _cli("render", "elman:hidden=2", "--steps", "3", "--values").output
+    assert "Steps are counted from 1: step k is t = k−1 in unroll's Python API" in values
+
+
+def test_without_the_dot_program_the_layout_is_left_to_dot(monkeypatch):
+    from unroll.render import layout
+
+    u = unroll.unroll(presets.lstm(3, 4), 3)
+    pinned, has_dot = render(u).source, shutil.which("dot") is not None
+    monkeypatch.setattr(layout.shutil, "which", lambda name: None)
+    plain = render(u).source
+    assert "layout=neato" not in plain and "pos=" not in plain and "rank=same" in plain
+    assert plain == render(u, layout="dot").source
+    if has_dot:
+        assert "layout=neato" in pinned and 'pos="' in pinned
+    with pytest.raises(RenderError, match="unknown layout"):
+        render(u, layout="fdp")
