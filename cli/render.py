@@ -25,25 +25,36 @@ RENDER_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv")
 
 
 class SpanParam(click.ParamType):
-    """``A:B`` as a pair of integers (``LO:HI`` may be negative), or one count ``N``."""
+    """``A:B`` as a pair of integers, or (``counts``) one count ``N``.
 
-    name = "A:B"
+    ``counts``: steps to draw, ``FIRST:LAST`` of at least one step in all, or ``N >= 1``;
+    otherwise a range ``LO:HI`` of whole numbers with ``LO < HI`` (may be negative).
+    """
 
-    def __init__(self, signed: bool = False):
-        self.signed = signed
+    def __init__(self, counts: bool):
+        self.counts = counts
+        self.name = "FIRST:LAST" if counts else "LO:HI"
 
     def convert(self, value, param, ctx):
         if isinstance(value, tuple | int):
             return value
         first, colon, last = str(value).partition(":")
+        example = "3:2 or 4" if self.counts else "-8:0"
         try:
-            if not colon and not self.signed:
-                return int(first)
-            pair = (int(first), int(last))
+            span = int(first) if not colon and self.counts else (int(first), int(last))
         except ValueError:
-            example = "-8:0" if self.signed else "3:2 or 4"
-            self.fail(f"{value!r} is not two whole numbers A:B (e.g. {example})", param, ctx)
-        return pair
+            self.fail(f"{value!r} is not {self.name} in whole numbers (e.g. {example})", param, ctx)
+        if self.counts and not _drawable(span):
+            self.fail(f"{value!r}: draw at least one step, no negative counts", param, ctx)
+        if not self.counts and span[0] >= span[1]:
+            self.fail(f"{value!r}: LO must be below HI (e.g. {example})", param, ctx)
+        return span
+
+
+def _drawable(span) -> bool:
+    if isinstance(span, int):
+        return span >= 1
+    return min(span) >= 0 and sum(span) >= 1
 
 
 @click.command()
@@ -78,7 +89,7 @@ class SpanParam(click.ParamType):
 @click.option("--full", is_flag=True, help="Draw every step (long sequences are elided).")
 @click.option(
     "--steps-shown",
-    type=SpanParam(),
+    type=SpanParam(counts=True),
     help="Steps drawn at the start and the end of a long sequence, as FIRST:LAST or one "
     "count N (split between both) [default: 3:2 beyond 8 steps].",
 )
@@ -96,7 +107,7 @@ class SpanParam(click.ParamType):
 )
 @click.option(
     "--grad-range",
-    type=SpanParam(signed=True),
+    type=SpanParam(counts=False),
     help="log10 limits LO:HI of the --grads colour scale (e.g. -8:0), so that several "
     "pictures share one scale [default: the drawn norms' range].",
 )
@@ -196,6 +207,13 @@ def render(
     if folded and given:
         raise click.UsageError(
             f"--folded draws the cyclic graph; {', '.join(given)}: for the unrolled one only"
+        )
+    if encoder_steps is not None and mode != "many-to-many":
+        raise click.UsageError("--encoder-steps: only with --mode many-to-many")
+    if encoder_steps is not None and not encoder_steps < (steps or DEFAULT_STEPS):
+        raise click.UsageError(
+            f"--encoder-steps must be below --steps ({steps or DEFAULT_STEPS}): "
+            "the decoder needs at least one step"
         )
     overlays = {"--loss": loss, "--grad-range": grad_range}
     if not (grads or values) and (needless := [n for n, v in overlays.items() if v]):

@@ -826,7 +826,7 @@ def test_cli_draws_the_loss_where_it_sits_and_shares_a_colour_scale():
         shared = _cli("render", model, "--steps", "4", "--grads", "--grad-range", "-9:1").output
         assert "log10: -9 … 1" in shared
     bad = _cli("render", "elman", "--grads", "--grad-range", "1:x")
-    assert bad.exit_code == 2 and "A:B" in bad.output
+    assert bad.exit_code == 2 and "LO:HI" in bad.output
     assert _cli("render", "elman", "--grad-range", "-1:0").exit_code == 2  # needs --grads
 
 
@@ -872,3 +872,21 @@ def test_without_the_dot_program_the_layout_is_left_to_dot(monkeypatch):
         assert "layout=neato" in pinned and 'pos="' in pinned
     with pytest.raises(RenderError, match="unknown layout"):
         render(u, layout="fdp")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--steps-shown", "0:0"], "draw at least one step"),
+        (["--steps-shown", "two"], "FIRST:LAST in whole numbers"),
+        (["--grads", "--grad-range", "2:1"], "LO must be below HI"),
+        (["--mode", "many-to-many", "--encoder-steps", "7"], "below --steps (5)"),
+        (["--encoder-steps", "2"], "only with --mode many-to-many"),
+        (["--loss", "mse"], "only with --grads or --values"),
+        (["--folded", "--steps-shown", "2"], "--steps-shown: for the unrolled one only"),
+    ],
+)
+def test_cli_render_options_are_checked_as_usage_errors(args, message):
+    done = _cli("render", "elman", "--steps", "5", *args)
+    assert done.exit_code == 2 and message in done.output, done.output
+    assert not _PYTHON_KEYWORDS.search(done.output)
