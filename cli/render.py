@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from unroll.models import probe
+from unroll.losses import LOSSES
+from unroll.models import probe, probe_loss_instances
 from unroll.unrolled import unroll
 
 from .params import MODE, STEPS, OutputPath, force_option, limits, model_argument, write_output
@@ -23,6 +24,39 @@ DEFAULT_MAX_NODES = 2000
 RENDER_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv")
 
 
+class SpanParam(click.ParamType):
+    """``A:B`` as a pair of integers, or (``counts``) one count ``N``.
+
+    ``counts``: steps to draw, ``FIRST:LAST`` of at least one step in all, or ``N >= 1``;
+    otherwise a range ``LO:HI`` of whole numbers with ``LO < HI`` (may be negative).
+    """
+
+    def __init__(self, counts: bool):
+        self.counts = counts
+        self.name = "FIRST:LAST" if counts else "LO:HI"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple | int):
+            return value
+        first, colon, last = str(value).partition(":")
+        example = "3:2 or 4" if self.counts else "-8:0"
+        try:
+            span = int(first) if not colon and self.counts else (int(first), int(last))
+        except ValueError:
+            self.fail(f"{value!r} is not {self.name} in whole numbers (e.g. {example})", param, ctx)
+        if self.counts and not _drawable(span):
+            self.fail(f"{value!r}: draw at least one step, no negative counts", param, ctx)
+        if not self.counts and span[0] >= span[1]:
+            self.fail(f"{value!r}: LO must be below HI (e.g. {example})", param, ctx)
+        return span
+
+
+def _drawable(span) -> bool:
+    if isinstance(span, int):
+        return span >= 1
+    return min(span) >= 0 and sum(span) >= 1
+
+
 @click.command()
 @model_argument()
 @click.option("--steps", type=STEPS, help=f"Time steps to unroll [default: {DEFAULT_STEPS}].")
@@ -37,7 +71,7 @@ RENDER_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv")
 @click.option(
     "--grads",
     is_flag=True,
-    help="Colour nodes by gradient norm (one BPTT run, loss at the last step).",
+    help="Colour nodes by gradient norm (one BPTT run; see --loss).",
 )
 @click.option("--values", is_flag=True, help="Show values and gradients in the nodes.")
 @click.option(
@@ -54,6 +88,30 @@ RENDER_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv")
 )
 @click.option("--full", is_flag=True, help="Draw every step (long sequences are elided).")
 @click.option(
+    "--steps-shown",
+    type=SpanParam(counts=True),
+    help="Steps drawn at the start and the end of a long sequence, as FIRST:LAST or one "
+    "count N (split between both) [default: 3:2 beyond 8 steps].",
+)
+@click.option(
+    "--encoder-steps",
+    type=click.IntRange(min=1),
+    help="For --mode many-to-many: steps that read input before outputs start "
+    "[default: half the steps].",
+)
+@click.option(
+    "--loss",
+    type=click.Choice(sorted(LOSSES)),
+    help="For --grads/--values: this loss on the outputs at every loss step of --mode "
+    "(seeded targets) [default: the sum of the outputs at the last loss step].",
+)
+@click.option(
+    "--grad-range",
+    type=SpanParam(counts=False),
+    help="log10 limits LO:HI of the --grads colour scale (e.g. -8:0), so that several "
+    "pictures share one scale [default: the drawn norms' range].",
+)
+@click.option(
     "--seed",
     type=int,
     default=0,
@@ -67,7 +125,19 @@ RENDER_SUFFIXES = (".svg", ".png", ".pdf", ".dot", ".gv")
     show_default=True,
     help="Sequence mode: where inputs arrive and losses sit.",
 )
-@click.option("--title", help="Title drawn above the diagram.")
+@click.option("--title", help="Title drawn above the diagram ('' for none).")
+@click.option(
+    "--caption/--no-caption",
+    default=True,
+    show_default=True,
+    help="Write the lines under the title that explain colours, edges and elisions.",
+)
+@click.option(
+    "--formulas/--no-formulas",
+    default=True,
+    show_default=True,
+    help="Write each layer's formula in its box.",
+)
 @click.option(
     "-o",
     "--output",
@@ -95,9 +165,15 @@ def render(
     direction,
     highlight,
     full,
+    steps_shown,
+    encoder_steps,
+    loss,
+    grad_range,
     seed,
     mode,
     title,
+    caption,
+    formulas,
     output,
     max_nodes,
     force,
@@ -106,42 +182,80 @@ def render(
 
     The format comes from the suffix of -o; .dot/.gv and -o - give the DOT source
     and need no graphviz binary, images need `dot`. --grads and --values run BPTT
-    once: seeded parameters (or the model's own) and inputs, a cotangent of ones on
-    the outputs at the last step.
+    once: seeded parameters (or the model's own) and inputs, and the sum of the
+    outputs at the last loss step as the loss (or --loss at every loss step); the
+    loss node L shows where it sits.
 
     \b
     Examples:
       unroll render lstm --steps 5 --highlight cell_state -o lstm.svg
       unroll render elman:hidden=2 --steps 3 --values -o - | dot -Tpng > elman.png
       unroll render examples/gru.toml --folded -o gru.pdf
+      unroll render elman --steps 8 --grads --mode many-to-one --grad-range -8:0 -o a.svg
     """
-    if folded and (grads or values or steps):
+    unrolled_only = {
+        "--steps": steps,
+        "--grads": grads,
+        "--values": values,
+        "--steps-shown": steps_shown,
+        "--encoder-steps": encoder_steps,
+        "--loss": loss,
+        "--grad-range": grad_range,
+        "--full": full,
+    }
+    given = [name for name, value in unrolled_only.items() if value]
+    if folded and given:
         raise click.UsageError(
-            "--folded draws the cyclic graph; --steps, --grads and "
-            "--values apply to the unrolled one"
+            f"--folded draws the cyclic graph; {', '.join(given)}: for the unrolled one only"
         )
+    if encoder_steps is not None and mode != "many-to-many":
+        raise click.UsageError("--encoder-steps: only with --mode many-to-many")
+    if encoder_steps is not None and not encoder_steps < (steps or DEFAULT_STEPS):
+        raise click.UsageError(
+            f"--encoder-steps must be below --steps ({steps or DEFAULT_STEPS}): "
+            "the decoder needs at least one step"
+        )
+    overlays = {"--loss": loss, "--grad-range": grad_range}
+    if not (grads or values) and (needless := [n for n, v in overlays.items() if v]):
+        raise click.UsageError(f"{', '.join(needless)}: only with --grads or --values")
     from unroll.render import render as draw
     from unroll.render import save
 
-    result = None
+    result, loss_at = None, None
+    steps = steps or DEFAULT_STEPS
     if folded:
         target = model.graph
     elif grads or values:
-        target, result = probe(model, steps or DEFAULT_STEPS, seed=seed, mode=mode, **limits(force))
+        target, result = probe(
+            model,
+            steps,
+            seed=seed,
+            mode=mode,
+            loss=loss,
+            encoder_steps=encoder_steps,
+            **limits(force),
+        )
+        loss_at = None if loss else probe_loss_instances(target)
         for warning in result.warnings:  # an overflowed forward pass, named
             click.echo(f"Warning: {warning}", err=True)
     else:
-        target = unroll(model.graph, steps or DEFAULT_STEPS, mode, **limits(force, "max_nodes"))
+        target = unroll(model.graph, steps, mode, encoder_steps, **limits(force, "max_nodes"))
     digraph = draw(
         target,
         result=result,
         detail=detail,
         direction=direction,
         full=full,
+        steps_shown=steps_shown,
         highlight=highlight,
         values=values,
         grads=grads or None,
+        grad_range=grad_range,
+        loss_at=loss_at,
         title=title,
+        caption=caption,
+        formulas=formulas,
+        voice="cli",
         max_nodes=sys.maxsize if force else max_nodes,
     )
     if output == "-":

@@ -119,7 +119,7 @@ def test_a_window_is_three_delayed_edges_and_its_formula_names_the_steps():
     u = unroll.unroll(g, 5)
     assert [src for _, src in u.sources(("h", 4))] == [("x", 4), ("x", 3), ("x", 2)]
     assert "W_1 x(t−1) +" in render(g).source
-    assert "W_hh h + b" in render(presets.elman(1, 2)).source  # one read of h: no step added
+    assert "W_hh h(t−1) + b" in render(presets.elman(1, 2)).source  # a delayed read says so
 
 
 def test_backward_flow_reverses_every_edge_of_the_unrolled_graph():
@@ -150,3 +150,43 @@ def test_a_shared_grad_range_gives_every_diagram_the_same_colour_scale():
     for bad in [(0, 0), (1, -1), (0.5, 2), "low", (1, 2, 3)]:
         with pytest.raises(RenderError, match="grad_range"):
             render(small, grad_range=bad)
+
+
+# ---- the command ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("terminal", "args", "shown"),
+    [(True, [], True), (True, ["--quiet"], False), (False, [], False)],
+)
+def test_gallery_progress_goes_to_a_terminal_only(monkeypatch, tmp_path, terminal, args, shown):
+    from click.testing import CliRunner
+    from unroll.cli import gallery as command
+    from unroll.cli.main import main
+
+    import unroll.gallery
+
+    def fake_build(directory, progress=None):
+        for i, name in enumerate(["neuron", "lstm"], start=1):
+            if progress is not None:
+                progress(i, 2, name)
+        return [tmp_path / "a.svg"]
+
+    monkeypatch.setattr(unroll.gallery, "build", fake_build)
+    monkeypatch.setattr(command, "_is_terminal", lambda: terminal)
+    done = CliRunner().invoke(main, ["gallery", str(tmp_path), *args])
+    assert done.exit_code == 0, done.output
+    assert ("[1/2] neuron" in done.output and "[2/2] lstm" in done.output) == shown
+    assert "wrote 1 files" in done.output
+
+
+def test_the_deep_nets_show_the_sigmoid_losing_the_gradient_and_relu_keeping_it():
+    from unroll.gallery.diagrams import DEEP_ACTIVATIONS, _deep_result
+
+    lost = {}
+    for act in DEEP_ACTIVATIONS:
+        logs = [float(_deep_result(act).log10_grad_norms(f"h_l{k}")[0]) for k in range(8)]
+        lost[act] = logs[-1] - logs[0]  # decades lost from layer 8 down to layer 1
+    assert 3.5 < lost["sigmoid"] < 4.5  # "about four decades"
+    assert 0.5 < lost["relu"] < 1.5  # "about one decade"
+    assert abs(lost["tanh"]) < 0.5  # "almost none"

@@ -605,7 +605,7 @@ def test_force_lifts_the_memory_limit_in_the_cli(monkeypatch):
 
 def test_the_cli_refuses_a_diagram_with_too_many_nodes(tmp_path):
     shown = error_line(cli("render", "elman", "--steps", 1100, "--full", "-o", "-"), 1)
-    assert "the diagram would have 2201 nodes, more than max_nodes=2000" in shown
+    assert "the diagram would have 2201 nodes, more than --max-nodes 2000" in shown
     out = tmp_path / "big.dot"
     assert (
         cli(
@@ -616,7 +616,7 @@ def test_the_cli_refuses_a_diagram_with_too_many_nodes(tmp_path):
     assert out.read_text().count("h_1099") >= 1
     assert cli("render", "elman", "--steps", 1100, "--full", "--force", "-o", "-").exit_code == 0
     shown = error_line(cli("render", "elman", "--steps", 10, "--full", "--max-nodes", 5), 1)
-    assert "more than max_nodes=5" in shown
+    assert "more than --max-nodes 5" in shown
 
 
 def test_absurd_settings_are_refused_before_any_work():

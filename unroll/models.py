@@ -51,6 +51,7 @@ __all__ = [
     "parse_preset_spec",
     "preset_catalog",
     "probe",
+    "probe_loss_instances",
 ]
 
 
@@ -573,12 +574,17 @@ def probe(
     batch: int = 1,
     max_nodes: int | None = DEFAULT_MAX_NODES,
     max_memory: int | str | None = "auto",
+    loss: str | None = None,
+    encoder_steps: int | None = None,
 ) -> tuple[Unrolled, BPTTResult]:
     """Unroll a model and run BPTT once, to show values and gradients on a diagram.
 
     Parameters come from the model when it carries them, else
-    ``init_params(graph, seed)``; inputs are standard normal (seeded by ``seed``); the
-    cotangent is ones on the output nodes at the last loss step. ``max_nodes`` and
+    ``init_params(graph, seed)``; inputs are standard normal (seeded by ``seed``). Without
+    ``loss`` the cotangent is ones on the output nodes at the last loss step (the
+    instances :func:`probe_loss_instances` names); with ``loss`` (``"sum"``, ``"mse"``,
+    ``"xent"``) that loss on the outputs at every loss step of the mode, against seeded
+    targets (standard normal for ``mse``, uniform classes for ``xent``). ``max_nodes`` and
     ``max_memory`` are the size limits of :func:`unroll.unroll` and :func:`unroll.bptt`.
 
     Returns
@@ -592,9 +598,11 @@ def probe(
     ['W_hh', 'W_ih', 'b_hh', 'b_ih']
     >>> r.log10_grad_norms("h").shape
     (3,)
+    >>> round(probe("neuron", steps=3, loss="mse")[1].loss, 4) > 0
+    True
     """
     model = load_model(model)
-    unrolled = unroll(model.graph, steps, mode, max_nodes=max_nodes)
+    unrolled = unroll(model.graph, steps, mode, encoder_steps, max_nodes=max_nodes)
     check_memory(unrolled, batch, max_memory=max_memory)  # before drawing parameters
     graph = unrolled.graph
     params = model.params if model.params is not None else init_params(graph, seed)
@@ -603,8 +611,39 @@ def probe(
         name: rng.normal(size=(len(unrolled.input_steps(name)), batch, graph.nodes[name].size))
         for name in graph.input_nodes()
     }
-    last = max(unrolled.loss_steps)
+    if loss is not None:
+        targets = _probe_targets(unrolled, loss, batch, rng)
+        return unrolled, bptt(
+            unrolled, params, inputs, loss=loss, targets=targets, max_memory=max_memory
+        )
     cotangents = {
-        (name, last): np.ones((batch, graph.nodes[name].size)) for name in graph.output_nodes()
+        inst: np.ones((batch, graph.nodes[inst[0]].size)) for inst in probe_loss_instances(unrolled)
     }
     return unrolled, bptt(unrolled, params, inputs, cotangents, max_memory=max_memory)
+
+
+def probe_loss_instances(unrolled: Unrolled) -> list[tuple[str, int]]:
+    """The output instances :func:`probe`'s default cotangent sits on: every output node
+    at the last loss step of the sequence mode.
+
+    Examples
+    --------
+    >>> from unroll import presets, unroll
+    >>> probe_loss_instances(unroll(presets.elman(output_size=2), 4, mode="many-to-one"))
+    [('y', 3)]
+    """
+    last = max(unrolled.loss_steps)
+    return [(name, last) for name in unrolled.graph.output_nodes()]
+
+
+def _probe_targets(unrolled: Unrolled, loss: str, batch: int, rng):
+    """Seeded targets for ``loss`` at the mode's loss instances (None where none needed)."""
+    from .losses import LOSSES
+
+    if loss in LOSSES and not LOSSES[loss].needs_targets:
+        return None
+    k = len(unrolled.loss_instances)
+    size = unrolled.graph.nodes[unrolled.loss_instances[0][0]].size if k else 1
+    if loss == "xent":
+        return rng.integers(0, size, size=(k, batch))
+    return rng.normal(size=(k, batch, size))

@@ -118,8 +118,8 @@ _ROWS = [
         "deep-and-bidirectional",
         "Stacked (deep) LSTM and bidirectional RNN",
         "A stacked LSTM runs a second LSTM on the outputs h of the first; each box here is one "
-        "whole LSTM cell at one step, with its own states (c_l0, h_l0 below, c_l1, h_l1 above) "
-        "and weights tied across time within its layer. A bidirectional RNN runs one chain "
+        "whole LSTM cell at one step, with its own states c and h (layer 1 below, layer 2 "
+        "above) and weights tied across time within its layer. A bidirectional RNN runs one chain "
         "forward in time (h) and one backward (h_reverse, red edges pointing left, starting "
         "after the last step) and joins them at every step (⧺ stacks the two vectors), so "
         "each output sees the whole sequence, past and future.",
@@ -146,6 +146,20 @@ _ROWS = [
         "slowly; with its forget-gate bias set to 3, the cell state c carries the gradient "
         "back to step 1 with little loss.",
         diagrams.gradient_heat,
+    ),
+    Entry(
+        "depth",
+        "Depth is time without tied weights: sigmoid, tanh and ReLU in deep nets",
+        "A deep feed-forward net is an unrolled recurrent net whose layers do not share "
+        "weights, and its gradient fades the same way, layer by layer. Here three nets of 8 "
+        "layers of 16 units (weights drawn N(0, 1/16), a loss on the output) are painted by "
+        "the size of each layer's gradient on one scale. The sigmoid's slope is at most 1/4, "
+        "so its gradient shrinks at every layer, by about four decades from layer 8 down to "
+        "layer 1, and the first layers barely learn. ReLU (slope 1 wherever a unit is on) "
+        "loses about one decade, tanh (slope up to 1, its units near 0 here) almost none: "
+        "why deep nets use ReLU rather than the sigmoid.",
+        diagrams.deep_nets,
+        side_by_side=True,
     ),
     Entry(
         "gradient-vs-distance",

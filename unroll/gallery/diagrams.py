@@ -27,6 +27,8 @@ __all__ = [
     "BACKWARD_FLOW",
     "bidirectional_and_stacked",
     "bptt_by_hand",
+    "deep_mlp",
+    "deep_nets",
     "elman_network",
     "gradient_heat",
     "gru_cell",
@@ -49,9 +51,9 @@ BACKWARD_FLOW = {
     "penwidth": "1.2",
 }
 
-#: Ports of a backward edge across steps: it leaves and enters its nodes on the side dot
-#: calls south, which ``rankdir=BT`` draws on top, so it arcs above the forward edge.
-_ARC = {"tailport": "s", "headport": "s"}
+#: Ports of a backward edge across steps: it leaves a node at its lower left corner and
+#: enters the earlier one at its lower right, so it runs just below the forward edge.
+_ARC = {"tailport": "sw", "headport": "se"}
 
 
 def _elman(hidden_size: int = 2) -> Graph:
@@ -359,7 +361,9 @@ def _shared_range(results) -> tuple[int, int]:
     logs = []
     for r in results:
         graph = r.unrolled.graph
-        for name in dict.fromkeys(graph.state_nodes() + graph.input_nodes()):
+        drawn = graph.state_nodes() + graph.input_nodes()
+        drawn += [n for n in graph.nodes if graph.nodes[n].kind == "layer"]
+        for name in dict.fromkeys(drawn):
             logs += [x for x in r.log10_grad_norms(name) if math.isfinite(x)]
     return math.floor(min(logs)), math.ceil(max(logs))
 
@@ -385,4 +389,55 @@ def gradient_heat(fast: bool = False) -> list[Diagram]:
             f"{title} over {steps} steps, each node coloured by the size of its gradient",
         )
         for stem, (title, r, detail) in results.items()
+    ]
+
+
+# ---- 12: depth, the same problem ---------------------------------------------------------------
+
+#: Activations of the deep feed-forward nets, in the order they are drawn.
+DEEP_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+
+
+def deep_mlp(activation: str, depth: int = 8, width: int = 16) -> Graph:
+    """A feed-forward net of ``depth`` layers of ``width`` units (``h_l0`` ... named as a
+    stacked net's layers, so diagrams call them layer 1, layer 2, ...), one output.
+
+    Examples
+    --------
+    >>> g = deep_mlp("relu", depth=3)
+    >>> list(g.nodes), g.max_delay()
+    (['x', 'h_l0', 'h_l1', 'h_l2', 'y'], 0)
+    """
+    g = Graph(f"mlp_{activation}")
+    g.input("x", width)
+    previous = "x"
+    for k in range(depth):
+        name = f"h_l{k}"
+        g.layer(name, width, activation, biases=[f"b_{k + 1}"])
+        g.edge(previous, name, weight=f"W_{k + 1}")
+        previous = name
+    g.layer("y", 1, biases=["b_y"])
+    g.edge(previous, "y", weight="W_y")
+    return g
+
+
+def _deep_result(activation: str):
+    graph = deep_mlp(activation)
+    u = unroll(graph, 1)
+    params = init_params(graph, seed=0, scheme="normal")
+    xs = np.random.default_rng(0).normal(size=(1, 1, graph.nodes["x"].size))
+    return bptt(u, params, {"x": xs}, loss="mse", targets=np.ones((1, 1, 1)))
+
+
+def deep_nets(fast: bool = False) -> list[Diagram]:
+    """Sigmoid, tanh and ReLU nets of 8 layers painted by gradient norm, one shared scale."""
+    results = {act: _deep_result(act) for act in DEEP_ACTIVATIONS}
+    scale = _shared_range(results.values())
+    return [
+        Diagram(
+            f"deep_{act}",
+            render(r, grad_range=scale, caption=False, title=f"{act}, 8 layers"),
+            f"a feed-forward net of 8 {act} layers, each coloured by the size of its gradient",
+        )
+        for act, r in results.items()
     ]

@@ -23,6 +23,11 @@ from .output import save
 from .overlay import Overlay
 from .structure import highlighted, plan
 from .unrolled import draw_unrolled, window
+from .words import Wording
+from .words import voice as _voice
+
+#: ``layout=`` options (see :func:`render`).
+LAYOUTS = ("pinned", "dot")
 
 __all__ = ["RenderError", "render", "save"]
 
@@ -42,6 +47,11 @@ def render(
     max_nodes: int = 2000,
     sample: int | None = None,
     grad_range=None,
+    caption: bool = True,
+    formulas: bool = True,
+    voice: str = "python",
+    layout: str = "pinned",
+    loss_at=None,
 ) -> graphviz.Digraph:
     """Draw a recurrent graph folded, unrolled in time, or painted with its gradients.
 
@@ -73,7 +83,8 @@ def render(
         A ``grad`` field and a log-scale colour map of ``||dL/dv||`` on nodes and
         recurrent edges, with a legend; default on when there is a result.
     title : str, optional
-        Title above the diagram; ``""`` for none.
+        Title above the diagram; ``""`` for none. By default the graph's name, the steps
+        and where the loss sits.
     max_nodes : int
         Refuse (:class:`RenderError`) diagrams with more nodes than this.
     sample : int, optional
@@ -83,6 +94,24 @@ def render(
         ``log10`` limits of the gradient colour map, e.g. ``(-6, 0)``, so that several
         diagrams share one scale (norms outside are drawn in the end colours); default:
         the drawn nodes' range, rounded out to whole decades.
+    caption : bool
+        Write the lines under the title that say what the colours, edges and elisions
+        mean (each only where the picture has them).
+    formulas : bool
+        Write each layer's formula (``σ(W_if x + W_hf h(t−1) + b)``) in its box.
+    voice : {"python", "cli"}
+        Name the options that captions and messages mention as Python keywords
+        (``full=True``) or as command-line flags (``--full``).
+    layout : {"pinned", "dot"}
+        ``"pinned"``: lay out one step with dot and repeat it for every step, so each
+        step looks alike (the DOT then carries every position and ``layout=neato``;
+        needs graphviz's ``dot``, and falls back to ``"dot"`` without it); ``"dot"``:
+        leave the whole layout to dot.
+
+    loss_at : list of (name, int), optional
+        For a result driven by cotangents rather than a loss: the output instances the
+        cotangents sit on, drawn as the loss node ``L`` they stand for (``L = Σ y₄`` for
+        ones on ``("y", 3)``). A result with a loss draws its loss steps without this.
 
     Returns
     -------
@@ -109,6 +138,9 @@ def render(
     if isinstance(obj, BPTTResult):
         obj, result = obj.unrolled, obj if result is None else result
     way = _direction(direction)
+    if layout not in LAYOUTS:
+        raise RenderError(f"unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
+    wording = Wording(title, caption, formulas, _voice(voice))
     if isinstance(obj, Graph):
         if result is not None or values or grads:
             raise RenderError(
@@ -116,23 +148,31 @@ def render(
                 "render(unrolled, result=result)"
             )
         return draw_folded(
-            plan(obj, detail), way, highlighted(obj, highlight), highlight, title, max_nodes
+            plan(obj, detail),
+            way,
+            highlighted(obj, highlight, wording.voice.recurrent),
+            highlight,
+            wording,
+            max_nodes,
         )
     if not isinstance(obj, Unrolled):
         raise RenderError(
             f"render draws a Graph, an Unrolled graph or a BPTTResult, not {type(obj).__name__}"
         )
     overlay = _overlay(obj, result, values, grads, sample, _grad_range(grad_range))
+    if overlay is not None and loss_at is not None:
+        overlay.loss_at = [tuple(inst) for inst in loss_at]
     return draw_unrolled(
         obj,
         plan(obj.graph, detail),
         window(obj.steps, steps_shown, full),
         way,
-        highlighted(obj.graph, highlight),
+        highlighted(obj.graph, highlight, wording.voice.recurrent),
         highlight,
         overlay,
-        title,
+        wording,
         max_nodes,
+        pinned=layout == "pinned",
     )
 
 

@@ -16,6 +16,7 @@ from .frame import Direction, graph_attrs
 from .labels import marked_edge, marked_node, unit_look
 from .structure import Link, Plan, delay_text
 from .style import RECURRENT
+from .words import Wording, highlight_line
 
 __all__ = ["draw_folded"]
 
@@ -25,7 +26,7 @@ def draw_folded(
     way: Direction,
     marked: set[int],
     highlight: str | None,
-    title: str | None,
+    wording: Wording,
     max_nodes: int,
 ) -> graphviz.Digraph:
     """Draw the folded graph of ``plan`` (see :func:`unroll.render.render`)."""
@@ -35,15 +36,17 @@ def draw_folded(
             f"the diagram would have {n} nodes, more than max_nodes={max_nodes}; raise max_nodes"
         )
     graph = plan.graph
-    caption = (
-        "Red edges are recurrent: t−1 reads the previous step, t+1 the next.\n"
-        "Weights are named in the formulas of the nodes they feed."
-    )
-    canvas = Canvas(
-        graph.name, graph_attrs(way, graph.name + " (folded)" if title is None else title, caption)
-    )
+    lines = [_delays_line(graph)]
+    if highlight is not None:
+        lines.append(highlight_line(highlight, graph, marked))
+    if wording.formulas:
+        lines.append("Weights are named in the formulas of the nodes they feed.")
+    caption = "\n".join(lines) if wording.caption else ""
+    title = graph.name + " (folded)" if wording.title is None else wording.title
+    canvas = Canvas(graph.name, graph_attrs(way, title, caption))
     for unit in plan.units:
-        attrs = marked_node(unit_look(plan, unit), plan, unit, marked, highlight)
+        look = unit_look(plan, unit, formulas=wording.formulas)
+        attrs = marked_node(look, plan, unit, marked, highlight)
         canvas.node(unit, attrs, row=plan.row[unit])
     for link in plan.links:
         paint = marked_edge(set(link.edges), marked, highlight)
@@ -62,6 +65,21 @@ def draw_folded(
                 **paint,
             )
     return canvas.emit()
+
+
+def _delays_line(graph) -> str:
+    """What the red loops mean, naming only the reads the graph has."""
+    delays = sorted({e.delay for e in graph.edges if e.delay})
+    if not delays:
+        return "No edge is delayed: the graph has no loop."
+    reads = [f"{delay_text(d)} reads {_step_word(d)}" for d in delays]
+    return "Red edges are delayed: " + ", ".join(reads) + "."
+
+
+def _step_word(delay: int) -> str:
+    if abs(delay) == 1:
+        return "the previous step" if delay > 0 else "the next step"
+    return f"{abs(delay)} steps back" if delay > 0 else f"{abs(delay)} steps ahead"
 
 
 def _delay_label(plan: Plan, link: Link, fanned: bool = False) -> str:

@@ -19,12 +19,13 @@ from .style import (
     KIND_STYLES,
     html_label,
     small,
-    subscript,
+    split_layer,
     text,
 )
 
 __all__ = [
     "boundary_look",
+    "display_name",
     "formula",
     "formula_lines",
     "marked_edge",
@@ -41,11 +42,11 @@ def formula(graph: Graph, name: str) -> str:
     --------
     >>> from unroll import presets
     >>> formula(presets.lstm(3, 8), "f")
-    'σ(W_if x + W_hf h + b)'
+    'σ(W_if x + W_hf h(t−1) + b)'
     >>> formula(presets.lstm(3, 8), "tanh_c")
     'tanh(c)'
 
-    A source read at several delays names the step of each read:
+    A delayed read names the step it reads, ``h(t−1)``; a window reads several:
 
     >>> from unroll import Graph
     >>> g = Graph("window")
@@ -59,13 +60,9 @@ def formula(graph: Graph, name: str) -> str:
     'tanh(W_0 x + W_1 x(t−1) + W_2 x(t−2))'
     """
     node = graph.nodes[name]
-    edges = graph.in_edges(name)
-    sources = [e.source for e in edges]
     terms = []
-    for e in edges:
-        read = e.source
-        if e.delay and sources.count(e.source) > 1:  # x, x(t−1), x(t−2): a window
-            read += f"({delay_text(e.delay)})"
+    for e in graph.in_edges(name):
+        read = e.source + (f"({delay_text(e.delay)})" if e.delay else "")
         terms.append(f"{e.weight} {read}" if e.weight else read)
     if node.biases:
         terms.append("b")
@@ -81,7 +78,7 @@ def formula_lines(graph: Graph, name: str, width: int = 26) -> list[str]:
     --------
     >>> from unroll import presets
     >>> formula_lines(presets.bidirectional("elman", 3, 4), "h_reverse")
-    ['tanh(W_ih_reverse x +', 'W_hh_reverse h_reverse + b)']
+    ['tanh(W_ih_reverse x +', 'W_hh_reverse h_reverse(t+1) + b)']
     """
     pieces = formula(graph, name).split(" + ")
     lines = [pieces[0]]
@@ -95,30 +92,61 @@ def formula_lines(graph: Graph, name: str, width: int = 26) -> list[str]:
     return lines
 
 
-def unit_title(plan: Plan, unit: str) -> str:
+def display_name(name: str, step: int | None = None, layer: bool = True) -> str:
+    """A node's name as HTML for a diagram: the step as a subscript (diagrams count from
+    1, so API step ``t`` is ``t + 1``; the initial state is step 0), and a stacked layer
+    ``_l0`` as "layer 1" after it (unless ``layer`` is false: inside a cell that says it).
+
+    Examples
+    --------
+    >>> display_name("h", 3)
+    'h<SUB>3</SUB>'
+    >>> display_name("c_l1", 0)
+    'c<SUB>0</SUB> <FONT POINT-SIZE="9" COLOR="#555555">layer 2</FONT>'
+    >>> display_name("h_l0_reverse", -1)
+    'h_reverse<SUB>−1</SUB> <FONT POINT-SIZE="9" COLOR="#555555">layer 1</FONT>'
+    """
+    base, number = split_layer(name)
+    out = text(base)
+    if step is not None:
+        out += f"<SUB>{str(step).replace('-', '−')}</SUB>"
+    return out + (f" {small(f'layer {number}')}" if layer and number is not None else "")
+
+
+def unit_title(plan: Plan, unit: str, step: int | None = None) -> str:
     """Short HTML text naming a unit: its name and op symbol or activation (for records)."""
     if unit in plan.cells:
-        return f"<B>{text(plan.cells[unit].kind)}</B>"
+        return f"<B>{text(plan.cells[unit].kind)}</B>" + _cell_layer(unit)
     node = plan.graph.nodes[unit]
     mark = OPS[node.kind].symbol if KIND_STYLES[node.kind].symbol else ""
     if OPS[node.kind].weighted:
         mark = ACTIVATION_SYMBOLS.get(node.activation, node.activation)
-    return f"<B>{text(unit)}</B>" + (" " + small(text(mark)) if mark else "")
+    return f"<B>{display_name(unit, step)}</B>" + (" " + small(text(mark)) if mark else "")
 
 
-def unit_look(plan: Plan, unit: str) -> dict[str, str]:
-    """DOT attributes of a unit's box: shape, colours, label, tooltip."""
+def _cell_layer(unit: str) -> str:
+    """ " layer 2" for a cell of a stacked net's second layer, else nothing."""
+    number = split_layer(unit)[1]
+    return "" if number is None else " " + small(f"layer {number}")
+
+
+def unit_look(
+    plan: Plan, unit: str, step: int | None = None, formulas: bool = True
+) -> dict[str, str]:
+    """DOT attributes of a unit's box: shape, colours, label, tooltip; ``step`` (counted
+    from 1) indexes its name, ``formulas`` adds a layer's formula."""
     if unit in plan.cells:
-        return _cell_look(plan.graph, plan.cells[unit])
+        return _cell_look(plan.graph, plan.cells[unit], step, formulas)
     graph = plan.graph
     node = graph.nodes[unit]
     look = KIND_STYLES[node.kind]
+    label = _symbol_label(node, step) if look.symbol else _named_label(graph, unit, step, formulas)
     attrs = {
         "shape": look.shape,
         "style": look.style,
         "fillcolor": GATE_FILLS.get(node.gate, look.fill) if node.gate else look.fill,
         "color": look.border,
-        "label": html_label(_symbol_label(node) if look.symbol else _named_label(graph, unit)),
+        "label": html_label(label),
         "tooltip": f"{unit} [{node.size}]: {OPS[node.kind].doc}",
     }
     if unit in graph.output_nodes():
@@ -131,7 +159,10 @@ def boundary_look(graph: Graph, insts: list[tuple[str, int]]) -> dict[str, str]:
     ``h_reverse₅`` after the last of 4 (diagrams count steps from 1, so API step ``t`` is
     drawn as ``t + 1``); a cell's states together, ``c₀, h₀``."""
     look = KIND_STYLES["boundary"]
-    names = ", ".join(f"{text(n)}{subscript(t + 1)}" for n, t in insts)
+    names = ", ".join(display_name(n, t + 1, layer=False) for n, t in insts)
+    layers = {split_layer(n)[1] for n, _ in insts} - {None}
+    if len(layers) == 1:
+        names += " " + small(f"layer {layers.pop()}")
     sizes = ", ".join(str(graph.nodes[n].size) for n, _ in insts)
     where = "initial state" if insts[0][1] < 0 else "state read from beyond the last step"
     return {
@@ -144,23 +175,29 @@ def boundary_look(graph: Graph, insts: list[tuple[str, int]]) -> dict[str, str]:
     }
 
 
-def _symbol_label(node) -> str:
+def _symbol_label(node, step: int | None) -> str:
     symbol = text(OPS[node.kind].symbol)
-    return f'<FONT POINT-SIZE="15">{symbol}</FONT><BR/>{small(text(node.name), size=7)}'
+    name = display_name(node.name, step)
+    return f'<FONT POINT-SIZE="15">{symbol}</FONT><BR/>{small(name, size=7)}'
 
 
-def _named_label(graph: Graph, name: str) -> str:
+def _named_label(graph: Graph, name: str, step: int | None, formulas: bool) -> str:
     node = graph.nodes[name]
-    head = f"<B>{text(name)}</B> {small(f'[{node.size}]')}"
-    if not OPS[node.kind].weighted:
+    head = f"<B>{display_name(name, step)}</B> {small(f'[{node.size}]')}"
+    if not (formulas and OPS[node.kind].weighted):
         return head
     return head + "".join(f"<BR/>{small(text(line))}" for line in formula_lines(graph, name))
 
 
-def _cell_look(graph: Graph, cell: Cell) -> dict[str, str]:
+def _cell_look(graph: Graph, cell: Cell, step: int | None, formulas: bool) -> dict[str, str]:
     look = KIND_STYLES["cell"]
-    states = ", ".join(f"{s} [{graph.nodes[s].size}]" for s in cell.states)
+    states = ", ".join(
+        f"{display_name(s, step, layer=False)} {small(f'[{graph.nodes[s].size}]')}"
+        for s in cell.states
+    )
     weights = sorted({e.weight for e in graph.edges if e.weight and e.target in cell.members})
+    if not formulas:
+        weights = []
     return {
         "shape": look.shape,
         "style": look.style,
@@ -168,7 +205,7 @@ def _cell_look(graph: Graph, cell: Cell) -> dict[str, str]:
         "color": look.border,
         "penwidth": "1.5",
         "label": html_label(
-            f"<B>{text(cell.kind)}</B><BR/>{small(text(states))}"
+            f"<B>{text(cell.kind)}</B>{_cell_layer(cell.name)}<BR/>{states}"
             + "".join(f"<BR/>{small(text(line), size=8)}" for line in _weight_lines(weights))
         ),
         "tooltip": f"{cell.kind}: {', '.join(cell.members)}",

@@ -16,7 +16,15 @@ import numpy as np
 
 from .style import MUTED, small, text
 
-__all__ = ["COLOUR_MAP", "MAX_LISTED", "Overlay", "colour_at", "format_log10", "log10_norm"]
+__all__ = [
+    "COLOUR_MAP",
+    "MAX_LISTED",
+    "Overlay",
+    "colour_at",
+    "decade_ticks",
+    "format_log10",
+    "log10_norm",
+]
 
 #: Nodes of at most this many units list their numbers (for one batch item).
 MAX_LISTED = 4
@@ -65,6 +73,27 @@ def _ink(fill: str) -> str:
 def _caption_ink(fill: str) -> str:
     """The colour of a field's small caption: muted on a light fill, light on a dark one."""
     return MUTED if _ink(fill) == "#000000" else "#eeeeee"
+
+
+#: Steps between legend ticks, in decades: the first that gives at most 9 ticks.
+_TICK_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def decade_ticks(low: int, high: int) -> list[int]:
+    """Round decades between ``low`` and ``high`` (both included), at most 9 of them.
+
+    Examples
+    --------
+    >>> decade_ticks(-6, 0)
+    [-6, -5, -4, -3, -2, -1, 0]
+    >>> decade_ticks(-85, 1)
+    [-80, -70, -60, -50, -40, -30, -20, -10, 0]
+    >>> decade_ticks(-447, 0)
+    [-400, -350, -300, -250, -200, -150, -100, -50, 0]
+    """
+    step = next((s for s in _TICK_STEPS if (high - low) // s <= 8), _TICK_STEPS[-1])
+    first = -(-low // step) * step
+    return list(range(first, high + 1, step))
 
 
 def log10_norm(array: np.ndarray) -> float:
@@ -129,6 +158,7 @@ class Overlay:
     ):
         self.result, self.values, self.grads, self.sample = result, values, grads, sample
         self.grad_range = grad_range
+        self.loss_at: list[tuple[str, int]] | None = None  # where cotangents stand for a loss
         self._logs: dict[str, np.ndarray] = {}
         self.low, self.high = 0.0, 1.0
 
@@ -239,12 +269,11 @@ class Overlay:
         if not self.grads:
             return ""
         lo, hi = int(self.low), int(self.high)
-        ticks = np.linspace(lo, hi, min(hi - lo, 8) + 1)
         swatches = "".join(
             f'<TD BGCOLOR="{colour_at((x - lo) / (hi - lo))}" WIDTH="28">'
             f'<FONT POINT-SIZE="8" COLOR="{_ink(colour_at((x - lo) / (hi - lo)))}">'
-            f"{x:g}</FONT></TD>"
-            for x in ticks
+            f"{x}</FONT></TD>"
+            for x in decade_ticks(lo, hi)
         )
         who = "all batch items" if self.sample is None else f"batch item {self.sample}"
         caption = f"‖dL/dv‖ per node copy, log10: {lo} … {hi} ({who}); grey: exactly 0"

@@ -115,6 +115,7 @@ def plan(graph: Graph, detail: str = "op") -> Plan:
     links = _links(graph, unit_of)
     units = _unit_order(graph, unit_of, links)
     row, stacked = _rows(units, links, set(graph.input_nodes()))
+    _onto_state_lines(graph, links, row)
     return Plan(graph, units, unit_of, cells, links, row, stacked)
 
 
@@ -227,6 +228,23 @@ def _rows(units: tuple[str, ...], links, pinned):
         stacked.append(clash)
 
 
+def _onto_state_lines(graph: Graph, links, row: dict[str, int]) -> None:
+    """Lift a carry node that takes a state's previous value and feeds it straight back
+    (the LSTM's ``f_c = f·c(t−1)`` into ``c``, the GRU's ``z·h(t−1)`` into ``h``) into the
+    state's row, so the state runs along one line through all steps, as in the LSTM chain
+    figures."""
+    delayed = {(lk.source, lk.target) for lk in links if lk.delay}
+    for lk in links:
+        a, state = lk.source, lk.target
+        if (
+            lk.delay == 0
+            and a in graph.nodes
+            and graph.nodes[a].kind in _CARRY_KINDS
+            and (state, a) in delayed
+        ):
+            row[a] = row[state]
+
+
 # ---- highlighted paths ----------------------------------------------------------------------
 
 
@@ -252,7 +270,7 @@ def _reach(graph: Graph, start: str, allowed, forward: bool) -> set[str]:
     return seen
 
 
-def _cell_state_path(graph: Graph) -> set[int]:
+def _cell_state_path(graph: Graph, use_instead: str = "highlight='recurrent'") -> set[int]:
     """A state carried to the next step through elementwise ops only: LSTM ``c``, GRU ``h``."""
     carry = {n for n, node in graph.nodes.items() if node.kind in _CARRY_KINDS}
     found: set[int] = set()
@@ -270,27 +288,31 @@ def _cell_state_path(graph: Graph) -> set[int]:
         )
     if not found:
         raise RenderError(
-            f"highlight='cell_state': graph {graph.name!r} has no cell-state path (a state "
-            "carried across steps through + and × only, as an LSTM's c or a GRU's h); "
-            "use highlight='recurrent'"
+            f"graph {graph.name!r} has no cell-state path to highlight (a state carried "
+            "across steps through + and × only, as an LSTM's c or a GRU's h); "
+            f"use {use_instead}"
         )
     return found
 
 
-#: ``highlight=`` option -> the folded edges (indices) on the path it emphasises.
-HIGHLIGHTS: dict[str, Callable[[Graph], set[int]]] = {
-    "recurrent": _recurrent_path,
+#: ``highlight=`` option -> the folded edges (indices) on the path it emphasises; each
+#: takes the graph and how to name the ``"recurrent"`` highlight in a message.
+HIGHLIGHTS: dict[str, Callable[[Graph, str], set[int]]] = {
+    "recurrent": lambda graph, _: _recurrent_path(graph),
     "cell_state": _cell_state_path,
 }
 
 
-def highlighted(graph: Graph, name: str | None) -> set[int]:
-    """The folded edges option ``highlight=name`` emphasises (empty for None)."""
+def highlighted(
+    graph: Graph, name: str | None, use_instead: str = "highlight='recurrent'"
+) -> set[int]:
+    """The folded edges option ``highlight=name`` emphasises (empty for None);
+    ``use_instead`` names the recurrent highlight in the interface's words."""
     if name is None:
         return set()
     if name not in HIGHLIGHTS:
         raise RenderError(f"unknown highlight {name!r} (known: {', '.join(HIGHLIGHTS)})")
-    return HIGHLIGHTS[name](graph)
+    return HIGHLIGHTS[name](graph, use_instead)
 
 
 def delay_text(delay: int) -> str:

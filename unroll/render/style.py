@@ -10,6 +10,7 @@ below, so every piece of text is escaped in one place.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "dot_id",
     "html_label",
     "small",
+    "split_layer",
     "subscript",
     "text",
 ]
@@ -100,11 +102,6 @@ EDGE_STYLES: dict[str, dict[str, str]] = {
 #: ``highlight=`` option -> the colour its path is drawn in.
 HIGHLIGHT_COLOURS: dict[str, str] = {"recurrent": "#d7191c", "cell_state": "#2166ac"}
 HIGHLIGHT_WIDTH = "3"
-#: ``highlight=`` option -> what the caption says is drawn in colour.
-HIGHLIGHTED: dict[str, str] = {
-    "recurrent": "the recurrent paths, state to state across steps",
-    "cell_state": "the cell-state highway c, carried from step to step",
-}
 DIMMED = "#bbbbbb"
 
 #: The gate roles a cell holds -> what the cell is called in cell-level diagrams.
@@ -127,6 +124,21 @@ def cell_kind(gates) -> str:
     'recurrent cell'
     """
     return CELL_KINDS.get(frozenset(gates), "recurrent cell")
+
+
+_LAYER = re.compile(r"^(?P<base>.+?)_l(?P<layer>\d+)(?P<rest>(?:_reverse)?)$")
+
+
+def split_layer(name: str) -> tuple[str, int | None]:
+    """A stacked net's node name as (name in its layer, layer counted from 1).
+
+    Examples
+    --------
+    >>> split_layer("c_l1"), split_layer("h_l0_reverse"), split_layer("h")
+    (('c', 2), ('h_reverse', 1), ('h', None))
+    """
+    m = _LAYER.match(name)
+    return (m["base"] + m["rest"], int(m["layer"]) + 1) if m else (name, None)
 
 
 _SUBSCRIPTS = str.maketrans("0123456789-", "₀₁₂₃₄₅₆₇₈₉₋")

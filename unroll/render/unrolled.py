@@ -21,10 +21,19 @@ from ..unrolled import Unrolled
 from .canvas import Canvas
 from .errors import RenderError
 from .frame import Direction, graph_attrs
-from .labels import boundary_look, marked_edge, marked_node, unit_look, unit_title
+from .labels import (
+    boundary_look,
+    display_name,
+    marked_edge,
+    marked_node,
+    unit_look,
+    unit_title,
+)
+from .layout import ANCHOR, pin
 from .overlay import Overlay
 from .structure import Plan
-from .style import EDGE_STYLES, HIGHLIGHTED, KIND_STYLES, dot_id, small, subscript, text
+from .style import EDGE_STYLES, KIND_STYLES, dot_id, small, split_layer, text
+from .words import Wording, edges_line, highlight_line, loss_phrase, overlay_lines, step_note
 
 __all__ = ["DEFAULT_SHOWN", "ELIDE_ABOVE", "Window", "draw_unrolled", "window"]
 
@@ -153,36 +162,44 @@ def draw_unrolled(
     marked: set[int],
     highlight: str | None,
     overlay: Overlay | None,
-    title: str | None,
+    wording: Wording,
     max_nodes: int,
+    pinned: bool = True,
 ) -> graphviz.Digraph:
     """Draw ``u`` (see :func:`unroll.render.render`)."""
-    _refuse(_count_nodes(u, plan, win), max_nodes, win)
-    builder = _Builder(u, plan, win, way, marked, highlight, overlay)
-    canvas = builder.build(title)
-    _refuse(len(canvas.nodes), max_nodes, win)
-    return canvas.emit()
+    _refuse(_count_nodes(u, plan, win), max_nodes, win, wording)
+    builder = _Builder(u, plan, win, way, marked, highlight, overlay, wording)
+    canvas = builder.build()
+    _refuse(len(canvas.nodes), max_nodes, win, wording)
+    placement = pin(canvas, way, builder.slots) if pinned else None
+    if placement is not None and placement.lines > 1:
+        builder.lines = placement.lines
+        canvas.graph_attrs = builder.frame()
+    return canvas.emit(placement)
 
 
-def _refuse(n: int, max_nodes: int, win: Window) -> None:
+def _refuse(n: int, max_nodes: int, win: Window, wording: Wording) -> None:
     if n > max_nodes:
+        words = wording.voice
         hint = (
-            "elide the middle steps (full=False) or draw fewer steps (steps_shown=...)"
+            f"elide the middle steps ({words.elide}) or draw fewer steps ({words.fewer})"
             if win.hidden == 0
-            else "draw fewer steps (steps_shown=...)"
+            else f"draw fewer steps ({words.fewer})"
         )
         raise RenderError(
-            f"the diagram would have {n} nodes, more than max_nodes={max_nodes}; "
-            f"{hint}, or raise max_nodes"
+            f"the diagram would have {n} nodes, more than {words.limit.format(n=max_nodes)}; "
+            f"{hint}, or raise {words.max_nodes}"
         )
 
 
 class _Builder:
     """Fills a :class:`Canvas` with one unrolled diagram."""
 
-    def __init__(self, u, plan, win, way, marked, highlight, overlay):
+    def __init__(self, u, plan, win, way, marked, highlight, overlay, wording):
         self.u, self.plan, self.win, self.way = u, plan, win, way
         self.marked, self.highlight, self.overlay = marked, highlight, overlay
+        self.wording = wording
+        self.lines = 1  # lines of steps, when a wide diagram wraps
         self.graph = plan.graph
         self.anchor_row = plan.lowest_row - 1
         self.index = {}
@@ -190,6 +207,7 @@ class _Builder:
             self.index.setdefault(e, i)
         self.row_of: dict[str, int] = {}
         self.canvas: Canvas | None = None
+        self.slots: list[str] = []
         self.elided_row = max(
             [plan.row[plan.unit_of[s]] for s in self.graph.state_nodes()] or [plan.highest_row]
         )
@@ -227,21 +245,22 @@ class _Builder:
 
     # ---- building ---------------------------------------------------------------------------
 
-    def build(self, title: str | None) -> Canvas:
+    def build(self) -> Canvas:
         shown = self.win.shown()
         drawn = self._drawn_instances(shown)
         if self.overlay is not None:
             self.overlay.prepare(drawn)
-        self.canvas = Canvas(
-            self.graph.name,
-            graph_attrs(self.way, self._title(title), self._caption(), self._legend()),
-        )
+        self.canvas = Canvas(self.graph.name, self.frame())
         self._clusters(shown)
         for t in shown:
             for unit in self.plan.units:
                 if self.present(unit, t):
                     self._place(
-                        dot_id(unit, t), self._unit_attrs(unit, t), self.plan.row[unit], f"step{t}"
+                        dot_id(unit, t),
+                        self._unit_attrs(unit, t),
+                        self.plan.row[unit],
+                        f"step{t}",
+                        key=unit,
                     )
         wires = self._wires(shown)
         fans = self._fans(wires)
@@ -265,8 +284,10 @@ class _Builder:
                 drawn.extend((n, t) for n in names)
         return drawn + list(self.u.boundary)
 
-    def _place(self, nid: str, attrs: dict[str, str], row: int, cluster: str | None) -> None:
-        self.canvas.node(nid, attrs, row=row, cluster=cluster)
+    def _place(
+        self, nid: str, attrs: dict[str, str], row: int, cluster: str | None, key=None
+    ) -> None:
+        self.canvas.node(nid, attrs, row=row, cluster=cluster, key=key)
         self.row_of[nid] = row
 
     def _clusters(self, shown) -> None:
@@ -282,6 +303,7 @@ class _Builder:
         if after:
             order.append(("final", "read from beyond the last step"))
         anchors = [cid for cid, _ in order]
+        self.slots = anchors
         self.canvas.time_axis = anchors[::-1] if self.way.flip else anchors
         for cid, label in order:
             self._cluster(cid, label)
@@ -322,25 +344,29 @@ class _Builder:
             {"shape": "point", "style": "invis", "width": "0", "height": "0"},
             self.anchor_row,
             cid,
+            key=ANCHOR if cid.startswith("step") else None,
         )
 
     # ---- node looks -------------------------------------------------------------------------
 
     def _unit_attrs(self, unit: str, t: int) -> dict[str, str]:
-        attrs = unit_look(self.plan, unit)
+        attrs = unit_look(self.plan, unit, t + 1, self.wording.formulas)
         if self.overlay is not None:
             if unit in self.plan.cells:
-                rows = [(f"<B>{text(s)}</B>", (s, t)) for s in self.plan.cells[unit].states]
+                rows = [
+                    (f"<B>{display_name(s, t + 1, layer=False)}</B>", (s, t))
+                    for s in self.plan.cells[unit].states
+                ]
                 title = unit_title(self.plan, unit)
             else:
-                rows, title = [(unit_title(self.plan, unit), (unit, t))], ""
+                rows, title = [(unit_title(self.plan, unit, t + 1), (unit, t))], ""
             attrs = self._as_record(attrs, title, rows)
         return self._mark_node(attrs, unit)
 
     def _boundary_attrs(self, insts: list[tuple[str, int]]) -> dict[str, str]:
         attrs = boundary_look(self.graph, insts)
         if self.overlay is not None:
-            rows = [(f"<B>{text(name)}{subscript(t + 1)}</B>", (name, t)) for name, t in insts]
+            rows = [(f"<B>{display_name(name, t + 1)}</B>", (name, t)) for name, t in insts]
             attrs = self._as_record(attrs, "", rows)
         return attrs
 
@@ -430,7 +456,7 @@ class _Builder:
     def _label(self, w: _Wire) -> str:
         """A state edge's label: the tied weight it carries, or (from a cell) the state."""
         if w.source_unit in self.plan.cells:
-            return w.carried
+            return split_layer(w.carried)[0]
         return ", ".join(sorted({self.graph.edges[i].weight for i in w.edges} - {None}))
 
     def _along(self, end: _End) -> float:
@@ -454,20 +480,11 @@ class _Builder:
             "color": stub["color"],
             "tooltip": f"{first.carried} fans out",
         }
-        self._place(jid, look, row, self._cluster_of(first.tail))
+        key = f"fan.{first.source_unit}.{first.carried}.{first.delay}"
+        self._place(jid, look, row, f"step{t}", key=key)
         extra = {"constraint": "false"} if first.tail.id == ELIDED else {}
         self._edge(jid, first.tail.id, "stub", edges, first.tail.inst, **extra)
         return jid
-
-    def _cluster_of(self, end: _End) -> str:
-        """The cluster a state's junction sits in: the state's own (the state leaves its
-        step at the bottom corner, then fans out into the next), which dot lays out alike
-        at every step."""
-        if end.id == ELIDED:
-            return "hidden"
-        if end.pos < 0:
-            return "initial"
-        return "final" if end.pos >= self.u.steps else f"step{int(end.pos)}"
 
     def _edge(self, tail: str, head: str, role: str, edges: set[int], inst, **attrs) -> None:
         attrs = {**attrs, **self._paint(role, edges, inst)}
@@ -481,13 +498,22 @@ class _Builder:
 
     # ---- loss, anchors ----------------------------------------------------------------------
 
+    def _losses(self) -> list[tuple[str, int]]:
+        """The output instances the loss reads: the mode's, or for a result driven by
+        cotangents those its ``loss_at`` names (none when not given)."""
+        if self.overlay is not None and self.overlay.result.loss is None:
+            return list(self.overlay.loss_at or [])
+        return list(self.u.loss_instances)
+
     def _loss(self) -> None:
-        losses = self.u.loss_instances
+        losses = self._losses()
         value = self.overlay.result.loss if self.overlay is not None else None
-        if not losses or (self.overlay is not None and value is None):
-            return  # a result without a loss was driven by cotangents, not the mode's loss
+        if not losses:
+            return
         look = KIND_STYLES["loss"]
         label = "<B>L</B>" if value is None else f"<B>L = {value:.4g}</B>"
+        if self.overlay is not None and value is None:  # cotangents of ones: L = Σ outputs
+            label = "<B>L = Σ " + ", ".join(display_name(n, t + 1) for n, t in losses) + "</B>"
         self._place(
             LOSS,
             {
@@ -526,25 +552,38 @@ class _Builder:
 
     # ---- text -------------------------------------------------------------------------------
 
-    def _title(self, title: str | None) -> str:
-        if title is not None:
-            return title
+    def frame(self) -> dict[str, str]:
+        """The graph attributes: layout, title, caption and legend."""
+        caption = "\n".join(self._caption()) if self.wording.caption else ""
+        return graph_attrs(self.way, self._title(), caption, self._legend())
+
+    def _title(self) -> str:
+        if self.wording.title is not None:
+            return self.wording.title
         u = self.u
+        title = f"{self.graph.name} unrolled over {u.steps} step{'s' * (u.steps > 1)}"
+        losses = self._losses()
         return (
-            f"{self.graph.name} unrolled over {u.steps} step{'s' * (u.steps > 1)} ({u.mode.name})"
+            f"{title}, {loss_phrase(u.steps, sorted({t for _, t in losses}))}" if losses else title
         )
 
-    def _caption(self) -> str:
-        parts = [
-            "Steps are counted from 1: step k is t = k−1 in the API.",
-            "Red edges cross steps (a delay: a state, or an earlier input); a weight named "
-            "on every step is one tied parameter.",
-        ]
-        if self.highlight in HIGHLIGHTED:
-            parts[1] = f"In colour: {HIGHLIGHTED[self.highlight]}; other edges are dimmed."
+    def _caption(self) -> list[str]:
+        words = self.wording.voice
+        overlay = self.overlay
+        lines = []
+        if overlay is not None:
+            lines += overlay_lines(overlay.values, overlay.grads)
+        if self.highlight is not None:
+            lines.append(highlight_line(self.highlight, self.graph, self.marked))
+        elif overlay is None or not overlay.grads:
+            lines.append(edges_line(self.graph, self.u.steps))
+        if overlay is not None and overlay.values:
+            lines.append(step_note(words))
         if self.win.hidden:
-            parts.append(f"{self.win.hidden} middle steps are elided (full=True draws them).")
-        return "\n".join(parts)
+            lines.append(f"{self.win.hidden} middle steps are elided ({words.full} draws them).")
+        if self.lines > 1:
+            lines.append(f"The steps wrap onto {self.lines} lines to fit a slide.")
+        return lines
 
     def _legend(self) -> str:
         return self.overlay.legend() if self.overlay is not None else ""
