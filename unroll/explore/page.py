@@ -1,0 +1,239 @@
+"""Build the explorer: one self-contained offline HTML page of one or more BPTT runs.
+
+The page holds each model's unrolled diagram as inline SVG (drawn by
+:func:`unroll.render`, then marked up by :mod:`unroll.explore.svg`), the runs' numbers as
+JSON, and the script and style from ``assets/``, all inlined: it makes no network
+request and needs no server. Every step's gradient norms are kept for the plot, also
+where a long sequence's diagram elides the middle steps.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from importlib import resources
+from pathlib import Path
+
+from ..atomic import atomic_write
+from ..render import render
+from .runs import VECTOR_ENTRIES, ExploreError, LogScale, Run, as_runs
+from .svg import annotate
+from .xdot import pipe
+
+__all__ = ["Explorer", "explore", "page_data", "script_safe"]
+
+_ASSETS = resources.files(__package__) / "assets"
+
+
+def script_safe(text: str) -> str:
+    """``text`` (JSON or script) with ``<``, ``>`` and ``&`` escaped, so that nothing in it,
+    not even a node named ``</script>``, can end the ``<script>`` element it sits in.
+
+    Examples
+    --------
+    >>> script_safe('{"name": "</script><b>"}')
+    '{"name": "\\\\u003c/script\\\\u003e\\\\u003cb\\\\u003e"}'
+    """
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _number(x: float):
+    """A float for JSON: ``None`` for nan (no copy), the strings ``"-inf"``/``"inf"``."""
+    if math.isnan(x):
+        return None
+    return x if math.isfinite(x) else ("-inf" if x < 0 else "inf")
+
+
+def _vector(array) -> list[float]:
+    return [float(v) for v in array.reshape(array.shape[0], -1)[0, :VECTOR_ENTRIES]]
+
+
+def _copy_data(run: Run, copy: tuple[str, int], norms) -> dict:
+    name, t = copy
+    value, grad = run.result.values[copy], run.result.node_grads[copy]
+    return {
+        "node": name,
+        "step": t,
+        "size": int(value.shape[-1]),
+        "value": _vector(value),
+        "grad": _vector(grad),
+        "log10": _number(run.copy_log10(name, t, norms)),
+    }
+
+
+def _run_data(run: Run, drawn: list[tuple[str, int]]) -> dict:
+    norms = run.log10_norms()
+    return {
+        "label": run.label,
+        "steps": run.steps,
+        "batch": int(next(iter(run.result.values.values())).shape[0]),
+        "states": run.states,
+        "norms": {name: [_number(v) for v in row] for name, row in norms.items()},
+        "shown": sorted({t for _, t in drawn if 0 <= t < run.steps}),
+        "copies": {f"{name}|{t}": _copy_data(run, (name, t), norms) for name, t in drawn},
+    }
+
+
+def page_data(runs: list[Run], drawn: list[list[tuple[str, int]]], scale: LogScale) -> dict:
+    """The numbers a page embeds: per run its norms and drawn copies, and the colour scale.
+
+    Each run holds ``label``, ``steps``, ``batch``, ``states``, ``norms`` (``{node:
+    [log10 ||dL/d(node, t)|| per step]}``: ``null`` where the node has no copy, ``"-inf"``
+    for an exact zero), ``shown`` (the steps the diagram draws) and ``copies`` (``{"name|t":
+    {node, step, size, value, grad, log10}}``, the first :data:`VECTOR_ENTRIES` entries of
+    batch item 0's value and gradient).
+    """
+    return {
+        "runs": [_run_data(run, copies) for run, copies in zip(runs, drawn, strict=True)],
+        "scale": {"low": scale.low, "high": scale.high, "stops": scale.stops(), "zero": "#e6e6e6"},
+        "steps": max(run.steps for run in runs),
+        "entries": VECTOR_ENTRIES,
+    }
+
+
+def _scale(runs: list[Run]) -> LogScale:
+    values = []
+    for run in runs:
+        for row in run.log10_norms().values():
+            values += row
+    return LogScale.spanning(values)
+
+
+class Explorer:
+    """An interactive page of one or more BPTT runs: ``.save(path)``, ``.html``, Jupyter.
+
+    Made by :func:`explore`. ``runs`` are the runs shown, ``scale`` their one colour scale.
+    """
+
+    def __init__(self, runs: list[Run], *, title: str | None = None, **drawing):
+        self.runs = runs
+        self.scale = _scale(runs)
+        self.title = title if title is not None else " vs ".join(run.label for run in runs)
+        self._drawing = drawing
+        self._html: str | None = None
+
+    def _diagrams(self) -> tuple[list[str], list[list[tuple[str, int]]]]:
+        svgs, drawn = [], []
+        for i, run in enumerate(self.runs):
+            digraph = render(run.unrolled, result=run.result, grads=False, title="", **self._drawing)
+            svg, copies = annotate(pipe(digraph, "svg").decode(), set(run.unrolled.dag), f"m{i}-")
+            svgs.append(svg)
+            drawn.append(copies)
+        return svgs, drawn
+
+    @property
+    def html(self) -> str:
+        """The page: one HTML document, everything inlined."""
+        if self._html is None:
+            svgs, drawn = self._diagrams()
+            data = json.dumps(page_data(self.runs, drawn, self.scale), separators=(",", ":"))
+            panels = "\n".join(_panel(i, run, svg) for i, (run, svg) in enumerate(zip(self.runs, svgs, strict=True)))
+            self._html = (
+                (_ASSETS / "page.html")
+                .read_text("utf-8")
+                .replace("{{title}}", html.escape(self.title))
+                .replace("{{style}}", (_ASSETS / "explorer.css").read_text("utf-8"))
+                .replace("{{panels}}", panels)
+                .replace("{{last}}", str(max(run.steps for run in self.runs) - 1))
+                .replace("{{data}}", script_safe(data))
+                .replace("{{script}}", (_ASSETS / "explorer.js").read_text("utf-8"))
+            )
+        return self._html
+
+    def save(self, path) -> Path:
+        """Write the page to ``path`` (atomically) and return the path."""
+        path = Path(path)
+        atomic_write(path, self.html)
+        return path
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the page in a sandboxed frame, so its ids stay its own."""
+        return (
+            f'<iframe srcdoc="{html.escape(self.html)}" style="width:100%;height:900px;'
+            f'border:0" title="{html.escape(self.title)}"></iframe>'
+        )
+
+    def __repr__(self) -> str:
+        labels = ", ".join(run.label for run in self.runs)
+        return f"<Explorer of {labels}: {self.runs[0].steps} steps, log10 scale {self.scale.low}..{self.scale.high}>"
+
+
+def _panel(index: int, run: Run, svg: str) -> str:
+    return (
+        f'<section class="panel" data-run="{index}" aria-label="{html.escape(run.label)}">'
+        f'<h2>{html.escape(run.label)}</h2><div class="diagram">{svg}</div></section>'
+    )
+
+
+def explore(
+    model,
+    *,
+    steps: int = 8,
+    compare=(),
+    seed: int = 0,
+    mode: str = "synced",
+    labels=None,
+    title: str | None = None,
+    detail: str = "op",
+    direction: str = "LR",
+    steps_shown=None,
+    full: bool = False,
+    **limits,
+) -> Explorer:
+    """An interactive, offline HTML page that shows BPTT happen on one or more models.
+
+    Hover or focus a node copy for its value, its gradient and ``log10 ||dL/dv||``; move
+    the step slider (or press play) to watch the forward pass fill the copies step by
+    step, then the gradient front move back in time, each copy painted on one log colour
+    scale; a linked plot shows ``log10 ||dL/ds_t||`` of every state node against the step.
+
+    Parameters
+    ----------
+    model : str, Graph, Model or BPTTResult, or a list of them
+        A MODEL spec (``"lstm:hidden=32"``), a graph, or a run of your own (shown as it is).
+    steps : int
+        Time steps of each probe run (``unroll render --grads``'s run: seeded parameters
+        and inputs, a cotangent of ones on the outputs at the last loss step).
+    compare : list, optional
+        More models, shown beneath the first on the same time axis and colour scale.
+    seed, mode
+        The probe runs' seed and sequence mode.
+    labels : list of str, optional
+        The models' names on the page (default: the specs as given).
+    title : str, optional
+        The page's title (default: the labels).
+    detail, direction, steps_shown, full
+        How the diagrams are drawn, as in :func:`unroll.render`; long sequences are elided
+        unless ``full``, and every step's norms still reach the plot.
+    **limits
+        ``max_nodes`` and ``max_memory`` of :func:`unroll.models.probe`.
+
+    Returns
+    -------
+    Explorer
+        ``.save(path)`` writes the page; Jupyter displays it.
+
+    Examples
+    --------
+    >>> page = explore("elman:hidden=4", steps=5, compare=["lstm:hidden=4"])  # doctest: +SKIP
+    >>> [run.label for run in page.runs], page.runs[1].states  # doctest: +SKIP
+    (['elman:hidden=4', 'lstm:hidden=4'], ['c', 'h'])
+    >>> page.save("flow.html")  # doctest: +SKIP
+    PosixPath('flow.html')
+    """
+    models = [model] if isinstance(model, str) or not hasattr(model, "__iter__") else list(model)
+    runs = as_runs([*models, *compare], steps, seed, mode, labels, **limits)
+    if len({run.steps for run in runs}) > 1:
+        raise ExploreError(
+            "compared runs must have the same number of steps, got "
+            + ", ".join(f"{run.label}: {run.steps}" for run in runs)
+        )
+    return Explorer(
+        runs,
+        title=title,
+        detail=detail,
+        direction=direction,
+        steps_shown=steps_shown,
+        full=full,
+    )
