@@ -271,8 +271,8 @@
   }));
   playButton.addEventListener("click", play);
   document.addEventListener("keydown", (e) => {
-    const t = e.target;
-    if (e.key !== " " || (t.tagName === "BUTTON") || (t.tagName === "INPUT" && t.type !== "range")) return;
+    // Space plays and pauses anywhere but on a button (which clicks itself with space).
+    if (e.key !== " " || e.target.tagName === "BUTTON") return;
     e.preventDefault();
     play();
   });
