@@ -13,7 +13,11 @@ __all__ = ["animate"]
 @model_argument()
 @click.option("--steps", type=STEPS, default=8, show_default=True, help="Time steps to unroll.")
 @click.option(
-    "--fps", type=click.FloatRange(min=0.1, max=60), default=2.0, show_default=True, help="Frames per second."
+    "--fps",
+    type=click.FloatRange(min=0.1, max=60),
+    default=2.0,
+    show_default=True,
+    help="Frames per second.",
 )
 @click.option(
     "--detail",
@@ -23,7 +27,9 @@ __all__ = ["animate"]
     help="One box per op, or one box per recurrent cell.",
 )
 @click.option("--full", is_flag=True, help="Draw every step (long sequences are elided).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of parameters and inputs.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of parameters and inputs."
+)
 @click.option(
     "--mode",
     type=MODE,
@@ -51,8 +57,10 @@ def animate(model, steps, fps, detail, full, seed, mode, output, force):
       unroll animate elman --steps 8 -o flow.gif
       unroll animate lstm:hidden=8 --steps 6 --detail cell -o lstm.mp4
     """
-    from unroll.explore.animate import animate as build
+    from unroll.explore.movie import animate as build
 
-    movie = build(model, steps=steps, seed=seed, mode=mode, fps=fps, detail=detail, full=full, **limits(force))
+    movie = build(
+        model, steps=steps, seed=seed, mode=mode, fps=fps, detail=detail, full=full, **limits(force)
+    )
     movie.save(output)
     click.echo(f"wrote {output} ({len(movie.fronts)} frames)", err=True)

@@ -27,7 +27,9 @@ __all__ = ["explore"]
     help="One box per op, or one box per recurrent cell.",
 )
 @click.option("--full", is_flag=True, help="Draw every step (long sequences are elided).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of parameters and inputs.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of parameters and inputs."
+)
 @click.option(
     "--mode",
     type=MODE,
@@ -56,7 +58,8 @@ def explore(model, steps, compare, detail, full, seed, mode, title, output, forc
     \b
     Examples:
       unroll explore elman --steps 8 -o elman.html
-      unroll explore elman:hidden=32 --compare lstm:hidden=32 --compare gru:hidden=32 --steps 100 -o flow.html
+      unroll explore elman:hidden=32 --compare lstm:hidden=32 --compare gru:hidden=32 \
+        --steps 100 -o flow.html
     """
     from unroll.explore import explore as build
 

@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from unroll.cli.main import main
 
 import unroll
-from unroll.cli.main import main
 from unroll.explore import ExploreError, LogScale, explore
 from unroll.explore.runs import ZERO_COLOUR
 from unroll.explore.svg import annotate
@@ -32,7 +32,9 @@ CHROMIUM_ARGS = [
 
 def embedded(page_html: str) -> dict:
     """The JSON a page embeds."""
-    text = re.search(r'<script type="application/json" id="unroll-data">(.*?)</script>', page_html, re.S)
+    text = re.search(
+        r'<script type="application/json" id="unroll-data">(.*?)</script>', page_html, re.S
+    )
     return json.loads(text[1])
 
 
@@ -133,7 +135,9 @@ def test_compared_runs_must_share_their_steps():
     u3, u4 = (unroll.unroll(unroll.presets.neuron(), t) for t in (3, 4))
     params = unroll.init_params(u3.graph, seed=0)
     runs = [
-        unroll.bptt(u, params, {"x": np.ones((u.steps, 1, 1))}, {("h", u.steps - 1): np.ones((1, 1))})
+        unroll.bptt(
+            u, params, {"x": np.ones((u.steps, 1, 1))}, {("h", u.steps - 1): np.ones((1, 1))}
+        )
         for u in (u3, u4)
     ]
     with pytest.raises(ExploreError, match="same number of steps"):
@@ -148,9 +152,15 @@ def test_compared_runs_must_share_their_steps():
 @needs_dot
 def test_cli_writes_the_page(tmp_path):
     out = tmp_path / "flow.html"
-    result = CliRunner().invoke(main, ["explore", "elman:hidden=3", "--compare", "gru:hidden=3", "--steps", "4", "-o", str(out)])
+    result = CliRunner().invoke(
+        main,
+        ["explore", "elman:hidden=3", "--compare", "gru:hidden=3", "--steps", "4", "-o", str(out)],
+    )
     assert result.exit_code == 0, result.output
-    assert [r["label"] for r in embedded(out.read_text("utf-8"))["runs"]] == ["elman:hidden=3", "gru:hidden=3"]
+    assert [r["label"] for r in embedded(out.read_text("utf-8"))["runs"]] == [
+        "elman:hidden=3",
+        "gru:hidden=3",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -221,8 +231,15 @@ def test_hovering_a_copy_shows_its_numbers_and_marks_its_other_copies(opened):
     log10 = numbers(tooltip_line(tab, "log10").split("=")[1])[0]
     assert log10 == pytest.approx(result.log10_grad_norms("h")[2], abs=1e-4)
     same = tab.locator('.panel[data-run="0"] g.node.same')
-    assert sorted(int(s) for s in same.evaluate_all("gs => gs.map(g => g.dataset.step)")) == [-1, 0, 1, 3, 4, 5]
-    assert tab.locator('#plot-svg .column.linked').get_attribute("data-step") == "2"  # linked plot
+    assert sorted(int(s) for s in same.evaluate_all("gs => gs.map(g => g.dataset.step)")) == [
+        -1,
+        0,
+        1,
+        3,
+        4,
+        5,
+    ]
+    assert tab.locator("#plot-svg .column.linked").get_attribute("data-step") == "2"  # linked plot
 
 
 def painted(tab, run: int) -> dict[int, set[str]]:
@@ -255,9 +272,13 @@ def test_moving_the_slider_paints_the_copies_the_gradient_front_has_reached(open
     norms = run.log10_norms()
     for step in (2, 3, 4, 5):
         assert "" not in fills[step]
-    c3 = tab.locator('.panel[data-run="1"] g.node[data-node="c"][data-step="3"]').get_attribute("data-painted")
+    c3 = tab.locator('.panel[data-run="1"] g.node[data-node="c"][data-step="3"]').get_attribute(
+        "data-painted"
+    )
     assert close(c3, page.scale.colour(norms["c"][3]))
-    assert "front" in tab.locator('.panel[data-run="1"] g.node[data-node="c"][data-step="2"]').get_attribute("class")
+    assert "front" in tab.locator(
+        '.panel[data-run="1"] g.node[data-node="c"][data-step="2"]'
+    ).get_attribute("class")
 
 
 @browser
@@ -303,7 +324,9 @@ def test_keyboard_reaches_copies_and_walks_along_time(opened):
     first.focus()
     assert tab.locator('[role="tooltip"]').is_visible()
     tab.keyboard.press("ArrowRight")
-    focused = tab.evaluate("[document.activeElement.dataset.node, document.activeElement.dataset.step]")
+    focused = tab.evaluate(
+        "[document.activeElement.dataset.node, document.activeElement.dataset.step]"
+    )
     assert focused == ["h", "1"]
     assert "t = 1" in tooltip_line(tab, "name")
     tab.keyboard.press("Escape")

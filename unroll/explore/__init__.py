@@ -8,4 +8,13 @@ MP4 for slides, one frame per drawn step, on the explorer's colour scale.
 from .page import Explorer, explore
 from .runs import ExploreError, LogScale, Run, probe_runs
 
-__all__ = ["ExploreError", "Explorer", "LogScale", "Run", "explore", "probe_runs"]
+
+def animate(model, **options):
+    """The backward flow of one run as an animation: see :func:`unroll.explore.movie.animate`
+    (imported on first use, since it needs matplotlib)."""
+    from .movie import animate as build
+
+    return build(model, **options)
+
+
+__all__ = ["ExploreError", "Explorer", "LogScale", "Run", "animate", "explore", "probe_runs"]

@@ -16,10 +16,9 @@ from importlib import resources
 from pathlib import Path
 
 from ..atomic import atomic_write
-from ..render import render
+from .dot import draw, pipe
 from .runs import VECTOR_ENTRIES, ExploreError, LogScale, Run, as_runs
 from .svg import annotate
-from .xdot import pipe
 
 __all__ = ["Explorer", "explore", "page_data", "script_safe"]
 
@@ -116,8 +115,8 @@ class Explorer:
     def _diagrams(self) -> tuple[list[str], list[list[tuple[str, int]]]]:
         svgs, drawn = [], []
         for i, run in enumerate(self.runs):
-            digraph = render(run.unrolled, result=run.result, grads=False, title="", **self._drawing)
-            svg, copies = annotate(pipe(digraph, "svg").decode(), set(run.unrolled.dag), f"m{i}-")
+            svg = pipe(draw(run, self._drawing), "svg").decode()
+            svg, copies = annotate(svg, set(run.unrolled.dag), f"m{i}-")
             svgs.append(svg)
             drawn.append(copies)
         return svgs, drawn
@@ -128,7 +127,10 @@ class Explorer:
         if self._html is None:
             svgs, drawn = self._diagrams()
             data = json.dumps(page_data(self.runs, drawn, self.scale), separators=(",", ":"))
-            panels = "\n".join(_panel(i, run, svg) for i, (run, svg) in enumerate(zip(self.runs, svgs, strict=True)))
+            panels = "\n".join(
+                _panel(i, run, svg)
+                for i, (run, svg) in enumerate(zip(self.runs, svgs, strict=True))
+            )
             self._html = (
                 (_ASSETS / "page.html")
                 .read_text("utf-8")
@@ -156,7 +158,8 @@ class Explorer:
 
     def __repr__(self) -> str:
         labels = ", ".join(run.label for run in self.runs)
-        return f"<Explorer of {labels}: {self.runs[0].steps} steps, log10 scale {self.scale.low}..{self.scale.high}>"
+        scale = f"log10 scale {self.scale.low}..{self.scale.high}"
+        return f"<Explorer of {labels}: {self.runs[0].steps} steps, {scale}>"
 
 
 def _panel(index: int, run: Run, svg: str) -> str:
@@ -216,11 +219,13 @@ def explore(
 
     Examples
     --------
-    >>> page = explore("elman:hidden=4", steps=5, compare=["lstm:hidden=4"])  # doctest: +SKIP
-    >>> [run.label for run in page.runs], page.runs[1].states  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> page = explore("elman:hidden=4", steps=5, compare=["lstm:hidden=4"])
+    >>> [run.label for run in page.runs], page.runs[1].states
     (['elman:hidden=4', 'lstm:hidden=4'], ['c', 'h'])
-    >>> page.save("flow.html")  # doctest: +SKIP
-    PosixPath('flow.html')
+    >>> path = page.save(pathlib.Path(tempfile.mkdtemp()) / "flow.html")
+    >>> path.read_text("utf-8").startswith("<!DOCTYPE html>")
+    True
     """
     models = [model] if isinstance(model, str) or not hasattr(model, "__iter__") else list(model)
     runs = as_runs([*models, *compare], steps, seed, mode, labels, **limits)

@@ -9,37 +9,17 @@ by its DOT id, so a frame can repaint them. Coordinates are points, y up.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
-import graphviz
 from matplotlib.patches import Ellipse, PathPatch, Polygon
 from matplotlib.path import Path as MplPath
 
-from .runs import ExploreError
-
-__all__ = ["Drawn", "draw_layout", "layout", "pipe"]
+__all__ = ["Drawn", "draw_layout"]
 
 _NONE = "none"
 _WIDTH = re.compile(r"setlinewidth\(([\d.]+)\)")
 _ALIGN = {"l": "left", "c": "center", "r": "right"}
-
-
-def pipe(digraph, fmt: str) -> bytes:
-    """``digraph`` laid out by ``dot`` in format ``fmt``; a missing ``dot`` is one clear error."""
-    try:
-        return digraph.pipe(format=fmt)
-    except graphviz.ExecutableNotFound:
-        raise ExploreError(
-            "the diagrams need graphviz's 'dot' program, which is not on PATH: install "
-            "graphviz (apt-get install graphviz, or brew install graphviz)"
-        ) from None
-
-
-def layout(digraph) -> dict:
-    """The laid-out diagram as graphviz's JSON (``dot`` runs here)."""
-    return json.loads(pipe(digraph, "json"))
 
 
 @dataclass
@@ -67,7 +47,7 @@ def _colour(text: str) -> str:
 
 
 def draw_layout(ax, graph: dict, zoom: float = 1.0) -> Drawn:
-    """Replay the xdot operations of ``graph`` (from :func:`layout`) on ``ax``.
+    """Replay the xdot operations of ``graph`` (from :func:`unroll.explore.dot.layout`) on ``ax``.
 
     ``zoom`` scales fonts and line widths (1: the figure is as large as the diagram in
     points). Returns the filled shapes and texts of every node, by its DOT id.
@@ -76,6 +56,7 @@ def draw_layout(ax, graph: dict, zoom: float = 1.0) -> Drawn:
     --------
     >>> import unroll
     >>> from matplotlib.figure import Figure
+    >>> from unroll.explore.dot import layout
     >>> g = layout(unroll.render(unroll.unroll(unroll.presets.neuron(), 2)))
     >>> drawn = draw_layout(Figure().subplots(), g)
     >>> sorted(drawn.fills)[:3]
@@ -151,7 +132,9 @@ def _ellipse(ax, op, pen, zoom, filled):
 
 def _polyline(ax, op, pen, zoom):
     xs, ys = zip(*op["points"], strict=True)
-    (line,) = ax.plot(xs, ys, color=_colour(pen.colour), linewidth=pen.width * zoom, linestyle=pen.dash)
+    (line,) = ax.plot(
+        xs, ys, color=_colour(pen.colour), linewidth=pen.width * zoom, linestyle=pen.dash
+    )
     return line
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
-from ..render import render
+from .dot import draw, layout
 from .runs import ExploreError, LogScale, Run, as_runs, colour_map
 from .svg import copy_of
-from .xdot import draw_layout, layout
+from .xdot import draw_layout
 
 __all__ = ["ANIMATION_SUFFIXES", "Animation", "animate"]
 
@@ -37,7 +37,8 @@ class Animation:
     """The frames of one run's backward flow; :meth:`save` writes them.
 
     Made by :func:`animate`. ``fronts`` lists the step of each frame (the drawn steps,
-    last first); ``scale`` is the colour scale.
+    last first); ``scale`` is the colour scale; ``copies`` maps the DOT id of every drawn
+    node copy to its ``(name, t)``.
     """
 
     def __init__(self, run: Run, *, fps: float = 2.0, **drawing):
@@ -46,19 +47,23 @@ class Animation:
         norms = run.log10_norms()
         self._norms = norms
         self.scale = LogScale.spanning(v for row in norms.values() for v in row)
-        self._graph = layout(render(run.unrolled, result=run.result, grads=False, title="", **drawing))
+        self._graph = layout(draw(run, drawing))
         dag = set(run.unrolled.dag)
-        self._copies = {
+        self.copies = {
             node["name"]: copy
             for node in self._graph.get("objects", [])
             if "nodes" not in node and (copy := copy_of(node["name"], dag)) is not None
         }
-        shown = {t for _, t in self._copies.values() if 0 <= t < run.steps}
+        shown = {t for _, t in self.copies.values() if 0 <= t < run.steps}
         self.fronts = sorted(shown, reverse=True)
 
+    def copy_log10(self, name: str, t: int) -> float:
+        """``log10 ||dL/d(name, t)||`` of a drawn copy."""
+        return self.run.copy_log10(name, t, self._norms)
+
     def figure(self):
-        """A figure with the diagram, its colour bar and the norm plot, and a function that
-        draws frame ``i`` on it."""
+        """A figure with the diagram, its colour bar and the norm plot, and the
+        :class:`Painter` that draws frame ``i`` on it (``painter(i)``)."""
         from matplotlib.cm import ScalarMappable
         from matplotlib.colors import Normalize
         from matplotlib.figure import Figure
@@ -70,31 +75,13 @@ class Animation:
         top, bottom = figure.subfigures(2, 1, height_ratios=[diagram_height + 0.9, 2.7])
         ax = top.subplots()
         drawn = draw_layout(ax, self._graph, zoom)
-        originals = {k: [a.get_facecolor() for a in v] for k, v in drawn.fills.items()}
-        title = top.suptitle("", fontsize=12)
         bar = ScalarMappable(Normalize(self.scale.low, self.scale.high), colour_map())
-        top.colorbar(bar, ax=ax, orientation="horizontal", fraction=0.05, shrink=0.5, pad=0.02).set_label(
-            "log10 ‖dL/dv‖ of each copy (grey: exactly 0)", fontsize=9
+        colour_bar = top.colorbar(
+            bar, ax=ax, orientation="horizontal", fraction=0.05, shrink=0.5, pad=0.02
         )
-        plot = bottom.subplots()
-        front = self._norm_plot(plot)
-
-        def draw(i: int) -> None:
-            t = self.fronts[i]
-            for dot_id, (name, step) in self._copies.items():
-                reached = step >= t or step >= self.run.steps or (step < 0 and i == len(self.fronts) - 1)
-                fill = self.scale.colour(self.run.copy_log10(name, step, self._norms)) if reached else None
-                for artist, original in zip(drawn.fills.get(dot_id, []), originals.get(dot_id, []), strict=True):
-                    artist.set_facecolor(fill or original)
-                    artist.set_alpha(1.0 if reached else 0.35)
-                for text in drawn.texts.get(dot_id, []):
-                    text.set_alpha(1.0 if reached else 0.35)
-            title.set_text(
-                f"{self.run.label}: the gradient front at step {t + 1} of {self.run.steps} (t = {t})"
-            )
-            front.set_xdata([t + 1, t + 1])
-
-        return figure, draw
+        colour_bar.set_label("log10 ‖dL/dv‖ of each copy (grey: exactly 0)", fontsize=9)
+        front = self._norm_plot(bottom.subplots())
+        return figure, Painter(self, drawn, top.suptitle("", fontsize=12), front)
 
     def _norm_plot(self, ax):
         steps = np.arange(1, self.run.steps + 1)
@@ -123,7 +110,9 @@ class Animation:
         suffix = path.suffix.lower()
         if suffix not in ANIMATION_SUFFIXES:
             known = ", ".join(ANIMATION_SUFFIXES)
-            raise ExploreError(f"{path}: cannot write {suffix or 'no suffix'!r}; use one of {known}")
+            raise ExploreError(
+                f"{path}: cannot write {suffix or 'no suffix'!r}; use one of {known}"
+            )
         writer_name, needs_ffmpeg = ANIMATION_SUFFIXES[suffix]
         if needs_ffmpeg and shutil.which("ffmpeg") is None:
             raise ExploreError(
@@ -137,12 +126,12 @@ class Animation:
         from matplotlib import animation
 
         writer = animation.writers[writer_name](fps=self.fps)
-        figure, draw = self.figure()
+        figure, paint = self.figure()
         with tempfile.TemporaryDirectory() as folder:
             scratch = os.path.join(folder, f"flow{suffix}")
             with writer.saving(figure, scratch, dpi=_DPI):
                 for i in range(len(self.fronts)):
-                    draw(i)
+                    paint(i)
                     writer.grab_frame()
             return Path(scratch).read_bytes()
 
@@ -150,11 +139,49 @@ class Animation:
         """Frame ``i`` as PNG bytes (to look at one)."""
         import io
 
-        figure, draw = self.figure()
-        draw(i)
+        figure, paint = self.figure()
+        paint(i)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=_DPI)
         return buffer.getvalue()
+
+
+class Painter:
+    """Paints frame ``i`` of an :class:`Animation` on its figure: the copies the front has
+    reached in their gradient colour, the others faded; the title; the plot's front line.
+    ``fills`` and ``texts`` are the drawn shapes and labels of every copy, by DOT id."""
+
+    FADED = 0.35
+
+    def __init__(self, movie: Animation, drawn, title, front):
+        self.movie, self.title, self.front = movie, title, front
+        self.fills, self.texts = drawn.fills, drawn.texts
+        self._originals = {k: [a.get_facecolor() for a in v] for k, v in self.fills.items()}
+
+    def reached(self, i: int, step: int) -> bool:
+        """Whether the gradient front of frame ``i`` has reached copies of ``step``."""
+        fronts, steps = self.movie.fronts, self.movie.run.steps
+        return step >= fronts[i] or step >= steps or (step < 0 and i == len(fronts) - 1)
+
+    def __call__(self, i: int) -> None:
+        movie = self.movie
+        t = movie.fronts[i]
+        for dot_id, (name, step) in movie.copies.items():
+            reached = self.reached(i, step)
+            fill = movie.scale.colour(movie.copy_log10(name, step)) if reached else None
+            alpha = 1.0 if reached else self.FADED
+            for artist, original in zip(
+                self.fills.get(dot_id, []), self._originals.get(dot_id, []), strict=True
+            ):
+                artist.set_facecolor(fill or original)
+                artist.set_alpha(alpha)
+            for text in self.texts.get(dot_id, []):
+                text.set_alpha(alpha)
+        run = movie.run
+        self.title.set_text(
+            f"{run.label}: the gradient front at step {t + 1} of {run.steps} (t = {t})"
+        )
+        self.front.set_xdata([t + 1, t + 1])
 
 
 def animate(
@@ -192,7 +219,7 @@ def animate(
     --------
     >>> movie = animate("elman:hidden=3", steps=4)
     >>> movie.fronts, (movie.scale.low, movie.scale.high)
-    ([3, 2, 1, 0], (-3, 1))
+    ([3, 2, 1, 0], (-2, 1))
     """
     (run,) = as_runs([model], steps, seed, mode, **limits)
     return Animation(
