@@ -18,7 +18,7 @@ import numpy as np
 
 from ..atomic import atomic_write
 from .dot import draw, layout
-from .runs import ExploreError, LogScale, Run, as_runs, colour_map
+from .runs import ExploreError, LogScale, Run, as_runs, colour_map, ink
 from .svg import copy_of
 from .xdot import draw_layout
 
@@ -80,8 +80,8 @@ class Animation:
             bar, ax=ax, orientation="horizontal", fraction=0.05, shrink=0.5, pad=0.02
         )
         colour_bar.set_label("log10 ‖dL/dv‖ of each copy (grey: exactly 0)", fontsize=9)
-        front = self._norm_plot(bottom.subplots())
-        return figure, Painter(self, drawn, top.suptitle("", fontsize=12), front)
+        front, unreached = self._norm_plot(bottom.subplots())
+        return figure, Painter(self, drawn, top.suptitle("", fontsize=12), front, unreached)
 
     def _norm_plot(self, ax):
         steps = np.arange(1, self.run.steps + 1)
@@ -96,7 +96,13 @@ class Animation:
         ax.set_ylabel("log10 ‖dL/ds_t‖")
         ax.grid(alpha=0.3)
         ax.legend(title="state", fontsize=8, loc="upper left")
-        return ax.axvline(self.run.steps, color="#000000", linewidth=1.5)
+        from matplotlib.patches import Rectangle
+
+        unreached = Rectangle(
+            (0.5, 0), 0, 1, transform=ax.get_xaxis_transform(), color="#000000", alpha=0.07
+        )
+        ax.add_patch(unreached)
+        return ax.axvline(self.run.steps, color="#000000", linewidth=1.5), unreached
 
     def save(self, path) -> Path:
         """Write the animation to ``path``: ``.gif`` (Pillow) or ``.mp4`` (needs ffmpeg).
@@ -148,15 +154,17 @@ class Animation:
 
 class Painter:
     """Paints frame ``i`` of an :class:`Animation` on its figure: the copies the front has
-    reached in their gradient colour, the others faded; the title; the plot's front line.
+    reached in their gradient colour, the others faded; the title; on the plot, the front's
+    line and the shaded steps it has not reached.
     ``fills`` and ``texts`` are the drawn shapes and labels of every copy, by DOT id."""
 
     FADED = 0.35
 
-    def __init__(self, movie: Animation, drawn, title, front):
-        self.movie, self.title, self.front = movie, title, front
+    def __init__(self, movie: Animation, drawn, title, front, unreached):
+        self.movie, self.title, self.front, self.unreached = movie, title, front, unreached
         self.fills, self.texts = drawn.fills, drawn.texts
         self._originals = {k: [a.get_facecolor() for a in v] for k, v in self.fills.items()}
+        self._inks = {k: [a.get_color() for a in v] for k, v in self.texts.items()}
 
     def reached(self, i: int, step: int) -> bool:
         """Whether the gradient front of frame ``i`` has reached copies of ``step``."""
@@ -175,13 +183,16 @@ class Painter:
             ):
                 artist.set_facecolor(fill or original)
                 artist.set_alpha(alpha)
-            for text in self.texts.get(dot_id, []):
+            labels = zip(self.texts.get(dot_id, []), self._inks.get(dot_id, []), strict=True)
+            for text, original in labels:
+                text.set_color(ink(fill) if fill else original)
                 text.set_alpha(alpha)
         run = movie.run
         self.title.set_text(
             f"{run.label}: the gradient front at step {t + 1} of {run.steps} (t = {t})"
         )
         self.front.set_xdata([t + 1, t + 1])
+        self.unreached.set_width(t)  # steps 1 .. t (t = 0 .. t-1) wait for the gradient
 
 
 def animate(

@@ -26,6 +26,7 @@ __all__ = [
     "LogScale",
     "Run",
     "as_runs",
+    "ink",
     "probe_runs",
 ]
 
@@ -158,6 +159,18 @@ class LogScale:
         """The whole decades of the scale, for its ticks."""
         step = max(1, math.ceil((self.high - self.low) / 8))
         return list(range(self.low, self.high + 1, step))
+
+
+def ink(fill: str) -> str:
+    """Black or white, whichever reads on ``fill`` (a ``#rrggbb`` colour).
+
+    Examples
+    --------
+    >>> ink("#ffffcc"), ink("#800026")
+    ('#000000', '#ffffff')
+    """
+    r, g, b = (int(fill[i : i + 2], 16) for i in (1, 3, 5))
+    return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
 
 
 def colour_map():

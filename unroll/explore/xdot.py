@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from matplotlib.patches import Ellipse, PathPatch, Polygon
 from matplotlib.path import Path as MplPath
@@ -18,6 +19,9 @@ from matplotlib.path import Path as MplPath
 __all__ = ["Drawn", "draw_layout"]
 
 _NONE = "none"
+# Fonts with Helvetica's widths, which graphviz measured the labels with; DejaVu (always
+# there) is wider, so labels would overrun their boxes.
+_LIKE_HELVETICA = ("Helvetica", "Arial", "Liberation Sans", "Nimbus Sans", "DejaVu Sans")
 _WIDTH = re.compile(r"setlinewidth\(([\d.]+)\)")
 _ALIGN = {"l": "left", "c": "center", "r": "right"}
 
@@ -39,6 +43,15 @@ class _Pen:
     bold: bool = False
     width: float = 1.0
     dash: str = "solid"
+
+
+@lru_cache(maxsize=1)
+def _sans() -> str:
+    """The first font of :data:`_LIKE_HELVETICA` that matplotlib has."""
+    from matplotlib import font_manager
+
+    have = {f.name for f in font_manager.fontManager.ttflist}
+    return next((f for f in _LIKE_HELVETICA if f in have), "sans-serif")
 
 
 def _colour(text: str) -> str:
@@ -148,6 +161,7 @@ def _text(ax, op, pen, zoom):
         va="baseline",
         fontsize=pen.font * zoom,
         fontweight="bold" if pen.bold else "normal",
+        fontfamily=[_sans(), "DejaVu Sans"],  # DejaVu for glyphs it lacks (h₀)
         color=_colour(pen.colour),
     )
 
