@@ -340,3 +340,23 @@ def test_hovering_a_step_in_the_plot_marks_it_in_the_diagrams(opened):
     linked = tab.locator("g.node.linked").evaluate_all("gs => gs.map(g => Number(g.dataset.step))")
     assert linked and set(linked) == {4}
     assert tab.locator('g.cluster.linked[data-step="4"]').count() == 2  # both models' step 5
+
+
+@browser
+def test_actual_size_draws_wide_diagrams_at_graphvizs_size_to_scroll(opened):
+    _, tab = opened
+    tab.locator("#actual-size").check()
+    lstm = tab.locator('.panel[data-run="1"] .diagram')
+    svg = lstm.locator("svg")
+    assert svg.get_attribute("width") == svg.get_attribute("data-width")
+    assert lstm.evaluate("d => d.scrollWidth > d.clientWidth")
+    tab.locator("#actual-size").uncheck()
+    assert svg.get_attribute("width") == "100%"
+
+
+@needs_dot
+def test_the_three_model_hundred_step_page_fits_its_budget():
+    page = explore("elman:hidden=32", compare=["lstm:hidden=32", "gru:hidden=32"], steps=100)
+    assert len(page.html.encode("utf-8")) < 2 * 1024 * 1024
+    data = embedded(page.html)
+    assert [len(run["norms"]["h"]) for run in data["runs"]] == [100, 100, 100]

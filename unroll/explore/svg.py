@@ -82,6 +82,7 @@ def annotate(svg: str, copies, prefix: str) -> tuple[str, list[tuple[str, int]]]
         if element.get("id"):
             element.set("id", prefix + element.get("id"))
     root.set("role", "img")
+    root.set("data-width", root.get("width", ""))  # graphviz's size, for "actual size"
     root.set("width", "100%")  # scale with the page; the viewBox keeps the proportions
     root.attrib.pop("height", None)
     return ET.tostring(root, encoding="unicode"), drawn

@@ -270,6 +270,13 @@
     show();
   }));
   playButton.addEventListener("click", play);
+  // Fit every diagram to the page (one time axis), or draw them at graphviz's size.
+  document.getElementById("actual-size").addEventListener("change", (e) => {
+    document.body.classList.toggle("actual-size", e.target.checked);
+    document.querySelectorAll(".diagram svg").forEach((svg) => {
+      svg.setAttribute("width", e.target.checked ? svg.dataset.width : "100%");
+    });
+  });
   document.addEventListener("keydown", (e) => {
     // Space plays and pauses anywhere but on a button (which clicks itself with space).
     if (e.key !== " " || e.target.tagName === "BUTTON") return;
