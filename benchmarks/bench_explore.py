@@ -21,14 +21,6 @@ from unroll_import import load_unroll
 
 SIZE_BUDGET = 2 * 1024 * 1024
 READY_BUDGET_MS = 1000.0
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def parse_args(argv=None):
@@ -54,22 +46,18 @@ def build(unroll, steps, hidden, folder):
 
 def load_times(path, repeat):
     """(ms to interactive, ms from hover to tooltip) of each of ``repeat`` fresh loads."""
-    from playwright.sync_api import sync_playwright
+    from unroll.explore.browser import open_page, running_chromium
 
     times = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with running_chromium() as browser:
         for _ in range(repeat):
-            tab = browser.new_page(viewport={"width": 1300, "height": 1000})
-            tab.goto(path.as_uri())
-            tab.wait_for_function("() => window.unrollExplorer && window.unrollExplorer.ready")
+            tab = open_page(browser, path)
             ready = tab.evaluate("() => window.unrollExplorer.readyAt")
             t0 = time.perf_counter()
             tab.locator('g.node[data-node="h"]').first.hover()
             tab.locator('[role="tooltip"]').wait_for(state="visible")
             times.append((ready, 1000 * (time.perf_counter() - t0)))
             tab.close()
-        browser.close()
     return times
 
 

@@ -4,38 +4,63 @@ from __future__ import annotations
 
 import click
 
-from .params import MODE, STEPS, ModelParam, OutputPath, force_option, limits, model_argument
+from .params import (
+    MODE,
+    STEPS,
+    ModelParam,
+    OutputPath,
+    force_option,
+    limits,
+    model_argument,
+    stacked,
+)
 
-__all__ = ["explore"]
+__all__ = ["explore", "probe_run_options"]
+
+
+def probe_run_options():
+    """The options of a probe run and its diagram, shared by ``explore`` and ``animate``:
+    ``--steps``, ``--detail``, ``--full``, ``--seed``, ``--mode`` and ``--force``."""
+    return stacked(
+        click.option(
+            "--steps", type=STEPS, default=8, show_default=True, help="Time steps to unroll."
+        ),
+        click.option(
+            "--detail",
+            type=click.Choice(["op", "cell"]),
+            default="op",
+            show_default=True,
+            help="One box per op, or one box per recurrent cell.",
+        ),
+        click.option("--full", is_flag=True, help="Draw every step (long sequences are elided)."),
+        click.option(
+            "--seed", type=int, default=0, show_default=True, help="Seed of parameters and inputs."
+        ),
+        click.option(
+            "--mode",
+            type=MODE,
+            default="synced",
+            show_default=True,
+            help="Sequence mode: where inputs arrive and losses sit.",
+        ),
+        force_option(),
+    )
+
+
+def probe_run(options: dict) -> dict:
+    """The keywords of :func:`unroll.explore.explore` (and ``animate``) for those options."""
+    force = options.pop("force")
+    return {**options, **limits(force)}
 
 
 @click.command()
 @model_argument()
-@click.option("--steps", type=STEPS, default=8, show_default=True, help="Time steps to unroll.")
 @click.option(
     "--compare",
     type=ModelParam(),
     multiple=True,
     metavar="MODEL",
     help="Another model to show beneath, on the same time axis and colour scale (repeat it).",
-)
-@click.option(
-    "--detail",
-    type=click.Choice(["op", "cell"]),
-    default="op",
-    show_default=True,
-    help="One box per op, or one box per recurrent cell.",
-)
-@click.option("--full", is_flag=True, help="Draw every step (long sequences are elided).")
-@click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of parameters and inputs."
-)
-@click.option(
-    "--mode",
-    type=MODE,
-    default="synced",
-    show_default=True,
-    help="Sequence mode: where inputs arrive and losses sit.",
 )
 @click.option("--title", help="Title of the page.")
 @click.option(
@@ -45,8 +70,8 @@ __all__ = ["explore"]
     required=True,
     help="The page to write (.html).",
 )
-@force_option()
-def explore(model, steps, compare, detail, full, seed, mode, title, output, force):
+@probe_run_options()
+def explore(model, compare, title, output, **options):
     """Write an interactive page that shows BPTT happen on MODEL (and --compare models).
 
     One self-contained HTML file, offline: hover a node copy for its value and gradient,
@@ -58,21 +83,10 @@ def explore(model, steps, compare, detail, full, seed, mode, title, output, forc
     \b
     Examples:
       unroll explore elman --steps 8 -o elman.html
-      unroll explore elman:hidden=32 --compare lstm:hidden=32 --compare gru:hidden=32 \
+      unroll explore elman:hidden=32 --compare lstm:hidden=32 --compare gru:hidden=32 \\
         --steps 100 -o flow.html
     """
     from unroll.explore import explore as build
 
-    page = build(
-        model,
-        steps=steps,
-        compare=compare,
-        seed=seed,
-        mode=mode,
-        title=title,
-        detail=detail,
-        full=full,
-        **limits(force),
-    )
-    page.save(output)
+    build(model, compare=compare, title=title, **probe_run(options)).save(output)
     click.echo(f"wrote {output}", err=True)

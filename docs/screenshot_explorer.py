@@ -9,27 +9,21 @@ step 6 and saves the screenshot.
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
 import unroll
+from unroll.explore.browser import open_page, running_chromium
 
 OUT = Path(__file__).resolve().parent / "explorer.png"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
 def main():
     """Build the page, drive it to a telling state, save the PNG."""
     page = unroll.explore("elman:hidden=4", compare=["lstm:hidden=4"], steps=8)
-    with tempfile.TemporaryDirectory() as folder, sync_playwright() as p:
+    with tempfile.TemporaryDirectory() as folder, running_chromium() as browser:
         path = page.save(Path(folder) / "explorer.html")
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        tab = browser.new_page(viewport={"width": 1200, "height": 1200}, device_scale_factor=1)
-        tab.goto(path.as_uri())
-        tab.wait_for_function("() => window.unrollExplorer && window.unrollExplorer.ready")
+        tab = open_page(browser, path, width=1200, height=1200)
         tab.locator('input[type="range"]').fill("3")
         tab.locator('.panel[data-run="0"] g.node[data-node="h"][data-step="5"]').hover()
         tab.screenshot(path=str(OUT), full_page=True)
-        browser.close()
     print(f"wrote {OUT}")
 
 

@@ -14,20 +14,13 @@ from unroll.cli.main import main
 
 import unroll
 from unroll.explore import ExploreError, LogScale, explore
+from unroll.explore.browser import chromium_path, open_page, running_chromium
 from unroll.explore.runs import ZERO_COLOUR
 from unroll.explore.svg import annotate
 
 pytestmark = pytest.mark.dot
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz dot not installed")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM = chromium_path()
 
 
 def embedded(page_html: str) -> dict:
@@ -185,25 +178,24 @@ browser = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed
 
 @pytest.fixture(scope="module")
 def chromium():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     if CHROMIUM is None:
         pytest.skip("chromium is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with running_chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def opened(chromium, pair):
     """The pair's page loaded from file://, with every request it makes recorded."""
     page, path = pair
-    tab = chromium.new_page(viewport={"width": 1300, "height": 1000})
     requests, errors = [], []
-    tab.on("request", lambda r: requests.append(r.url))
-    tab.on("pageerror", lambda e: errors.append(str(e)))
-    tab.goto(path.as_uri())
-    tab.wait_for_function("() => window.unrollExplorer && window.unrollExplorer.ready")
+
+    def listen(tab):
+        tab.on("request", lambda r: requests.append(r.url))
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+
+    tab = open_page(chromium, path, before=listen)
     yield page, tab
     assert errors == []
     assert requests == [path.as_uri()]  # the page itself, and nothing from any network
