@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .explore import probe_run, probe_run_options
+from .explore import echo_warnings, probe_run, probe_run_options
 from .params import OutputPath, model_argument
 
 __all__ = ["animate"]
@@ -42,5 +42,6 @@ def animate(model, fps, output, **options):
     from unroll.explore.movie import animate as build
 
     movie = build(model, fps=fps, **probe_run(options))
+    echo_warnings([movie.run])
     movie.save(output)
     click.echo(f"wrote {output} ({len(movie.fronts)} frames)", err=True)

@@ -15,7 +15,7 @@ from .params import (
     stacked,
 )
 
-__all__ = ["explore", "probe_run_options"]
+__all__ = ["echo_warnings", "explore", "probe_run", "probe_run_options"]
 
 
 def probe_run_options():
@@ -45,6 +45,13 @@ def probe_run_options():
         ),
         force_option(),
     )
+
+
+def echo_warnings(runs) -> None:
+    """Say on stderr what went wrong in each run (an overflowed forward pass, named)."""
+    for run in runs:
+        for warning in run.result.warnings:
+            click.echo(f"Warning: {run.label}: {warning}", err=True)
 
 
 def probe_run(options: dict) -> dict:
@@ -88,5 +95,7 @@ def explore(model, compare, title, output, **options):
     """
     from unroll.explore import explore as build
 
-    build(model, compare=compare, title=title, **probe_run(options)).save(output)
+    page = build(model, compare=compare, title=title, **probe_run(options))
+    echo_warnings(page.runs)
+    page.save(output)
     click.echo(f"wrote {output}", err=True)

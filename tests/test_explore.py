@@ -352,3 +352,17 @@ def test_the_three_model_hundred_step_page_fits_its_budget():
     assert len(page.html.encode("utf-8")) < 2 * 1024 * 1024
     data = embedded(page.html)
     assert [len(run["norms"]["h"]) for run in data["runs"]] == [100, 100, 100]
+
+
+@needs_dot
+def test_an_overflowed_run_is_shown_with_its_warning_and_valid_json():
+    g = unroll.presets.neuron(activation="identity")
+    u = unroll.unroll(g, 6)
+    params = {k: np.full_like(v, 1e200) for k, v in unroll.init_params(g, seed=0).items()}
+    with np.errstate(all="ignore"):
+        r = unroll.bptt(u, params, {"x": np.ones((6, 1, 1))}, {("h", 5): np.ones((1, 1))})
+    assert r.warnings
+    page = explore(r)
+    copies = embedded(page.html)["runs"][0]["copies"]  # json.loads: no bare NaN or Infinity
+    assert copies["h|2"]["value"] == ["inf"] and copies["h|2"]["log10"] == "inf"
+    assert f"Warning: {r.warnings[0]}" in page.html

@@ -37,15 +37,24 @@ def script_safe(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _number(x: float):
-    """A float for JSON: ``None`` for nan (no copy), the strings ``"-inf"``/``"inf"``."""
+def _number(x: float, nan=None):
+    """A float for JSON, which has no nan or infinity: ``nan`` (default ``None``: no copy)
+    for nan, the strings ``"-inf"``/``"inf"`` for infinities.
+
+    Examples
+    --------
+    >>> _number(0.5), _number(float("nan")), _number(float("-inf")), _number(float("nan"), "nan")
+    (0.5, None, '-inf', 'nan')
+    """
     if math.isnan(x):
-        return None
+        return nan
     return x if math.isfinite(x) else ("-inf" if x < 0 else "inf")
 
 
-def _vector(array) -> list[float]:
-    return [float(v) for v in array.reshape(array.shape[0], -1)[0, :VECTOR_ENTRIES]]
+def _vector(array) -> list:
+    """The first entries of batch item 0 (an overflowed run's as ``"nan"``/``"inf"``)."""
+    first = array.reshape(array.shape[0], -1)[0, :VECTOR_ENTRIES]
+    return [_number(float(v), "nan") for v in first]
 
 
 def _copy_data(run: Run, copy: tuple[str, int], norms) -> dict:
@@ -126,7 +135,9 @@ class Explorer:
         """The page: one HTML document, everything inlined."""
         if self._html is None:
             svgs, drawn = self._diagrams()
-            data = json.dumps(page_data(self.runs, drawn, self.scale), separators=(",", ":"))
+            data = json.dumps(
+                page_data(self.runs, drawn, self.scale), separators=(",", ":"), allow_nan=False
+            )
             panels = "\n".join(
                 _panel(i, run, svg)
                 for i, (run, svg) in enumerate(zip(self.runs, svgs, strict=True))
@@ -163,9 +174,12 @@ class Explorer:
 
 
 def _panel(index: int, run: Run, svg: str) -> str:
+    warnings = "".join(
+        f'<p class="warning" role="note">Warning: {html.escape(w)}</p>' for w in run.result.warnings
+    )
     return (
         f'<section class="panel" data-run="{index}" aria-label="{html.escape(run.label)}">'
-        f'<h2>{html.escape(run.label)}</h2><div class="diagram">{svg}</div></section>'
+        f'<h2>{html.escape(run.label)}</h2>{warnings}<div class="diagram">{svg}</div></section>'
     )
 
 

@@ -76,7 +76,9 @@ class Run:
             return norms[name][t]
         grad = np.abs(np.asarray(self.result.node_grads[(name, t)], dtype=float))
         top = float(grad.max()) if grad.size else 0.0
-        return math.log10(top * float(np.linalg.norm(grad / top))) if top > 0 else -math.inf
+        if not math.isfinite(top) or top == 0.0:  # an overflowed run's inf or nan, or zero
+            return top if top != 0.0 else -math.inf
+        return math.log10(top * float(np.linalg.norm(grad / top)))
 
 
 def probe_runs(models, steps: int, *, seed: int = 0, mode: str = "synced", **limits) -> list[Run]:

@@ -15,7 +15,7 @@
   let timer = null;
 
   // ---- numbers and colours ----------------------------------------------------------------
-  const num = (x) => (x === null ? "–" : Number(x).toPrecision(6));
+  const num = (x) => (typeof x === "string" ? x : x === null ? "–" : Number(x).toPrecision(6));
   function log10Text(v) {
     if (v === null) return "–";
     if (v === "-inf") return "−∞ (exactly 0)";
