@@ -66,7 +66,8 @@ def test_embedded_numbers_are_the_runs(pair):
             assert copy["value"] == value[:6].tolist() and copy["grad"] == grad[:6].tolist()
             assert copy["size"] == value.size
         for state in run.states:
-            assert shown["norms"][state] == run.result.log10_grad_norms(state).tolist()
+            exact = run.result.log10_grad_norms(state)
+            np.testing.assert_allclose(shown["norms"][state], exact, rtol=0, atol=5e-6)
     assert data["runs"][1]["states"] == ["c", "h"]
 
 
@@ -231,7 +232,7 @@ def test_hovering_a_copy_shows_its_numbers_and_marks_its_other_copies(opened):
         4,
         5,
     ]
-    assert tab.locator("#plot-svg .column.linked").get_attribute("data-step") == "2"  # linked plot
+    assert tab.locator("#plot-svg .band.linked").get_attribute("data-step") == "2"  # linked plot
 
 
 def painted(tab, run: int) -> dict[int, set[str]]:
@@ -261,7 +262,7 @@ def test_moving_the_slider_paints_the_copies_the_gradient_front_has_reached(open
     fills = painted(tab, 1)
     assert fills[0] == fills[1] == fills[-1] == {""}  # not reached yet
     run = page.runs[1]
-    norms = run.log10_norms()
+    norms = run.norms
     for step in (2, 3, 4, 5):
         assert "" not in fills[step]
     c3 = tab.locator('.panel[data-run="1"] g.node[data-node="c"][data-step="3"]').get_attribute(
@@ -328,7 +329,9 @@ def test_keyboard_reaches_copies_and_walks_along_time(opened):
 @browser
 def test_hovering_a_step_in_the_plot_marks_it_in_the_diagrams(opened):
     _, tab = opened
-    tab.locator('#plot-svg .column[data-step="4"]').hover()
+    tab.locator("#plot-svg").scroll_into_view_if_needed()
+    x, y = tab.evaluate("() => window.unrollExplorer.plotPoint(4)")
+    tab.mouse.move(x, y)
     linked = tab.locator("g.node.linked").evaluate_all("gs => gs.map(g => Number(g.dataset.step))")
     assert linked and set(linked) == {4}
     assert tab.locator('g.cluster.linked[data-step="4"]').count() == 2  # both models' step 5
@@ -367,3 +370,26 @@ def test_an_overflowed_run_is_shown_with_its_warning_and_valid_json():
     assert copies["h|2"]["value"] == ["inf"]
     assert copies["h|2"]["log10"] == "inf" or copies["h|2"]["log10"] > 300  # huge, or past it
     assert f"Warning: {r.warnings[0]}" in page.html
+
+
+@browser
+def test_clicking_the_plot_moves_the_slider_there(opened):
+    _, tab = opened
+    tab.locator("#plot-svg").scroll_into_view_if_needed()
+    x, y = tab.evaluate("() => window.unrollExplorer.plotPoint(3)")
+    tab.mouse.click(x, y)
+    assert tab.locator('input[type="range"]').input_value() == "3"
+    assert tab.evaluate("document.body.dataset.step") == "3"
+
+
+@browser
+def test_a_step_the_diagram_elides_marks_the_elision(chromium, tmp_path):
+    path = explore("elman:hidden=2", steps=20).save(tmp_path / "long.html")
+    tab = open_page(chromium, path)
+    tab.locator('input[type="range"]').fill("10")
+    assert tab.locator("g.cluster.current").evaluate_all(
+        "gs => gs.map(g => 'elided' in g.dataset)"
+    ) == [True]
+    assert "elided in the diagram" in tab.locator("#step-label").inner_text()
+    tab.locator('input[type="range"]').fill("19")
+    assert tab.locator("g.cluster.current").get_attribute("data-step") == "19"

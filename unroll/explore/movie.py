@@ -44,22 +44,19 @@ class Animation:
     def __init__(self, run: Run, *, fps: float = 2.0, **drawing):
         self.run = run
         self.fps = fps
-        norms = run.log10_norms()
-        self._norms = norms
-        self.scale = LogScale.spanning(v for row in norms.values() for v in row)
+        self.scale = LogScale.spanning(v for row in run.norms.values() for v in row)
         self._graph = layout(draw(run, drawing))
-        dag = set(run.unrolled.dag)
         self.copies = {
             node["name"]: copy
             for node in self._graph.get("objects", [])
-            if "nodes" not in node and (copy := copy_of(node["name"], dag)) is not None
+            if "nodes" not in node and (copy := copy_of(node["name"], run.copies)) is not None
         }
         shown = {t for _, t in self.copies.values() if 0 <= t < run.steps}
         self.fronts = sorted(shown, reverse=True)
 
     def copy_log10(self, name: str, t: int) -> float:
         """``log10 ||dL/d(name, t)||`` of a drawn copy."""
-        return self.run.copy_log10(name, t, self._norms)
+        return self.run.copy_log10(name, t)
 
     def figure(self):
         """A figure with the diagram, its colour bar and the norm plot, and the
@@ -86,7 +83,7 @@ class Animation:
     def _norm_plot(self, ax):
         steps = np.arange(1, self.run.steps + 1)
         for state, style in zip(self.run.states, _LINE_STYLES * 4, strict=False):
-            values = np.array(self._norms[state], dtype=float)
+            values = np.array(self.run.norms[state], dtype=float)
             values[~np.isfinite(values)] = np.nan
             ax.plot(steps, values, style, color="#1f77b4", label=f"{state}")
         ax.set_ylim(self.scale.low, self.scale.high)

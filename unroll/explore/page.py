@@ -51,13 +51,20 @@ def _number(x: float, nan=None):
     return x if math.isfinite(x) else ("-inf" if x < 0 else "inf")
 
 
+def _rounded(log10: float):
+    """A ``log10`` norm for the plot, to 5 decimals (a long run's page stays small; each
+    drawn copy carries its own, unrounded)."""
+    value = _number(log10)
+    return round(value, 5) if isinstance(value, float) else value
+
+
 def _vector(array) -> list:
     """The first entries of batch item 0 (an overflowed run's as ``"nan"``/``"inf"``)."""
     first = array.reshape(array.shape[0], -1)[0, :VECTOR_ENTRIES]
     return [_number(float(v), "nan") for v in first]
 
 
-def _copy_data(run: Run, copy: tuple[str, int], norms) -> dict:
+def _copy_data(run: Run, copy: tuple[str, int]) -> dict:
     name, t = copy
     value, grad = run.result.values[copy], run.result.node_grads[copy]
     return {
@@ -66,20 +73,19 @@ def _copy_data(run: Run, copy: tuple[str, int], norms) -> dict:
         "size": int(value.shape[-1]),
         "value": _vector(value),
         "grad": _vector(grad),
-        "log10": _number(run.copy_log10(name, t, norms)),
+        "log10": _number(run.copy_log10(name, t)),
     }
 
 
 def _run_data(run: Run, drawn: list[tuple[str, int]]) -> dict:
-    norms = run.log10_norms()
     return {
         "label": run.label,
         "steps": run.steps,
         "batch": int(next(iter(run.result.values.values())).shape[0]),
         "states": run.states,
-        "norms": {name: [_number(v) for v in row] for name, row in norms.items()},
+        "norms": {name: [_rounded(v) for v in row] for name, row in run.norms.items()},
         "shown": sorted({t for _, t in drawn if 0 <= t < run.steps}),
-        "copies": {f"{name}|{t}": _copy_data(run, (name, t), norms) for name, t in drawn},
+        "copies": {f"{name}|{t}": _copy_data(run, (name, t)) for name, t in drawn},
     }
 
 
@@ -90,7 +96,8 @@ def page_data(runs: list[Run], drawn: list[list[tuple[str, int]]], scale: LogSca
     [log10 ||dL/d(node, t)|| per step]}``: ``null`` where the node has no copy, ``"-inf"``
     for an exact zero), ``shown`` (the steps the diagram draws) and ``copies`` (``{"name|t":
     {node, step, size, value, grad, log10}}``, the first :data:`VECTOR_ENTRIES` entries of
-    batch item 0's value and gradient).
+    batch item 0's value and gradient). The norms are rounded to 5 decimals, the copies'
+    numbers are exact.
     """
     return {
         "runs": [_run_data(run, copies) for run, copies in zip(runs, drawn, strict=True)],
@@ -103,7 +110,7 @@ def page_data(runs: list[Run], drawn: list[list[tuple[str, int]]], scale: LogSca
 def _scale(runs: list[Run]) -> LogScale:
     values = []
     for run in runs:
-        for row in run.log10_norms().values():
+        for row in run.norms.values():
             values += row
     return LogScale.spanning(values)
 
@@ -125,7 +132,7 @@ class Explorer:
         svgs, drawn = [], []
         for i, run in enumerate(self.runs):
             svg = pipe(draw(run, self._drawing), "svg").decode()
-            svg, copies = annotate(svg, set(run.unrolled.dag), f"m{i}-")
+            svg, copies = annotate(svg, run.copies, f"m{i}-")
             svgs.append(svg)
             drawn.append(copies)
         return svgs, drawn

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -64,16 +65,23 @@ class Run:
         """The state nodes (read across time), whose gradient norms the plot shows."""
         return self.unrolled.graph.state_nodes()
 
-    def log10_norms(self) -> dict[str, list[float]]:
+    @cached_property
+    def norms(self) -> dict[str, list[float]]:
         """``{node: [log10 ||dL/d(node, t)|| for t in 0..steps-1]}`` (exact; nan: no copy)."""
         graph = self.unrolled.graph
         return {name: self.result.log10_grad_norms(name).tolist() for name in sorted(graph.nodes)}
 
-    def copy_log10(self, name: str, t: int, norms: dict[str, list[float]]) -> float:
+    @property
+    def copies(self):
+        """The node copies ``(name, t)`` of the run (a mapping to their values; ``in`` works
+        without building the unrolled DAG)."""
+        return self.result.values
+
+    def copy_log10(self, name: str, t: int) -> float:
         """``log10 ||dL/d(name, t)||``: exact inside the sequence, from the float gradient of
         a boundary copy (an initial state) outside it."""
         if 0 <= t < self.steps:
-            return norms[name][t]
+            return self.norms[name][t]
         grad = np.abs(np.asarray(self.result.node_grads[(name, t)], dtype=float))
         top = float(grad.max()) if grad.size else 0.0
         if not math.isfinite(top) or top == 0.0:  # an overflowed run's inf or nan, or zero

@@ -2,8 +2,9 @@
 
 Graphviz gives every node a ``<g class="node">`` whose ``<title>`` holds its DOT id, which
 for a node copy ``(name, t)`` is ``name_t`` (``name_m1`` for ``t = -1``). Each copy's group
-gets ``data-node``, ``data-step``, ``data-id``, ``tabindex="0"`` (so the keyboard reaches
-it) and an ``aria-label``; each step's cluster ``data-step``. Ids are prefixed so that
+gets ``data-node``, ``data-step``, ``tabindex="0"`` (so the keyboard reaches it) and an
+``aria-label``; each step's cluster ``data-step``, the cluster of the steps a long
+sequence elides ``data-elided``. Ids are prefixed so that
 several diagrams live in one page, and graphviz's link titles (which browsers show as
 tooltips of their own) are moved to ``data-about``. Nothing depends on labels or layout.
 """
@@ -19,13 +20,14 @@ _SVG = "http://www.w3.org/2000/svg"
 _XLINK = "http://www.w3.org/1999/xlink"
 _INSTANCE = re.compile(r"^(?P<name>.+)_(?P<minus>m?)(?P<step>\d+)$")
 _CLUSTER_STEP = re.compile(r"^cluster_step(\d+)$")
+_CLUSTER_ELIDED = "cluster_hidden"  # the ⋯ N steps ⋯ of a long sequence
 
 ET.register_namespace("", _SVG)
 ET.register_namespace("xlink", _XLINK)
 
 
 def copy_of(dot_id: str, copies) -> tuple[str, int] | None:
-    """The node copy ``(name, t)`` a DOT id stands for, if it is one of ``copies``.
+    """The node copy ``(name, t)`` a DOT id stands for, if it is ``in copies``.
 
     Examples
     --------
@@ -48,8 +50,9 @@ def annotate(svg: str, copies, prefix: str) -> tuple[str, list[tuple[str, int]]]
     ----------
     svg : str
         Graphviz's SVG output.
-    copies : set of (str, int)
-        The node copies of the unrolled graph.
+    copies : container of (str, int)
+        The node copies of the unrolled graph (anything ``in`` works on: a set, or a
+        result's ``values``).
     prefix : str
         Prepended to every ``id`` (and every reference to one).
 
@@ -75,6 +78,8 @@ def annotate(svg: str, copies, prefix: str) -> tuple[str, list[tuple[str, int]]]
             drawn.append(copy)
         elif kind == "cluster" and (step := _CLUSTER_STEP.match(name)):
             group.set("data-step", step[1])
+        elif kind == "cluster" and name == _CLUSTER_ELIDED:
+            group.set("data-elided", "")
         if title is not None:
             group.remove(title)
     for element in root.iter():

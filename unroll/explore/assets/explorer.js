@@ -81,12 +81,21 @@
       c.g.classList.toggle("front", inside && c.step === t);
       paint(c, !forward && reached);
     });
-    document.querySelectorAll("g.cluster[data-step]").forEach((g) => g.classList.toggle("current", Number(g.dataset.step) === t));
+    markSteps("current", t);
     stepLabel.value = stepText(t);
     slider.setAttribute("aria-valuetext", stepText(t));
     document.body.dataset.step = String(t);
     document.body.dataset.pass = pass();
     drawCursor(t, forward);
+  }
+
+  // Mark step t's cluster in every diagram, or the elided steps' when t is one of them.
+  function markSteps(cls, t) {
+    document.querySelectorAll(".panel").forEach((panel) => {
+      const hidden = t !== null && !data.runs[Number(panel.dataset.run)].shown.includes(t);
+      panel.querySelectorAll("g.cluster[data-step]").forEach((g) => g.classList.toggle(cls, t !== null && Number(g.dataset.step) === t));
+      panel.querySelectorAll("g.cluster[data-elided]").forEach((g) => g.classList.toggle(cls, hidden));
+    });
   }
 
   // ---- play ----------------------------------------------------------------------------------
@@ -215,17 +224,34 @@
       });
     });
   }
-  let cursor, marker;
+  // One hover area over the plot (a rect per step would be 10,000 rects for a long run):
+  // the step under the pointer is linked; a click moves the slider there.
+  let cursor, marker, band;
+  const plotWidth = P.width - P.left - P.right;
+  const stepWidth = plotWidth / Math.max(1, last);
+  function stepAt(e) {
+    const point = plot.createSVGPoint();
+    point.x = e.clientX;
+    point.y = e.clientY;
+    const x = point.matrixTransform(plot.getScreenCTM().inverse()).x;
+    return Math.min(last, Math.max(0, Math.round(((x - P.left) / plotWidth) * last)));
+  }
   function drawColumns() {
-    const w = (P.width - P.left - P.right) / Math.max(1, last);
-    for (let t = 0; t <= last; t++) {
-      const col = el("rect", { class: "column", x: xOf(t) - w / 2, width: w, y: P.top, height: P.height - P.top - P.bottom, "data-step": t });
-      col.addEventListener("mouseenter", () => link(t));
-      col.addEventListener("mouseleave", () => link(null));
-      col.addEventListener("click", () => { stop(); slider.value = String(t); show(); });
-    }
+    band = el("rect", { class: "band", y: P.top, height: P.height - P.top - P.bottom, width: Math.max(3, stepWidth) });
+    const area = el("rect", { class: "hover-area", x: P.left - stepWidth / 2, width: plotWidth + stepWidth, y: P.top, height: P.height - P.top - P.bottom });
+    area.addEventListener("mousemove", (e) => link(stepAt(e)));
+    area.addEventListener("mouseleave", () => link(null));
+    area.addEventListener("click", (e) => { stop(); slider.value = String(stepAt(e)); show(); });
     cursor = el("line", { class: "cursor", y1: P.top, y2: P.height - P.bottom });
     marker = el("g", { class: "markers" });
+  }
+  // Where step t sits on the plot, in page coordinates (for tests and tools).
+  function plotPoint(t) {
+    const point = plot.createSVGPoint();
+    point.x = xOf(t);
+    point.y = (P.top + P.height - P.bottom) / 2;
+    const p = point.matrixTransform(plot.getScreenCTM());
+    return [p.x, p.y];
   }
   function drawCursor(t, forward) {
     cursor.setAttribute("x1", xOf(t));
@@ -237,8 +263,10 @@
   }
   // Hovering a step (in the plot, or a node copy in a diagram) marks it in both.
   function link(t) {
-    plot.querySelectorAll(".column").forEach((c) => c.classList.toggle("linked", t !== null && Number(c.dataset.step) === t));
-    document.querySelectorAll("g.cluster[data-step]").forEach((g) => g.classList.toggle("linked", t !== null && Number(g.dataset.step) === t));
+    band.classList.toggle("linked", t !== null);
+    band.setAttribute("data-step", t === null ? "" : String(t));
+    if (t !== null) band.setAttribute("x", xOf(t) - Math.max(3, stepWidth) / 2);
+    markSteps("linked", t);
     copies.forEach((c) => c.g.classList.toggle("linked", t !== null && c.step === t));
     marker.innerHTML = "";
     document.body.dataset.linked = t === null ? "" : String(t);
@@ -288,6 +316,6 @@
   drawCurves();
   drawColumns();
   show();
-  window.unrollExplorer = { ready: true, readyAt: performance.now(), copies: copies.length };
+  window.unrollExplorer = { ready: true, readyAt: performance.now(), copies: copies.length, plotPoint };
   document.body.dataset.ready = "true";
 })();
