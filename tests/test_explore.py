@@ -94,7 +94,7 @@ def test_log_scale_colours_ends_and_zero():
 
 @needs_dot
 def test_page_is_self_contained_and_a_label_cannot_close_the_script(tmp_path):
-    evil = "</script><script>alert(1)</script>"
+    evil = "</script><script>alert(1)</script>{{data}}"
     page = explore("neuron", steps=3, labels=[evil])
     text = page.save(tmp_path / "p.html").read_text("utf-8")
     assert text.count("</script>") == 2  # the data's and the code's, nothing else

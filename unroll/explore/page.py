@@ -12,17 +12,19 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from importlib import resources
 from pathlib import Path
 
 from ..atomic import atomic_write
 from .dot import draw, pipe
-from .runs import VECTOR_ENTRIES, ExploreError, LogScale, Run, as_runs
+from .runs import VECTOR_ENTRIES, ZERO_COLOUR, ExploreError, LogScale, Run, as_runs
 from .svg import annotate
 
 __all__ = ["Explorer", "explore", "page_data", "script_safe"]
 
 _ASSETS = resources.files(__package__) / "assets"
+_SLOT = re.compile(r"\{\{(\w+)\}\}")
 
 
 def script_safe(text: str) -> str:
@@ -101,18 +103,19 @@ def page_data(runs: list[Run], drawn: list[list[tuple[str, int]]], scale: LogSca
     """
     return {
         "runs": [_run_data(run, copies) for run, copies in zip(runs, drawn, strict=True)],
-        "scale": {"low": scale.low, "high": scale.high, "stops": scale.stops(), "zero": "#e6e6e6"},
+        "scale": {
+            "low": scale.low,
+            "high": scale.high,
+            "stops": scale.stops(),
+            "zero": ZERO_COLOUR,
+        },
         "steps": max(run.steps for run in runs),
         "entries": VECTOR_ENTRIES,
     }
 
 
 def _scale(runs: list[Run]) -> LogScale:
-    values = []
-    for run in runs:
-        for row in run.norms.values():
-            values += row
-    return LogScale.spanning(values)
+    return LogScale.spanning(v for run in runs for row in run.norms.values() for v in row)
 
 
 class Explorer:
@@ -149,16 +152,17 @@ class Explorer:
                 _panel(i, run, svg)
                 for i, (run, svg) in enumerate(zip(self.runs, svgs, strict=True))
             )
-            self._html = (
-                (_ASSETS / "page.html")
-                .read_text("utf-8")
-                .replace("{{title}}", html.escape(self.title))
-                .replace("{{style}}", (_ASSETS / "explorer.css").read_text("utf-8"))
-                .replace("{{panels}}", panels)
-                .replace("{{last}}", str(max(run.steps for run in self.runs) - 1))
-                .replace("{{data}}", script_safe(data))
-                .replace("{{script}}", (_ASSETS / "explorer.js").read_text("utf-8"))
-            )
+            parts = {
+                "title": html.escape(self.title),
+                "style": (_ASSETS / "explorer.css").read_text("utf-8"),
+                "panels": panels,
+                "last": str(max(run.steps for run in self.runs) - 1),
+                "data": script_safe(data),
+                "script": (_ASSETS / "explorer.js").read_text("utf-8"),
+            }
+            template = (_ASSETS / "page.html").read_text("utf-8")
+            # One pass: a "{{...}}" inside a title or a diagram is left as it is.
+            self._html = _SLOT.sub(lambda slot: parts[slot[1]], template)
         return self._html
 
     def save(self, path) -> Path:
@@ -168,10 +172,11 @@ class Explorer:
         return path
 
     def _repr_html_(self) -> str:
-        """Jupyter shows the page in a sandboxed frame, so its ids stay its own."""
+        """Jupyter shows the page in a frame of its own (scripts allowed, nothing else), so
+        its ids and styles never meet the notebook's."""
         return (
-            f'<iframe srcdoc="{html.escape(self.html)}" style="width:100%;height:900px;'
-            f'border:0" title="{html.escape(self.title)}"></iframe>'
+            f'<iframe srcdoc="{html.escape(self.html)}" sandbox="allow-scripts" '
+            f'style="width:100%;height:900px;border:0" title="{html.escape(self.title)}"></iframe>'
         )
 
     def __repr__(self) -> str:
