@@ -393,3 +393,15 @@ def test_a_step_the_diagram_elides_marks_the_elision(chromium, tmp_path):
     assert "elided in the diagram" in tab.locator("#step-label").inner_text()
     tab.locator('input[type="range"]').fill("19")
     assert tab.locator("g.cluster.current").get_attribute("data-step") == "19"
+
+
+@browser
+def test_the_jupyter_view_runs_the_page_inside_its_frame(chromium, pair, tmp_path):
+    page, _ = pair
+    host = tmp_path / "notebook.html"
+    host.write_text(f"<!DOCTYPE html><html><body>{page._repr_html_()}</body></html>", "utf-8")
+    tab = chromium.new_page()
+    tab.goto(host.as_uri())
+    frame = tab.frame_locator("iframe")
+    frame.locator('g.node[data-node="h"][data-step="1"]').first.hover()
+    assert "t = 1" in frame.locator('[role="tooltip"]').inner_text()
