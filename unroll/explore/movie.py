@@ -44,7 +44,7 @@ class Animation:
     def __init__(self, run: Run, *, fps: float = 2.0, **drawing):
         self.run = run
         self.fps = fps
-        self.scale = LogScale.spanning(v for row in run.norms.values() for v in row)
+        self.scale = LogScale.of([run])
         self._graph = layout(draw(run, drawing))
         self.copies = {
             node["name"]: copy

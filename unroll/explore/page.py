@@ -114,10 +114,6 @@ def page_data(runs: list[Run], drawn: list[list[tuple[str, int]]], scale: LogSca
     }
 
 
-def _scale(runs: list[Run]) -> LogScale:
-    return LogScale.spanning(v for run in runs for row in run.norms.values() for v in row)
-
-
 class Explorer:
     """An interactive page of one or more BPTT runs: ``.save(path)``, ``.html``, Jupyter.
 
@@ -126,7 +122,7 @@ class Explorer:
 
     def __init__(self, runs: list[Run], *, title: str | None = None, **drawing):
         self.runs = runs
-        self.scale = _scale(runs)
+        self.scale = LogScale.of(runs)
         self.title = title if title is not None else " vs ".join(run.label for run in runs)
         self._drawing = drawing
         self._html: str | None = None

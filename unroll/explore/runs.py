@@ -151,6 +151,11 @@ class LogScale:
         low, high = math.floor(min(finite)), math.ceil(max(finite))
         return cls(low, high if high > low else low + 1)
 
+    @classmethod
+    def of(cls, runs) -> LogScale:
+        """The one scale that holds every node copy's norm in all of ``runs``."""
+        return cls.spanning(v for run in runs for row in run.norms.values() for v in row)
+
     def position(self, log10: float) -> float:
         """Where ``log10`` sits on the scale, clipped to [0, 1]."""
         return min(max((log10 - self.low) / (self.high - self.low), 0.0), 1.0)

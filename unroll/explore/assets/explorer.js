@@ -148,12 +148,14 @@
     tooltip.style.top = Math.max(4, Math.min(y + 14, window.innerHeight - box.height - 8)) + "px";
     copies.forEach((c) => c.g.classList.toggle("same", c !== copy && c.run === copy.run && c.info.node === i.node));
     copy.g.classList.add("hover");
+    copy.g.setAttribute("aria-describedby", "tooltip");
     link(i.step);
   }
   function closeTooltip(copy) {
     tooltip.hidden = true;
     copies.forEach((c) => c.g.classList.remove("same"));
     copy.g.classList.remove("hover");
+    copy.g.removeAttribute("aria-describedby");
     link(null);
   }
   copies.forEach((copy) => {
