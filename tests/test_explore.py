@@ -326,12 +326,16 @@ def test_keyboard_reaches_copies_and_walks_along_time(opened):
     assert not tab.locator('[role="tooltip"]').is_visible()
 
 
+def plot_point(tab, t: int) -> tuple[float, float]:
+    """Where step ``t`` sits on the plot, in the viewport (scrolled into view)."""
+    tab.locator("#plot-svg").scroll_into_view_if_needed()
+    return tuple(tab.evaluate(f"() => window.unrollExplorer.plotPoint({t})"))
+
+
 @browser
 def test_hovering_a_step_in_the_plot_marks_it_in_the_diagrams(opened):
     _, tab = opened
-    tab.locator("#plot-svg").scroll_into_view_if_needed()
-    x, y = tab.evaluate("() => window.unrollExplorer.plotPoint(4)")
-    tab.mouse.move(x, y)
+    tab.mouse.move(*plot_point(tab, 4))
     linked = tab.locator("g.node.linked").evaluate_all("gs => gs.map(g => Number(g.dataset.step))")
     assert linked and set(linked) == {4}
     assert tab.locator('g.cluster.linked[data-step="4"]').count() == 2  # both models' step 5
@@ -375,9 +379,7 @@ def test_an_overflowed_run_is_shown_with_its_warning_and_valid_json():
 @browser
 def test_clicking_the_plot_moves_the_slider_there(opened):
     _, tab = opened
-    tab.locator("#plot-svg").scroll_into_view_if_needed()
-    x, y = tab.evaluate("() => window.unrollExplorer.plotPoint(3)")
-    tab.mouse.click(x, y)
+    tab.mouse.click(*plot_point(tab, 3))
     assert tab.locator('input[type="range"]').input_value() == "3"
     assert tab.evaluate("document.body.dataset.step") == "3"
 
