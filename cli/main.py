@@ -5,7 +5,9 @@ import click
 import unroll
 
 from .analyze import analyze
+from .animate import animate
 from .errors import UnrollGroup
+from .explore import explore
 from .export import export
 from .gallery import gallery
 from .presets import presets
@@ -37,7 +39,7 @@ def main(debug):
     """
 
 
-for command in (render, analyze, sweep, train, presets, export, gallery):
+for command in (render, analyze, sweep, train, presets, export, gallery, explore, animate):
     main.add_command(command)
 
 

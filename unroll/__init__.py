@@ -14,6 +14,7 @@ from . import analysis, files, models, plot, presets, tasks
 from .analysis import Report, SweepResult, analyze, compare, sweep
 from .engine import BPTTResult, Program, bptt, compile_program, estimate_memory
 from .errors import GraphError, InputError, LimitError, UnrollError, UnrollWarning
+from .explore import explore
 from .files import atomic_write, load_toml, to_json, to_toml
 from .graph import Edge, Graph, Node
 from .init import init_params
@@ -59,6 +60,7 @@ __all__ = [
     "compile_program",
     "copy_memory",
     "estimate_memory",
+    "explore",
     "files",
     "from_keras",
     "from_onnx",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import diagrams, imported, plots
+from . import diagrams, flow, imported, plots
 from .pictures import Picture
 
 __all__ = ["ENTRIES", "HERO", "Entry"]
@@ -239,6 +239,17 @@ _ROWS = [
         "one reading the sequence forward (h, t−1) and one backward (h_reverse, t+1), joined "
         "at every step (here averaged, merge_mode='ave').",
         imported.keras_models,
+    ),
+    Entry(
+        "backward-flow",
+        "Watch the gradient flow back in time",
+        "Backpropagation through time starts at the loss, at the last step, and works back "
+        "one step at a time: each frame paints the copies the gradient has reached by the size "
+        "of dL/dv, on a log scale, and the plot beneath marks where the front is. In this tanh "
+        "RNN the colour fades as the front goes back: the gradient shrinks at every step. "
+        "`unroll animate` makes such a GIF of any model, and `unroll explore` a page where you "
+        "can move the front yourself.",
+        flow.backward_flow,
     ),
 ]
 
