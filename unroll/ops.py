@@ -31,6 +31,16 @@ class Activation:
     formula: str
     forward_into: Callable[[np.ndarray], None] | None = None  # z <- act(z), in place
     vjp_into: Callable[[np.ndarray, np.ndarray], None] | None = None  # y <- g * act'(y)
+    derivative_into: Callable[[np.ndarray, np.ndarray], None] | None = None  # out <- act'
+
+    def derivative_to(self, y: np.ndarray, out: np.ndarray) -> None:
+        """Write ``act'(x)`` (from the output ``y``) into ``out``, without temporaries
+        where the row says how."""
+        if self.derivative_into is not None:
+            self.derivative_into(y, out)
+            return
+        d = self.derivative(y)
+        out[...] = 1.0 if d is None else d
 
     def vjp(self, g: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Return ``g * act'(x)`` given the output ``y = act(x)``."""
@@ -69,6 +79,16 @@ def _sigmoid_into(z):
     np.reciprocal(z, out=z)
 
 
+def _tanh_derivative_into(y, out):
+    np.multiply(y, y, out=out)
+    np.subtract(1.0, out, out=out)
+
+
+def _sigmoid_derivative_into(y, out):
+    np.subtract(1.0, y, out=out)
+    out *= y
+
+
 def _tanh_vjp_into(g, y):
     np.multiply(y, y, out=y)
     np.subtract(1.0, y, out=y)
@@ -93,6 +113,7 @@ ACTIVATIONS: dict[str, Activation] = {
             "tanh(x)",
             lambda z: np.tanh(z, out=z),
             _tanh_vjp_into,
+            _tanh_derivative_into,
         ),
         Activation(
             "sigmoid",
@@ -101,6 +122,8 @@ ACTIVATIONS: dict[str, Activation] = {
             0.25,
             "1 / (1 + exp(-x))",
             _sigmoid_into,
+            None,
+            _sigmoid_derivative_into,
         ),
         Activation(
             "relu",
@@ -158,6 +181,7 @@ class Op:
     needs_inputs: bool = True  # its VJP reads the input values
     needs_output: bool = False  # its VJP reads its own output value
     forward_into: Callable | None = None  # forward_into(out, *xs): the forward, written to out
+    vjp_into: Callable | None = None  # vjp_into(g, xs, [(out, alone)]): write or add into outs
 
 
 def _mul_vjp(g, y, *xs):
@@ -193,6 +217,28 @@ def _product_into(out, *xs):
     out[...] = xs[0]
     for x in xs[1:]:
         out *= x
+
+
+def _product_vjp_into(g, xs, outs):
+    """The product's VJP written into ``outs``: ``(out, alone)`` pairs, ``alone`` meaning
+    nothing else writes there (assign, else add)."""
+    if len(xs) != 2:
+        for (out, _), grad in zip(outs, _mul_vjp(g, None, *xs), strict=True):
+            out += grad
+        return
+    for (out, alone), other in zip(outs, (xs[1], xs[0]), strict=True):
+        if alone:
+            np.multiply(g, other, out=out)
+        else:
+            out += g * other
+
+
+def _sum_vjp_into(g, xs, outs):
+    for out, alone in outs:
+        if alone:
+            out[...] = g
+        else:
+            out += g
 
 
 def _equal_sizes(sizes):
@@ -236,6 +282,7 @@ OPS: dict[str, Op] = {
             "elementwise sum of the inputs",
             needs_inputs=False,
             forward_into=_sum_into,
+            vjp_into=_sum_vjp_into,
         ),
         Op(
             "mul",
@@ -252,6 +299,7 @@ OPS: dict[str, Op] = {
             "×",
             "elementwise product of the inputs",
             forward_into=_product_into,
+            vjp_into=_product_vjp_into,
         ),
         Op(
             "one_minus",

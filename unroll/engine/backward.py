@@ -152,6 +152,17 @@ class _Scale:
         slot += np.ldexp(value, _rows_last(np.asarray(exponent) - self.L))
 
 
+def _sole_reads(program, unit: Unit) -> dict[str, bool]:
+    """For each source ``unit`` reads inside its loop: whether that read is the only one of
+    the source in the loop, so the gradient slot it writes is empty until it does."""
+    readers: dict[str, int] = {}
+    for other in program.part_of[unit.name].units:
+        for r in other.reads():
+            if r.lag is not None:
+                readers[r.source] = readers.get(r.source, 0) + 1
+    return {r.source: readers[r.source] == 1 for r in unit.reads() if r.lag is not None}
+
+
 class Contribution:
     """Per-step contributions to one parameter at steps ``t0, t0 + 1, ...``, each scaled by
     ``2**e``: a bias's ``total`` ``(*lead, n, width)``, or a weight's factors ``dz``
@@ -522,8 +533,9 @@ class Backward:
         """
         fwd, program = self.fwd, self.fwd.program
         values = fwd.unit_rowed(unit)
+        alone = _sole_reads(program, unit)
         blocks = [
-            (target(r)[1], r.lag, fwd.block_weight(unit, j))
+            (target(r)[1], r.lag, fwd.block_weight(unit, j), alone[r.source])
             for j, r in enumerate(unit.blocks)
             if r.lag is not None
         ]
@@ -540,8 +552,11 @@ class Backward:
                 else:
                     for a, b, backprop in runs:
                         backprop(g[..., a:b], dz[..., a:b])
-                for views, lag, w in blocks:
-                    views[(s - lag) % depth] += dz @ w
+                for views, lag, w, only in blocks:
+                    if only:  # nothing else writes there: the product goes straight in
+                        np.matmul(dz, w, out=views[(s - lag) % depth])
+                    else:
+                        views[(s - lag) % depth] += dz @ w
                 for views, lag in identity:
                     views[(s - lag) % depth] += dz
 
@@ -551,15 +566,17 @@ class Backward:
         a0, b0 = max(first, 0), min(fwd.steps, last + 1)
         y = fwd.unit_rows(unit, a0, b0)
         for a, b, act in unit.runs:  # the derivative factors, all steps at once
-            d = act.derivative(y[..., a:b])
-            dz_base[..., a0 + o : b0 + o, :, a:b] = 1.0 if d is None else d
+            act.derivative_to(y[..., a:b], dz_base[..., a0 + o : b0 + o, :, a:b])
         dzs = np.moveaxis(dz_base, -3, 0) if fwd.lead else dz_base
 
         def multiply(s, g, t):
             dz = dzs[t + o]
             dz *= g
-            for views, lag, w in blocks:
-                views[(s - lag) % depth] += dz @ w
+            for views, lag, w, only in blocks:
+                if only:
+                    np.matmul(dz, w, out=views[(s - lag) % depth])
+                else:
+                    views[(s - lag) % depth] += dz @ w
             for views, lag in identity:
                 views[(s - lag) % depth] += dz
 
@@ -576,6 +593,19 @@ class Backward:
         targets = [target(r) for r in unit.sources]
         outbound = self._outbound(unit)
         op_vjp, needs_output = unit.op.vjp, unit.op.needs_output
+        into = unit.op.vjp_into
+        if into is not None and all(inside for inside, _, _ in targets):
+            sole = _sole_reads(self.fwd.program, unit)
+            alone = [sole[r.source] for r in unit.sources]
+            slots = [
+                (where, lag, only) for (_, where, lag), only in zip(targets, alone, strict=True)
+            ]
+
+            def vjp_direct(s, g, t):
+                xs = [x[(t + xo) % xw] for x, xo, xw in sources]
+                into(g, xs, [(where[(s - lag) % depth], only) for where, lag, only in slots])
+
+            return vjp_direct
 
         def vjp(s, g, t):
             xs = [x[(t + xo) % xw] for x, xo, xw in sources]

@@ -32,9 +32,18 @@ def real_array(value, what: str) -> np.ndarray:
     return array
 
 
+def all_finite(array: np.ndarray) -> bool:
+    """Whether every entry is finite: one sum (NaN and infinities make it non-finite), and
+    the entrywise test only where the sum of finite entries overflowed."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(array)):
+            return True
+    return bool(np.isfinite(array).all())
+
+
 def check_finite(array: np.ndarray, what: str, axes=None) -> None:
     """Raise an InputError naming the first NaN or infinite entry of ``array``, if any."""
-    if np.isfinite(array).all():
+    if all_finite(array):
         return
     index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
     if axes and len(axes) == len(index):
@@ -118,7 +127,7 @@ def check_inputs(unrolled, inputs, lead, dtype):
 
 def check_input_finite(x: np.ndarray, name: str, steps: list[int]) -> None:
     """Name the first NaN or infinite entry by the step its row feeds, batch and unit."""
-    if np.isfinite(x).all():
+    if all_finite(x):
         return
     *model, row, b, k = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
     where = f"model {model[0]}, " if model else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import all_finite
 from .plan import Part, Program, Unit
 
 __all__ = ["Forward"]
@@ -350,9 +351,10 @@ class Forward:
                     a, b = p.present[member]
                     if self.wrap[member] != p.rows(member) or a >= b:
                         continue
-                    bad = ~np.isfinite(self.rows(member, a, b))
-                    if not bad.any():
+                    values = self.rows(member, a, b)
+                    if all_finite(values):
                         continue
+                    bad = ~np.isfinite(values)
                     per_step = bad.reshape(*bad.shape[:-2], -1).any(axis=-1)
                     per_step = np.broadcast_to(per_step, (*self.lead, b - a)).reshape(models, -1)
                     for m in np.flatnonzero(per_step.any(axis=1)):
