@@ -1,17 +1,24 @@
-"""Error handling of the command line: one line on stderr, exit 1 at run time, 2 for usage."""
+"""Error handling of the command line: one ``Error:`` line on stderr, and the exit code.
+
+Anything wrong with what the user gave (arguments, model files, weight files, input
+arrays, sizes above a limit) exits 2; a failure while running (disk full, a program
+that failed, out of memory, interrupted by Ctrl-C or SIGTERM) exits 1.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
 
 import click
 
 from unroll.errors import LimitError, UnrollError, UnrollWarning
 
-__all__ = ["UnrollGroup", "one_line", "warnings_as_lines"]
+__all__ = ["UnrollGroup", "exit_code", "one_line", "terminate_as_interrupt", "warnings_as_lines"]
 
 
 def one_line(error: BaseException) -> str:
@@ -29,43 +36,85 @@ def one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def exit_code(error: BaseException) -> int:
+    """2 for an error in what the user gave, 1 for a failure while running.
+
+    Examples
+    --------
+    >>> from unroll.errors import GraphError, RunFailure
+    >>> exit_code(GraphError("edge h -> g: unknown node 'g'")), exit_code(RunFailure("dot"))
+    (2, 1)
+    >>> exit_code(OSError(28, "No space left on device", "out.json"))
+    1
+    """
+    return getattr(error, "exit_code", 1) if isinstance(error, UnrollError) else 1
+
+
 @contextlib.contextmanager
 def warnings_as_lines():
-    """Show each :class:`~unroll.errors.UnrollWarning` as one ``Warning: ...`` line on stderr
-    (other warnings as Python shows them)."""
+    """Show every warning as one ``Warning: ...`` line on stderr, each text once
+    (numpy's ``RuntimeWarning`` as ``Warning: numpy: overflow encountered in ...``)."""
     with warnings.catch_warnings():
-        shown = warnings.showwarning
+        seen: set[str] = set()
 
         def show(message, category, filename, lineno, file=None, line=None):
-            if issubclass(category, UnrollWarning):
-                click.echo(f"Warning: {one_line(message)}", err=True)
-            else:
-                shown(message, category, filename, lineno, file, line)
+            text = one_line(message) if isinstance(message, Warning) else str(message)
+            if not issubclass(category, UnrollWarning) and "numpy" in str(filename):
+                text = f"numpy: {text}"
+            if text not in seen:
+                seen.add(text)
+                click.echo(f"Warning: {text}", err=True)
 
         warnings.showwarning = show
-        warnings.simplefilter("default", UnrollWarning)
+        warnings.simplefilter("default")
         yield
 
 
-class UnrollGroup(click.Group):
-    """A click group that reports library and file errors as ``Error: <one line>``, exit 1.
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Treat SIGTERM like Ctrl-C while the command runs, so files in progress are cleaned up
+    and the command ends with ``Aborted!`` and exit 1."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-    Usage errors (bad options, unknown presets) stay click's: exit 2 with the usage line.
-    A size limit names the command's ``--force`` option when it has one. The group's
-    ``--debug`` option lets the traceback through instead.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Failure(click.ClickException):
+    """``Error: <message>`` with the exit code of :func:`exit_code`."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.exit_code = code
+
+
+class UnrollGroup(click.Group):
+    """A click group that reports library and file errors as one ``Error: ...`` line.
+
+    The exit code follows :func:`exit_code`; usage errors click finds itself (bad
+    options) exit 2 with the usage line. A size limit names the command's ``--force``
+    option when it has one. The group's ``--debug`` option lets the traceback through.
     """
 
     def invoke(self, ctx: click.Context):
         try:
-            with warnings_as_lines():
+            with warnings_as_lines(), terminate_as_interrupt():
                 return super().invoke(ctx)
         except BrokenPipeError:  # `unroll presets | head`: the reader has all it wants
             _silence_stdout()
             ctx.exit(0)
-        except (UnrollError, OSError) as error:
+        except (UnrollError, OSError, MemoryError) as error:
             if ctx.params.get("debug"):
                 raise
-            raise click.ClickException(self._message(ctx, error)) from None
+            raise _Failure(self._message(ctx, error), exit_code(error)) from None
 
     def _message(self, ctx: click.Context, error: BaseException) -> str:
         command = self.get_command(ctx, ctx.invoked_subcommand or "")
@@ -73,6 +122,8 @@ class UnrollGroup(click.Group):
             p.name == "force" for p in getattr(command, "params", ())
         ):
             return f"{error.problem}; pass --force to lift the limit"
+        if isinstance(error, MemoryError):
+            return "out of memory (a smaller model, fewer steps or a smaller batch may fit)"
         return one_line(error)
 
 

@@ -15,6 +15,7 @@ from .params import (
     limits,
     measurement_options,
     model_argument,
+    one_stdout,
     parse_scalar,
     report_outputs,
     save_figure,
@@ -155,6 +156,7 @@ def sweep(
     """
     from unroll.analysis import sweep as run_sweep
 
+    to_stdout = one_stdout(json=json_out, csv=csv_out)
     names = [name for name, _ in grid]
     if len(set(names)) != len(names):
         raise click.BadParameter("each setting may be varied once", param_hint="--vary")
@@ -176,7 +178,6 @@ def sweep(
             progress=lambda done, _: bar.update(done - bar.pos),
             **limits(force),
         )
-    to_stdout = "-" in (json_out, csv_out)
     click.echo(sweep_table(result), err=to_stdout)
     if json_out:
         write_output(json_out, with_newline(result.to_json()))

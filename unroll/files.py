@@ -48,7 +48,9 @@ import numpy as np
 from .atomic import atomic_write
 from .errors import GraphError, UnrollError
 from .graph import Edge, Graph
+from .limits import MAX_GRAPH_NODES, check_graph_size
 from .ops import ACTIVATIONS, OPS
+from .quoting import toml_string
 from .unrolled import Unrolled
 
 __all__ = [
@@ -124,9 +126,9 @@ _ROOT_KEYS = ("name", "outputs", "nodes", "edges", "params")
 _NODE_FIELDS = ("kind", "size", "activation", "biases", "gate")
 _EDGE_FIELDS = ("from", "to", "delay", "weight")
 _EDGE = re.compile(
-    r"^\s*(?P<source>[A-Za-z_]\w*)\s*->\s*(?P<target>[A-Za-z_]\w*)\s*"
+    r"\A\s*(?P<source>[A-Za-z_]\w*)\s*->\s*(?P<target>[A-Za-z_]\w*)\s*"
     r"(?:@\s*t\s*(?:(?P<sign>[+-])\s*(?P<k>\d+))?\s*)?"
-    r"(?::\s*(?P<weight>[A-Za-z_]\w*)\s*)?$"
+    r"(?::\s*(?P<weight>[A-Za-z_]\w*)\s*)?\Z"
 )
 _EDGES_HEADER = re.compile(r"^\s*\[\[\s*edges\s*\]\]")
 _TOML_POSITION = re.compile(r"\s*\(at (?:line (\d+), column \d+|end of document)\)$")
@@ -157,12 +159,15 @@ def parse_edge(text: str) -> Edge:
     return Edge(m["source"], m["target"], k if m["sign"] == "-" else -k, m["weight"])
 
 
-def load_toml(path: str | os.PathLike) -> ModelFile:
+def load_toml(path: str | os.PathLike, max_nodes: int | None = MAX_GRAPH_NODES) -> ModelFile:
     """Read a TOML model file (format in the module docstring).
 
     Parameters
     ----------
     path : str or path-like
+    max_nodes : int or None
+        Refuse a file declaring more nodes (or more than 10 edges per allowed node),
+        counted before the graph is built (:data:`unroll.limits.MAX_GRAPH_NODES`).
 
     Returns
     -------
@@ -173,6 +178,8 @@ def load_toml(path: str | os.PathLike) -> ModelFile:
     ------
     ModelFileError
         Naming the file, the line and the problem.
+    LimitError
+        Above ``max_nodes``.
     OSError
         When the file cannot be read.
 
@@ -191,11 +198,14 @@ def load_toml(path: str | os.PathLike) -> ModelFile:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise ModelFileError(f"not UTF-8 text ({e.reason})", path) from None
-    return parse_toml(text, path, default_name=path.stem)
+    return parse_toml(text, path, default_name=path.stem, max_nodes=max_nodes)
 
 
 def parse_toml(
-    text: str, path: str | os.PathLike = "<string>", default_name: str = "graph"
+    text: str,
+    path: str | os.PathLike = "<string>",
+    default_name: str = "graph",
+    max_nodes: int | None = MAX_GRAPH_NODES,
 ) -> ModelFile:
     """Build the graph a TOML model text declares; errors name ``path`` and the line.
 
@@ -219,6 +229,15 @@ def parse_toml(
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise _syntax_error(e, text, path) from None
+    except RecursionError:  # arrays or tables nested hundreds deep
+        raise ModelFileError("invalid TOML: nested too deeply", path) from None
+    nodes, edges = doc.get("nodes"), doc.get("edges")
+    check_graph_size(
+        os.fspath(path),
+        len(nodes) if isinstance(nodes, dict) else 0,
+        len(edges) if isinstance(edges, list) else 0,
+        max_nodes,
+    )
     return _Reader(doc, _Locator(text), path, default_name).read()
 
 
@@ -453,6 +472,8 @@ class _Reader:
                 array = np.asarray(value, dtype=np.float64)
             except (TypeError, ValueError):
                 self.fail(f"params: {name!r} must be a (nested) list of numbers", line)
+            except OverflowError:
+                self.fail(f"params: {name!r} holds an integer too large for a float64", line)
             if array.shape != shapes[name]:
                 self.fail(
                     f"params: {name!r} has shape {_shape(array.shape)}, the graph needs "
@@ -532,22 +553,18 @@ def _shape(shape) -> str:
 # ---- writing TOML -----------------------------------------------------------------------
 
 
-def _toml_string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
 def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return _toml_string(value)
+        return toml_string(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return repr(float(value)) if isinstance(value, float | np.floating) else str(value)
 
 
 def _toml_key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _toml_string(name)
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else toml_string(name)
 
 
 def _edge_text(edge: Edge) -> str:
@@ -624,11 +641,11 @@ def to_toml(obj: Graph | Unrolled, params: dict | None = None) -> str:
     """
     graph = unrolled_as_graph(obj) if isinstance(obj, Unrolled) else _graph(obj)
     params = _checked_params(params)
-    lines = [f"name = {_toml_string(graph.name)}"]
+    lines = [f"name = {toml_string(graph.name)}"]
     if graph.outputs:
         lines.append(f"outputs = {_toml_value(graph.outputs)}")
     lines.append("edges = [")
-    lines += [f"    {_toml_string(_edge_text(e))}," for e in graph.edges]
+    lines += [f"    {toml_string(_edge_text(e))}," for e in graph.edges]
     lines += ["]", "", "[nodes]"]
     lines += [f"{_toml_key(n.name)} = {_node_table(n)}" for n in graph.nodes.values()]
     if params is not None:

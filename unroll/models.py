@@ -32,6 +32,7 @@ from .errors import UnrollError
 from .files import load_toml, suggest
 from .graph import Graph
 from .init import init_params
+from .limits import MAX_GRAPH_NODES, MAX_PARAM_BYTES, check_graph_size, extrapolate
 from .ops import ACTIVATIONS
 from .presets import CELLS, PRESETS, preset_options
 from .unrolled import DEFAULT_MAX_NODES, Unrolled, unroll
@@ -39,6 +40,7 @@ from .unrolled import DEFAULT_MAX_NODES, Unrolled, unroll
 __all__ = [
     "MODEL_SOURCES",
     "OPTION_ALIASES",
+    "LoadLimits",
     "Model",
     "ModelFactory",
     "ModelSource",
@@ -192,7 +194,9 @@ def _check_preset_name(name: str) -> None:
         )
 
 
-def build_preset(name: str, options: dict | None = None) -> Graph:
+def build_preset(
+    name: str, options: dict | None = None, max_nodes: int | None = MAX_GRAPH_NODES
+) -> Graph:
     """Build preset ``name`` from option strings, each read by its default's type.
 
     Parameters
@@ -212,6 +216,9 @@ def build_preset(name: str, options: dict | None = None) -> Graph:
     ModelSpecError
         For an unknown preset, option or choice (suggesting the closest), a value of
         the wrong type, or options the preset rejects.
+    LimitError
+        When the graph would have more than ``max_nodes`` nodes (estimated from a
+        one- and a two-layer build before building it).
 
     Examples
     --------
@@ -239,6 +246,16 @@ def build_preset(name: str, options: dict | None = None) -> Graph:
                 f"; options: {', '.join(defaults)}"
             )
         values[key] = _parse_value(name, key, text, defaults[key])
+    layers = values.get("layers")
+    if isinstance(layers, int) and layers > 2 and max_nodes is not None:
+        nodes = extrapolate(
+            lambda k: len(_call_preset(name, {**values, "layers": k}).nodes), layers
+        )
+        check_graph_size(f"preset {name!r} with {layers:,} layers", int(nodes), 0, max_nodes)
+    return _call_preset(name, values)
+
+
+def _call_preset(name: str, values: dict) -> Graph:
     try:
         return PRESETS[name](**values)
     except (UnrollError, ValueError, TypeError) as e:
@@ -272,29 +289,68 @@ def preset_catalog() -> list[PresetInfo]:
 # ---- the other sources ------------------------------------------------------------------
 
 
-def _load_toml(spec: str) -> Model:
+@dataclass(frozen=True)
+class LoadLimits:
+    """The limits a MODEL is loaded under: graph nodes, and bytes of declared parameters."""
+
+    max_nodes: int | None = MAX_GRAPH_NODES
+    max_memory: int | None = MAX_PARAM_BYTES
+
+
+def _load_toml(spec: str, limits: LoadLimits) -> Model:
     path = Path(spec)
     if not path.is_file():
         raise ModelSpecError(f"no such model file: {spec!r}")
-    loaded = load_toml(path)
+    loaded = load_toml(path, max_nodes=limits.max_nodes)
     return Model(loaded.graph, loaded.params, spec)
 
 
-def _load_state_dict(spec: str) -> Model:
+# How to read the options of a state_dict MODEL (``rnn.pt:batch_first=true``).
+_STATE_DICT_OPTIONS: dict[str, Callable[[str], object]] = {
+    "batch_first": _parse_bool,
+    "nonlinearity": str,
+    "prefix": str,
+    "kind": str,
+}
+
+
+def _state_dict_options(path: str, raw: dict[str, str]) -> dict[str, object]:
+    out = {}
+    for key, text in raw.items():
+        if key not in _STATE_DICT_OPTIONS:
+            raise ModelSpecError(
+                f"{path}: unknown option {key!r}{suggest(key, _STATE_DICT_OPTIONS)}; "
+                f"options: {', '.join(_STATE_DICT_OPTIONS)}"
+            )
+        try:
+            out[key] = _STATE_DICT_OPTIONS[key](text)
+        except ValueError as e:
+            raise ModelSpecError(f"{path}: option {key}={text!r}: {e}") from None
+    return out
+
+
+def _load_state_dict(spec: str, limits: LoadLimits) -> Model:
     path, _, rest = spec.partition(":")
     if not Path(path).is_file():
         raise ModelSpecError(f"no such state_dict file: {path!r}")
-    options = parse_preset_spec(f"x:{rest}")[1]
+    options = _state_dict_options(path, parse_preset_spec(f"x:{rest}")[1])
     try:
         from .interop import load_state_dict
 
-        loaded = load_state_dict(path, **options)
+        loaded = load_state_dict(path, max_memory=limits.max_memory, **options)
     except ImportError as e:
         raise ModelSpecError(f"{path}: reading a state_dict needs PyTorch ({e})") from None
     return Model(loaded.graph, dict(loaded.params), spec)
 
 
-def _load_function(spec: str) -> Model:
+def _failure(spec: str, doing: str, error: BaseException) -> ModelSpecError:
+    """``spec: <doing> raised <Type>: <message>`` (``SystemExit``: the exit status)."""
+    if isinstance(error, SystemExit):
+        return ModelSpecError(f"{spec}: {doing} called sys.exit({error.code!r})")
+    return ModelSpecError(f"{spec}: {doing} raised {type(error).__name__}: {error}")
+
+
+def _load_function(spec: str, limits: LoadLimits) -> Model:
     module_name, _, function_name = spec.partition(":")
     here = os.getcwd()
     added = here not in sys.path
@@ -304,6 +360,8 @@ def _load_function(spec: str) -> Model:
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise ModelSpecError(f"{spec}: cannot import {module_name!r} ({e})") from None
+    except (Exception, SystemExit) as e:  # the module's own code failed on import
+        raise _failure(spec, f"importing {module_name!r}", e) from None
     finally:
         if added:
             sys.path.remove(here)
@@ -314,11 +372,16 @@ def _load_function(spec: str) -> Model:
             f"{function_name!r}{suggest(function_name, dir(module))}"
         )
     _check_no_arguments(spec, function)
-    made = function()
-    if isinstance(made, Graph):
-        return Model(made, None, spec)
-    if isinstance(getattr(made, "graph", None), Graph):
-        return Model(made.graph, getattr(made, "params", None), spec)
+    try:
+        made = function()
+    except UnrollError as e:
+        raise ModelSpecError(f"{spec}: {e}") from None
+    except (Exception, SystemExit) as e:  # whatever the user's function raises, named
+        raise _failure(spec, "the function", e) from None
+    graph = made if isinstance(made, Graph) else getattr(made, "graph", None)
+    if isinstance(graph, Graph):
+        check_graph_size(spec, len(graph.nodes), len(graph.edges), limits.max_nodes)
+        return Model(graph, None if graph is made else getattr(made, "params", None), spec)
     raise ModelSpecError(
         f"{spec} returned a value of type {type(made).__name__}, not an unroll.Graph"
     )
@@ -343,7 +406,7 @@ SPEC_INIT_OPTIONS = {
 }
 
 
-def _load_preset(spec: str) -> Model:
+def _load_preset(spec: str, limits: LoadLimits) -> Model:
     name, options = parse_preset_spec(spec)
     if name not in PRESETS and (os.sep in spec or Path(spec).suffix):
         raise ModelSpecError(
@@ -351,7 +414,8 @@ def _load_preset(spec: str) -> Model:
             ".toml, state_dicts in .pt or .pth)"
         )
     init = {k: options.pop(k) for k in list(options) if k in SPEC_INIT_OPTIONS}
-    return Model(build_preset(name, options), None, spec, _init_options(name, init))
+    graph = build_preset(name, options, max_nodes=limits.max_nodes)
+    return Model(graph, None, spec, _init_options(name, init))
 
 
 def _init_options(name: str, raw: dict[str, str]) -> dict[str, object]:
@@ -383,7 +447,7 @@ class ModelSource:
 
     name: str
     matches: Callable[[str], bool]
-    load: Callable[[str], Model]
+    load: Callable[[str, LoadLimits], Model]
     example: str
 
 
@@ -396,7 +460,12 @@ MODEL_SOURCES: list[ModelSource] = [
 ]
 
 
-def load_model(spec: str | Graph | Model) -> Model:
+def load_model(
+    spec: str | Graph | Model,
+    *,
+    max_nodes: int | None = MAX_GRAPH_NODES,
+    max_memory: int | None = MAX_PARAM_BYTES,
+) -> Model:
     """Resolve a MODEL argument to its graph, parameters (or ``None``) and label.
 
     Parameters
@@ -404,6 +473,12 @@ def load_model(spec: str | Graph | Model) -> Model:
     spec : str, Graph or Model
         A preset spec, a ``.toml`` path, ``package.module:function``, a ``.pt``
         state_dict path (see the module docstring), or a graph.
+    max_nodes : int or None
+        Refuse a graph of more nodes (counted before it is built where the source
+        allows: a model file's tables, a preset's layers); ``None`` for no limit.
+    max_memory : int or None
+        Refuse a weight file whose declared shapes need more bytes (read from its
+        metadata before any tensor is built); ``None`` for no limit.
 
     Returns
     -------
@@ -416,6 +491,8 @@ def load_model(spec: str | Graph | Model) -> Model:
         When the argument names nothing that exists, with the closest valid name.
     unroll.files.ModelFileError
         When a model file is malformed (naming the line).
+    unroll.errors.LimitError
+        Above ``max_nodes`` or ``max_memory``.
 
     Examples
     --------
@@ -440,7 +517,7 @@ def load_model(spec: str | Graph | Model) -> Model:
         raise ModelSpecError(f"a MODEL path must be text, got {spec!r}")
     spec = spec.strip()
     source = next(s for s in MODEL_SOURCES if s.matches(spec))
-    return source.load(spec)
+    return source.load(spec, LoadLimits(max_nodes, max_memory))
 
 
 # ---- a model per grid point, for sweeps ---------------------------------------------------
