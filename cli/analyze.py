@@ -67,7 +67,6 @@ def analyze(model, steps, seeds, init, init_options, mode, plot, json_out, csv_o
       unroll analyze lstm examples/gru.toml --plot norms.png --json report.json
     """
     from unroll.analysis import analyze as measure
-
     from unroll.limits import check_run
 
     to_stdout = one_stdout(json=json_out, csv=csv_out)

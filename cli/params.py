@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from unroll.errors import UnrollError
+from unroll.analysis.sweep import parse_scalar
+from unroll.errors import LimitError, UnrollError
 from unroll.files import atomic_write
 from unroll.models import Model, ModelSpecError, load_model
 from unroll.unrolled import MODES
@@ -68,7 +69,7 @@ class ModelParam(click.ParamType):
 
 def _model_message(error: BaseException, force: bool, ctx) -> str:
     has_force = ctx is not None and any(p.name == "force" for p in ctx.command.params)
-    if getattr(error, "problem", None) and has_force and not force:
+    if isinstance(error, LimitError) and has_force and not force:
         return f"{error.problem}; pass --force to lift the limit"
     return one_line(error)
 
@@ -94,27 +95,6 @@ def limits(force: bool, *names: str) -> dict:
     """The size-limit keywords ``names`` (default ``max_nodes`` and ``max_memory``) set to
     ``None`` for ``--force``; without it none, so the library's defaults apply."""
     return dict.fromkeys(names or ("max_nodes", "max_memory")) if force else {}
-
-
-def parse_scalar(text: str):
-    """Read ``text`` as a bool, int, float or ``None`` (``none``), else keep the string.
-
-    Examples
-    --------
-    >>> [parse_scalar(s) for s in ["0.9", "3", "true", "none", "relu"]]
-    [0.9, 3, True, None, 'relu']
-    """
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    for parse in (int, float):
-        try:
-            return parse(text)
-        except ValueError:
-            pass
-    return text.strip()
 
 
 class KeyValue(click.ParamType):

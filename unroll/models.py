@@ -186,6 +186,13 @@ def _parse_value(preset: str, key: str, text, default):
     return value
 
 
+def _option_text(value) -> str:
+    """A grid value as the text of a MODEL option (``3.0`` stays ``3.0``, not ``3``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "none" if value is None else str(value)
+
+
 def _check_preset_name(name: str) -> None:
     if name not in PRESETS:
         raise ModelSpecError(
@@ -562,9 +569,8 @@ class ModelFactory:
     init_options: tuple[tuple[str, object], ...] = ()
 
     def _preset(self) -> tuple[str | None, dict]:
-        name, options = parse_preset_spec(self.spec)
         source = next(s for s in MODEL_SOURCES if s.matches(self.spec))
-        return (name, options) if source.name == "preset" else (None, {})
+        return parse_preset_spec(self.spec) if source.name == "preset" else (None, {})
 
     def graph_settings(self) -> list[str]:
         """The settings that change the graph: the preset's options and their short names."""
@@ -587,6 +593,27 @@ class ModelFactory:
                     f"{self.spec}: cannot vary {name!r}{suggest(name, known)}"
                     f"; settings: {', '.join(known)}"
                 )
+
+    def check_values(self, grid: dict, carries_params: bool = False) -> None:
+        """Raise :class:`ModelSpecError` for a value a graph setting cannot take (read as
+        the preset reads it), or for varying how parameters are drawn on a model that
+        carries its own (nothing would change)."""
+        name, options = self._preset()
+        graph_keys = self.graph_settings()
+        if name is not None:
+            cell = options.get("cell") if _takes_cell_options(name) else None
+            defaults = _option_defaults(name, cell)
+            for key, values in grid.items():
+                if key in graph_keys:
+                    full = OPTION_ALIASES.get(key, key)
+                    for value in values:
+                        _parse_value(name, full, _option_text(value), defaults[full])
+        drawn = [k for k in grid if k in _INIT_SETTINGS]
+        if carries_params and drawn:
+            raise ModelSpecError(
+                f"{self.spec} carries its own parameters, so varying {drawn[0]!r} (how "
+                "parameters are drawn) would change nothing"
+            )
 
     def __call__(self, **settings):
         graph_keys = set(self.graph_settings())

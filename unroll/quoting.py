@@ -54,19 +54,20 @@ def dot_id(text: str, default: str = "graph") -> str:
     return f"_{out}" if out[0].isdigit() else out
 
 
-def html_text(text: str) -> str:
-    """``text`` escaped for an HTML-like graphviz label or an HTML page.
+def html_text(text: str, quote: bool = False) -> str:
+    """``text`` escaped for the text of an HTML-like graphviz label (or an HTML element).
 
-    ``& < > " '`` become entities; control characters (which make graphviz fail or
-    write invalid SVG) become U+FFFD; tabs and newlines become spaces.
+    ``& < >`` become entities (quotes too with ``quote=True``, for attribute values);
+    control characters (which make graphviz fail or write invalid SVG) become U+FFFD;
+    tabs and newlines become spaces.
 
     Examples
     --------
-    >>> html_text('a <b> & "c"\\x00\\n')
-    'a &lt;b&gt; &amp; &quot;c&quot;\\ufffd '
+    >>> html_text('a <b> & "c"\\x00\\n'), html_text('"c"', quote=True)
+    ('a &lt;b&gt; &amp; "c"\\ufffd ', '&quot;c&quot;')
     """
     text = str(text).replace("\t", " ").replace("\n", " ").replace("\r", " ")
-    return html.escape(_CONTROL.sub("\ufffd", text), quote=True)
+    return html.escape(_CONTROL.sub("\ufffd", text), quote=quote)
 
 
 def toml_string(text: str) -> str:

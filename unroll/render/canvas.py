@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import graphviz
 
+from ..quoting import dot_id
 from .style import EDGE_STYLES, FONT
 
 __all__ = ["TIME_AXIS", "Canvas", "Cluster"]
@@ -66,7 +67,7 @@ class Canvas:
     def emit(self) -> graphviz.Digraph:
         """The drawing as a ``graphviz.Digraph``, deterministic."""
         dot = graphviz.Digraph(
-            self.name,
+            dot_id(self.name),
             graph_attr=self.graph_attrs,
             node_attr={"fontname": FONT, "fontsize": "12", "margin": "0.08,0.04"},
             edge_attr={"fontname": FONT, "fontsize": "9", "arrowsize": "0.7"},
