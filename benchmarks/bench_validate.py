@@ -61,7 +61,8 @@ try:
     print("ACCEPTED")
 except Exception as e:
     print(type(e).__name__, str(e)[:120])
-print(f"{time.perf_counter() - start:.2f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"{time.perf_counter() - start:.2f} {peak:.0f}")
 """
 
 

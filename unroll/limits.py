@@ -32,6 +32,7 @@ __all__ = [
     "MAX_PARAM_BYTES",
     "MAX_SECONDS",
     "check",
+    "check_export",
     "check_graph_size",
     "check_parameters",
     "check_run",
@@ -225,3 +226,44 @@ def check_run(
         f"{what} of {graph.name} ({runs:,} runs of {steps:,} steps)", seconds, max_seconds
     )
     return seconds
+
+
+def check_export(
+    graph,
+    fmt: str,
+    steps: int | None,
+    mode: str = "synced",
+    params=None,
+    max_bytes: int | None = MAX_OUTPUT_BYTES,
+) -> None:
+    """Refuse an export whose text would exceed ``max_bytes``, estimated from exports of
+    two and three steps (the text grows linearly in the steps) before unrolling.
+
+    Examples
+    --------
+    >>> from unroll import presets
+    >>> check_export(presets.elman(), "json", 1_000_000)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    unroll.errors.LimitError: exporting elman over 1,000,000 steps as json writes about ...
+    """
+    from .files import export
+    from .unrolled import unroll
+
+    if steps is None or steps <= 3 or max_bytes is None:
+        return
+    try:
+        need = extrapolate(
+            lambda k: len(export(unroll(graph, k, mode), fmt, params).encode("utf-8")),
+            steps,
+            small=(2, 3),
+        )
+    except ValueError:  # a mode that needs more steps: the real export says why
+        return
+    check(
+        need,
+        max_bytes,
+        lambda: f"exporting {graph.name} over {steps:,} steps as {fmt} writes about "
+        f"{format_bytes(need)}, more than the limit of {format_bytes(max_bytes)}",
+        "max_bytes=None",
+    )
