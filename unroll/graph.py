@@ -669,8 +669,11 @@ def _rotate(cycle, index):
 
 def _walk_text(walk) -> str:
     names = [walk[0].source] + [e.target for e in walk]
-    text = " -> ".join(names) + " has total delay 0"
-    if any(e.delay for e in walk):
+    if len(walk) > 12:  # a long ring: its ends and its length
+        names = [*names[:4], "...", *names[-3:]]
+    text = " -> ".join(names) + (f" ({len(walk)} edges)" if len(walk) > 12 else "")
+    text += " has total delay 0"
+    if any(e.delay for e in walk) and len(walk) <= 12:
         text += " (edge delays " + ", ".join(f"{e.delay:+d}" for e in walk) + ")"
     return text
 

@@ -61,9 +61,11 @@ def format_bytes(n: float) -> str:
 
     Examples
     --------
-    >>> format_bytes(3 * 2**30), format_bytes(5 * 2**20)
-    ('3.0 GiB', '5 MiB')
+    >>> format_bytes(3 * 2**30), format_bytes(5 * 2**20), format_bytes(3000)
+    ('3.0 GiB', '5 MiB', '3 KiB')
     """
+    if n < 2**20:
+        return f"{n / 2**10:,.0f} KiB"
     return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
 
 
