@@ -71,7 +71,10 @@ def analyze(model, steps, seeds, init, init_options, mode, plot, json_out, csv_o
 
     to_stdout = one_stdout(json=json_out, csv=csv_out)
     for each in model:
-        check_run("analyze", each.graph, steps, seeds, copies=1, **limits(force, "max_seconds"))
+        # memory is the engine's check (check_memory); here the estimated time
+        check_run(
+            "analyze", each.graph, steps, seeds, max_memory=None, **limits(force, "max_seconds")
+        )
     report = measure(
         labelled_models(model),
         steps=steps,
