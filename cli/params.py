@@ -8,10 +8,9 @@ from pathlib import Path
 
 import click
 
-from unroll.analysis.sweep import parse_scalar
 from unroll.errors import LimitError, UnrollError
 from unroll.files import atomic_write
-from unroll.models import Model, ModelSpecError, load_model
+from unroll.models import Model, ModelSpecError, load_model, parse_scalar
 from unroll.unrolled import MODES
 
 from .errors import exit_code, one_line

@@ -18,10 +18,9 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from unroll.cli.main import main
+from test_reliability import cli, error_line
 
 import unroll
 from unroll import presets
@@ -35,19 +34,6 @@ from unroll.models import ModelSpecError, load_model
 from unroll.quoting import dot_id, html_text, is_name, toml_string
 
 HAS_DOT = shutil.which("dot") is not None
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def error_line(result, code: int) -> str:
-    """The run exited with ``code``; its last stderr line is its one ``Error:`` line."""
-    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert [line for line in lines if line.startswith("Error")] == [lines[-1]]
-    return lines[-1]
 
 
 def files_in(folder: Path) -> list[str]:

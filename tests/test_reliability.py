@@ -538,7 +538,7 @@ def test_unrolling_too_many_node_instances_is_refused_before_any_work():
 
 
 def test_the_cli_names_force_and_force_lifts_the_unroll_limit(monkeypatch):
-    shown = error_line(cli("export", "elman", "--steps", 100_000_000), 2)
+    shown = error_line(cli("render", "elman", "--steps", 100_000_000), 2)
     assert shown.endswith("more than the limit of 20,000,000; pass --force to lift the limit")
     monkeypatch.setitem(unroll_graph.__kwdefaults__, "max_nodes", 100)
     assert "more than the limit of 100" in error_line(cli("export", "elman", "--steps", 60), 2)

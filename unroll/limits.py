@@ -265,7 +265,9 @@ def check_export(
     check(
         need,
         max_bytes,
-        lambda: f"exporting {graph.name} over {steps:,} steps as {fmt} writes about "
-        f"{format_bytes(need)}, more than the limit of {format_bytes(max_bytes)}",
+        lambda: (
+            f"exporting {graph.name} over {steps:,} steps as {fmt} writes about "
+            f"{format_bytes(need)}, more than the limit of {format_bytes(max_bytes)}"
+        ),
         "max_bytes=None",
     )

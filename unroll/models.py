@@ -49,6 +49,7 @@ __all__ = [
     "build_preset",
     "load_model",
     "parse_preset_spec",
+    "parse_scalar",
     "preset_catalog",
     "probe",
 ]
@@ -139,15 +140,25 @@ def _parse_bool(text: str) -> bool:
     raise ValueError("expected true or false")
 
 
-def _parse_any(text: str):
-    if text.lower() == "none":
+def parse_scalar(text: str):
+    """Read ``text`` as a bool, int, float or ``None`` (``none``), else keep the string.
+
+    Examples
+    --------
+    >>> [parse_scalar(s) for s in ["0.9", "3", "true", "none", "relu"]]
+    [0.9, 3, True, None, 'relu']
+    """
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
         return None
     for parse in (int, float):
         try:
             return parse(text)
         except ValueError:
             pass
-    return text
+    return text.strip()
 
 
 def _expected(kind: str) -> Callable[[str], object]:
@@ -166,7 +177,7 @@ _VALUE_PARSERS: dict[type, Callable[[str], object]] = {
     int: _expected("int"),
     float: _expected("float"),
     str: str,
-    type(None): _parse_any,
+    type(None): parse_scalar,
 }
 
 
@@ -174,7 +185,7 @@ def _parse_value(preset: str, key: str, text, default):
     """Read an option's text by its default's type (a non-string value via its text)."""
     text = text if isinstance(text, str) else str(text)
     try:
-        value = _VALUE_PARSERS.get(type(default), _parse_any)(text)
+        value = _VALUE_PARSERS.get(type(default), parse_scalar)(text)
     except ValueError as e:
         raise ModelSpecError(f"preset {preset!r}: option {key}={text!r}: {e}") from None
     choices = _CHOICES.get(key)

@@ -35,6 +35,7 @@ from .. import presets
 from ..errors import UnrollError
 from ..graph import Graph
 from ..limits import MAX_GRID_POINTS, check
+from ..models import parse_scalar
 from .errors import AnalysisError
 from .export import csv_cell, plain, versions
 from .probes import as_spec
@@ -48,7 +49,6 @@ __all__ = [
     "SCHEMA",
     "SweepResult",
     "grid_values",
-    "parse_scalar",
     "point_error_row",
     "points",
     "run_point",
@@ -256,27 +256,6 @@ class SweepResult:
 
     def __repr__(self) -> str:
         return f"SweepResult(grid={self.grid!r}, rows={len(self.rows)})"
-
-
-def parse_scalar(text: str):
-    """Read ``text`` as a bool, int, float or ``None`` (``none``), else keep the string.
-
-    Examples
-    --------
-    >>> [parse_scalar(s) for s in ["0.9", "3", "true", "none", "relu"]]
-    [0.9, 3, True, None, 'relu']
-    """
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    for parse in (int, float):
-        try:
-            return parse(text)
-        except ValueError:
-            pass
-    return text.strip()
 
 
 def _is_number(value) -> bool:
