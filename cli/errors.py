@@ -16,7 +16,7 @@ import warnings
 
 import click
 
-from unroll.errors import LimitError, UnrollError, UnrollWarning
+from unroll.errors import LimitError, UnrollError
 
 __all__ = ["UnrollGroup", "exit_code", "one_line", "terminate_as_interrupt", "warnings_as_lines"]
 
@@ -52,15 +52,14 @@ def exit_code(error: BaseException) -> int:
 
 @contextlib.contextmanager
 def warnings_as_lines():
-    """Show every warning as one ``Warning: ...`` line on stderr, each text once
-    (numpy's ``RuntimeWarning`` as ``Warning: numpy: overflow encountered in ...``)."""
+    """Show every warning as one ``Warning: ...`` line on stderr, each text once (numpy's
+    ``RuntimeWarning: overflow encountered in matmul`` as ``Warning: overflow encountered
+    in matmul``), never Python's two lines with the source."""
     with warnings.catch_warnings():
         seen: set[str] = set()
 
         def show(message, category, filename, lineno, file=None, line=None):
             text = one_line(message) if isinstance(message, Warning) else str(message)
-            if not issubclass(category, UnrollWarning) and "numpy" in str(filename):
-                text = f"numpy: {text}"
             if text not in seen:
                 seen.add(text)
                 click.echo(f"Warning: {text}", err=True)

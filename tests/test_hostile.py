@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import networkx as nx
@@ -21,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_reliability import cli, error_line
+from unroll.cli.errors import warnings_as_lines
 
 import unroll
 from unroll import presets
@@ -499,6 +501,16 @@ def test_what_the_user_gave_exits_2(args):
 def test_a_malformed_model_file_exits_2_like_an_unknown_preset(tmp_path):
     path = model_file(tmp_path, LOOP.replace("[nodes]", "[nodes"))
     assert error_line(cli("export", path), 2).startswith(f"Error: {path}, line 3: invalid TOML")
+
+
+def test_any_warning_is_one_line_once(capsys):
+    with warnings_as_lines():
+        for _ in range(3):
+            np.float64(1e308) * np.float64(10)
+        warnings.warn("a\nb", UserWarning, stacklevel=1)
+    assert capsys.readouterr().err == (
+        "Warning: overflow encountered in scalar multiply\nWarning: a\n"
+    )
 
 
 def test_numpy_warnings_reach_stderr_as_one_line(tmp_path):

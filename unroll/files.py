@@ -32,6 +32,7 @@ exports are byte-stable, and :func:`atomic_write` never leaves half a file behin
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import json
 import os
@@ -131,6 +132,10 @@ _EDGE = re.compile(
     r"(?::\s*(?P<weight>[A-Za-z_]\w*)\s*)?\Z"
 )
 _EDGES_HEADER = re.compile(r"^\s*\[\[\s*edges\s*\]\]")
+_KEY_AT_START = re.compile(
+    r"^\s*(?:\"((?:[^\"\\]|\\.)*)\"|'([^']*)'|([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_\"'-]+)*))\s*="
+)
+_STRING_LITERAL = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'")
 _TOML_POSITION = re.compile(r"\s*\(at (?:line (\d+), column \d+|end of document)\)$")
 
 
@@ -251,17 +256,43 @@ def _syntax_error(e: tomllib.TOMLDecodeError, text: str, path) -> ModelFileError
 
 
 class _Locator:
-    """Find the line (1-based) where a key, node, edge or parameter of a TOML text sits."""
+    """Find the line (1-based) where a key, node, edge or parameter of a TOML text sits.
+
+    The keys of each table, the string literals and the ``[[edges]]`` headers are indexed
+    in one pass over the text, so finding every node's and edge's line stays linear.
+    """
 
     def __init__(self, text: str):
         self.lines = text.splitlines()
         self.sections: list[str | None] = []  # the [table] each line belongs to
+        self.keys: dict[tuple[str | None, str], int] = {}  # (table, key) -> first line
+        self.literals: dict[str, list[int]] = {}  # a string's text -> the lines it is on
+        self.edge_headers: list[int] = []
         section = None
-        for line in self.lines:
+        for number, line in enumerate(self.lines, start=1):
             header = re.match(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?", line)
             if header:
-                section = header[1].replace(" ", "").replace('"', "")
+                section = header[1].replace(" ", "").replace('"', "").replace("'", "")
+                table, _, key = section.rpartition(".")
+                if table:
+                    self.keys.setdefault((table, key), number)
+                if _EDGES_HEADER.match(line):
+                    self.edge_headers.append(number)
             self.sections.append(section)
+            self._index_line(section, number, line)
+
+    def _index_line(self, section: str | None, number: int, line: str) -> None:
+        key = _KEY_AT_START.match(line)
+        if key:
+            quoted, single, bare = key.groups()
+            name = quoted if quoted is not None else single if single is not None else bare
+            name = re.sub(r"\s+", "", name) if bare is not None else name
+            self.keys.setdefault((section, name), number)
+            table, dot, rest = name.partition(".")
+            if dot and section is None:
+                self.keys.setdefault((table, rest.strip().strip("\"'")), number)
+        for m in _STRING_LITERAL.finditer(line):
+            self.literals.setdefault(m[1] if m[1] is not None else m[2], []).append(number)
 
     def _find(self, pattern: str, section: str | None = "*", start: int = 0) -> int | None:
         rx = re.compile(pattern)
@@ -271,28 +302,21 @@ class _Locator:
         return None
 
     def root_key(self, key: str) -> int | None:
-        return self._find(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", section=None)
+        return self.keys.get((None, key))
 
     def section(self, name: str) -> int | None:
         return self._find(rf"^\s*\[\s*{name}\s*\]")
 
     def table_key(self, table: str, key: str) -> int | None:
-        k = re.escape(key)
-        return (
-            self._find(rf"^\s*[\"']?{k}[\"']?\s*=", section=table)
-            or self._find(rf"^\s*\[\s*{table}\s*\.\s*[\"']?{k}[\"']?\s*\]")
-            or self._find(rf"^\s*{table}\s*\.\s*[\"']?{k}[\"']?\s*=", section=None)
-        )
+        return self.keys.get((table, key))
 
     def edge(self, index: int, item, after: int) -> int | None:
         if isinstance(item, str):
-            quoted = re.escape(item)
-            return self._find(rf"[\"']{quoted}[\"']", start=after) or self._find(
-                rf"[\"']{quoted}[\"']"
-            )
-        headers = [i + 1 for i, s in enumerate(self.lines) if _EDGES_HEADER.match(s)]
-        if headers:
-            return headers[index] if index < len(headers) else None
+            lines = self.literals.get(item, [])
+            later = bisect.bisect_left(lines, after)
+            return lines[later] if later < len(lines) else (lines[0] if lines else None)
+        if self.edge_headers:
+            return self.edge_headers[index] if index < len(self.edge_headers) else None
         if not isinstance(item, dict):
             return self._find(
                 rf"(^|[\s,\[]){re.escape(str(item))}\s*(,|\]|$)", start=max(after - 1, 0)
