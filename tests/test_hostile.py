@@ -187,6 +187,16 @@ def test_a_grid_of_a_billion_points_is_refused_before_any_runs():
     assert "pass --force to lift the limit" in shown and time.perf_counter() - start < 5
 
 
+def test_a_sweep_estimated_above_ten_minutes_is_refused_before_any_point():
+    args = ["--vary", "hidden=8:512:64", "--vary", "forget_bias=0:3:50", "--seeds", 5]
+    start = time.perf_counter()
+    shown = error_line(cli("sweep", "lstm", *args), 2)
+    assert "a sweep of 3,200 points x 5 seeds would take about" in shown and "--force" in shown
+    assert time.perf_counter() - start < 10
+    with pytest.raises(LimitError, match="a sweep of 2 points x 1 seeds would take about"):
+        sweep("elman", {"hidden_size": [4, 8]}, steps=100, seeds=1, max_seconds=1e-6)
+
+
 def test_varying_how_parameters_are_drawn_on_a_model_with_its_own_is_refused(tmp_path):
     text = LOOP + "\n[params]\nW_ih = [[1.0], [0.5]]\nW_hh = [[0.5, 0], [0, 0.5]]\n"
     shown = error_line(cli("sweep", model_file(tmp_path, text), "--vary", "spectral_radius=1,2"), 2)

@@ -607,8 +607,8 @@ class ModelFactory:
 
     def check_values(self, grid: dict, carries_params: bool = False) -> None:
         """Raise :class:`ModelSpecError` for a value a graph setting cannot take (read as
-        the preset reads it), or for varying how parameters are drawn on a model that
-        carries its own (nothing would change)."""
+        the preset reads it), steps that are not positive integers, or for varying how
+        parameters are drawn on a model that carries its own (nothing would change)."""
         name, options = self._preset()
         graph_keys = self.graph_settings()
         if name is not None:
@@ -619,6 +619,9 @@ class ModelFactory:
                     full = OPTION_ALIASES.get(key, key)
                     for value in values:
                         _parse_value(name, full, _option_text(value), defaults[full])
+        for value in grid.get("steps", ()):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ModelSpecError(f"steps takes positive integers, got {value!r}")
         drawn = [k for k in grid if k in _INIT_SETTINGS]
         if carries_params and drawn:
             raise ModelSpecError(

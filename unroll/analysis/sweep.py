@@ -34,7 +34,7 @@ import numpy as np
 from .. import presets
 from ..errors import UnrollError
 from ..graph import Graph
-from ..limits import MAX_GRID_POINTS, check
+from ..limits import MAX_GRID_POINTS, MAX_SECONDS, check, check_seconds, estimate_seconds
 from ..models import parse_scalar
 from .errors import AnalysisError
 from .export import csv_cell, plain, versions
@@ -340,6 +340,29 @@ def points(grid: Mapping, max_points: int | None = MAX_GRID_POINTS) -> list[dict
     ]
 
 
+def _check_time(factory, grid_points, todo, steps, seeds: int, max_seconds) -> None:
+    """Estimate the points still to run from the largest of the first and last graph."""
+    if max_seconds is None or not todo:
+        return
+    per_point = 0.0
+    for i in {todo[0], todo[-1]}:
+        settings = dict(grid_points[i])
+        point_steps = settings.pop("steps", steps)
+        for key in ANALYZE_SETTINGS:
+            settings.pop(key, None)
+        try:
+            graph = as_spec(factory(**settings)).graph
+        except _POINT_ERRORS:  # the point will fail on its own, quickly
+            continue
+        if isinstance(point_steps, int):
+            numbers = sum(math.prod(shape) for shape in graph.params().values())
+            seconds = estimate_seconds(len(graph.nodes), point_steps, seeds, numbers)
+            per_point = max(per_point, seconds)
+    check_seconds(
+        f"a sweep of {len(todo):,} points x {seeds} seeds", per_point * len(todo), max_seconds
+    )
+
+
 def _check_picklable(factory) -> None:
     try:
         pickle.dumps(factory)
@@ -361,6 +384,7 @@ def sweep(
     on_point: Callable[[int, dict, list[dict]], None] | None = None,
     done: Mapping[int, list[dict]] | None = None,
     max_points: int | None = MAX_GRID_POINTS,
+    max_seconds: float | None = MAX_SECONDS,
     **options,
 ) -> SweepResult:
     """Analyze a model at every point of a grid of settings.
@@ -390,6 +414,9 @@ def sweep(
         ``{index: rows}`` of points already computed (a resumed sweep): not run again.
     max_points : int or None
         Refuse a grid of more points (:data:`unroll.limits.MAX_GRID_POINTS`).
+    max_seconds : float or None
+        Refuse a sweep estimated to take longer (:func:`unroll.limits.estimate_seconds`
+        from the graphs of the first and the last point), before any point runs.
     **options
         Passed to :func:`~unroll.analysis.profile.analyze` (``mode``, ``input_scale``,
         ``loss``, ``threshold``, ...).
@@ -426,6 +453,7 @@ def sweep(
     if stray:
         raise AnalysisError(f"done: point {stray[0]!r} is not one of the grid's points")
     todo = [i for i in range(len(grid_points)) if i not in results]
+    _check_time(factory, grid_points, todo, steps, len(seed_list), max_seconds)
 
     def finished(i: int, rows: list[dict]) -> None:
         results[i] = rows
