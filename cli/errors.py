@@ -18,7 +18,14 @@ import click
 
 from unroll.errors import LimitError, UnrollError
 
-__all__ = ["UnrollGroup", "exit_code", "one_line", "terminate_as_interrupt", "warnings_as_lines"]
+__all__ = [
+    "UnrollGroup",
+    "exit_code",
+    "failure",
+    "one_line",
+    "terminate_as_interrupt",
+    "warnings_as_lines",
+]
 
 
 def one_line(error: BaseException) -> str:
@@ -95,6 +102,20 @@ class _Failure(click.ClickException):
         self.exit_code = code
 
 
+def failure(error: BaseException, command: click.Command | None) -> click.ClickException:
+    """The ``Error: <one line>`` for ``error`` with its exit code; a size limit names
+    ``--force`` when ``command`` has that option."""
+    if isinstance(error, LimitError) and any(
+        p.name == "force" for p in getattr(command, "params", ())
+    ):
+        message = f"{error.problem}; pass --force to lift the limit"
+    elif isinstance(error, MemoryError):
+        message = "out of memory (a smaller model, fewer steps or a smaller batch may fit)"
+    else:
+        message = one_line(error)
+    return _Failure(message, exit_code(error))
+
+
 class UnrollGroup(click.Group):
     """A click group that reports library and file errors as one ``Error: ...`` line.
 
@@ -113,17 +134,7 @@ class UnrollGroup(click.Group):
         except (UnrollError, OSError, MemoryError) as error:
             if ctx.params.get("debug"):
                 raise
-            raise _Failure(self._message(ctx, error), exit_code(error)) from None
-
-    def _message(self, ctx: click.Context, error: BaseException) -> str:
-        command = self.get_command(ctx, ctx.invoked_subcommand or "")
-        if isinstance(error, LimitError) and any(
-            p.name == "force" for p in getattr(command, "params", ())
-        ):
-            return f"{error.problem}; pass --force to lift the limit"
-        if isinstance(error, MemoryError):
-            return "out of memory (a smaller model, fewer steps or a smaller batch may fit)"
-        return one_line(error)
+            raise failure(error, self.get_command(ctx, ctx.invoked_subcommand or "")) from None
 
 
 def _silence_stdout() -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from unroll.errors import LimitError, UnrollError
+from unroll.errors import UnrollError
 from unroll.files import atomic_write
 from unroll.models import Model, ModelSpecError, load_model, parse_scalar
 from unroll.unrolled import MODES
 
-from .errors import exit_code, one_line
+from .errors import failure
 
 __all__ = [
     "FIGURE_SUFFIXES",
@@ -61,16 +61,7 @@ class ModelParam(click.ParamType):
         except (UnrollError, OSError, MemoryError) as e:
             if ctx and ctx.find_root().params.get("debug"):
                 raise
-            error = click.ClickException(_model_message(e, force, ctx))
-            error.exit_code = 2 if isinstance(e, MemoryError) else exit_code(e)
-            raise error from None
-
-
-def _model_message(error: BaseException, force: bool, ctx) -> str:
-    has_force = ctx is not None and any(p.name == "force" for p in ctx.command.params)
-    if isinstance(error, LimitError) and has_force and not force:
-        return f"{error.problem}; pass --force to lift the limit"
-    return one_line(error)
+            raise failure(e, ctx.command if ctx else None) from None
 
 
 def model_argument(*, nargs: int = 1):
