@@ -618,3 +618,24 @@ def test_model_files_that_name_nothing_still_say_so():
         load_model("missing.toml")
     with pytest.raises(ModelFileError, match="invalid TOML"):
         parse_toml("[nodes")
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/reliability.md"])
+def test_the_catalogue_quotes_the_messages_of_issue_13(doc):
+    text = (Path(__file__).resolve().parent.parent / doc).read_text()
+    for fragment in [
+        "invalid TOML: nested too deeply",
+        "holds an integer too large for a float64",
+        "declares shape (80000, 3) (240,000 numbers) but stores 1",
+        "is a torch.sparse_coo tensor",
+        "the function called sys.exit(3)",
+        "steps takes positive integers, got 2.5",
+        "carries its own parameters, so varying 'spectral_radius'",
+        "the grid has 1,000,000,000 points (1000 x 1000 x 1000)",
+        "cannot both write to stdout",
+        "written by a different sweep: its grid is",
+        "continue with --resume p.jsonl",
+        "with 1,000,000,000 layers declares 9,000,000,001 nodes",
+        "would take about 13 minutes, more than the limit of 10 minutes",
+    ]:
+        assert fragment in text, fragment
