@@ -294,6 +294,14 @@ def test_huge_presets_exports_and_seed_counts_are_refused_up_front():
     assert time.perf_counter() - start < 10
 
 
+def test_a_diagram_of_a_huge_graph_is_refused_before_layout(tmp_path):
+    path = model_file(tmp_path, chain_text(2500))
+    start = time.perf_counter()
+    shown = error_line(cli("render", path, "--folded", "-o", tmp_path / "c.dot"), 2)
+    assert "has 2,501 nodes, more than the 2,000 a diagram may have (--max-nodes)" in shown
+    assert time.perf_counter() - start < 10 and files_in(tmp_path) == ["m.toml"]
+
+
 def test_force_lifts_the_export_estimate(tmp_path):
     out = tmp_path / "e.json"
     assert cli("export", "neuron", "--steps", 50, "-o", out).exit_code == 0
