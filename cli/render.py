@@ -159,7 +159,9 @@ def _check_diagram_size(graph, max_nodes: int, force: bool) -> None:
         check(
             len(graph.nodes),
             max_nodes,
-            lambda: f"{graph.name!r} has {len(graph.nodes):,} nodes, more than the "
-            f"{max_nodes:,} a diagram may have (--max-nodes)",
+            lambda: (
+                f"{graph.name!r} has {len(graph.nodes):,} nodes, more than the "
+                f"{max_nodes:,} a diagram may have (--max-nodes)"
+            ),
             "--max-nodes N",
         )
