@@ -19,7 +19,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_reliability import cli, error_line
 from unroll.cli.errors import warnings_as_lines
@@ -361,19 +361,18 @@ def simple_cycles_oracle(g: unroll.Graph) -> bool:
     return any(any(le for le, _ in s) and any(ge for _, ge in s) for s in signs.values())
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    st.integers(2, 6).flatmap(
-        lambda n: st.tuples(
-            st.just(n),
-            st.lists(
-                st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(-2, 2)),
-                max_size=10,
-            ),
-        )
+small_graphs = st.integers(2, 6).flatmap(
+    lambda n: st.tuples(
+        st.just(n),
+        st.lists(
+            st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(-2, 2)),
+            max_size=10,
+        ),
     )
 )
-def test_the_loop_search_agrees_with_listing_every_cycle(case):
+
+
+def check_loop_search(case) -> None:
     n, edges = case
     g = unroll.Graph("g")
     for i in range(n):
@@ -381,6 +380,20 @@ def test_the_loop_search_agrees_with_listing_every_cycle(case):
     for a, b, d in edges:
         g.edge(f"n{a}", f"n{b}", delay=d)
     assert (find_algebraic_loop(g) is not None) == simple_cycles_oracle(g)
+
+
+@settings(max_examples=300, deadline=None)
+@given(small_graphs)
+@example((2, [(0, 1, 0), (1, 1, 0), (1, 0, 0)]))  # a self-loop met deep in the search
+def test_the_loop_search_agrees_with_listing_every_cycle(case):
+    check_loop_search(case)
+
+
+@pytest.mark.slow
+@settings(max_examples=5000, deadline=None)
+@given(small_graphs)
+def test_the_loop_search_agrees_with_listing_every_cycle_long(case):
+    check_loop_search(case)
 
 
 def test_in_edges_follows_every_change_of_the_edge_list():

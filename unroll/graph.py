@@ -608,9 +608,11 @@ def _cycle_of(edges: list[Edge], index: dict) -> list[Edge] | None:
                 continue
             work[-1] = (v, i + 1)
             e = out[i]
-            if state.get(e.target) == 1:
-                start = next(k for k, p in enumerate(path) if p.source == e.target) if path else 0
-                return [*path[start:], e] if e.target != e.source else [e]
+            if e.target == v:  # a loop on the node itself
+                return [e]
+            if state.get(e.target) == 1:  # back to a node on the path: the path from it, closed
+                start = next(k for k, p in enumerate(path) if p.source == e.target)
+                return [*path[start:], e]
             if e.target not in state:
                 state[e.target] = 1
                 path.append(e)
