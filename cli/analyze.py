@@ -9,6 +9,7 @@ from .params import (
     limits,
     measurement_options,
     model_argument,
+    one_stdout,
     report_outputs,
     save_figure,
     with_newline,
@@ -66,7 +67,14 @@ def analyze(model, steps, seeds, init, init_options, mode, plot, json_out, csv_o
       unroll analyze lstm examples/gru.toml --plot norms.png --json report.json
     """
     from unroll.analysis import analyze as measure
+    from unroll.limits import check_run
 
+    to_stdout = one_stdout(json=json_out, csv=csv_out)
+    for each in model:
+        # memory is the engine's check (check_memory); here the estimated time
+        check_run(
+            "analyze", each.graph, steps, seeds, max_memory=None, **limits(force, "max_seconds")
+        )
     report = measure(
         labelled_models(model),
         steps=steps,
@@ -76,7 +84,6 @@ def analyze(model, steps, seeds, init, init_options, mode, plot, json_out, csv_o
         mode=mode,
         **limits(force),
     )
-    to_stdout = "-" in (json_out, csv_out)
     click.echo(report.summary_table(), err=to_stdout)
     if json_out:
         write_output(json_out, with_newline(report.to_json()))

@@ -1,17 +1,31 @@
-"""Error handling of the command line: one line on stderr, exit 1 at run time, 2 for usage."""
+"""Error handling of the command line: one ``Error:`` line on stderr, and the exit code.
+
+Anything wrong with what the user gave (arguments, model files, weight files, input
+arrays, sizes above a limit) exits 2; a failure while running (disk full, a program
+that failed, out of memory, interrupted by Ctrl-C or SIGTERM) exits 1.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
 
 import click
 
-from unroll.errors import LimitError, UnrollError, UnrollWarning
+from unroll.errors import LimitError, UnrollError
 
-__all__ = ["UnrollGroup", "one_line", "warnings_as_lines"]
+__all__ = [
+    "UnrollGroup",
+    "exit_code",
+    "failure",
+    "one_line",
+    "terminate_as_interrupt",
+    "warnings_as_lines",
+]
 
 
 def one_line(error: BaseException) -> str:
@@ -29,51 +43,98 @@ def one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def exit_code(error: BaseException) -> int:
+    """2 for an error in what the user gave, 1 for a failure while running.
+
+    Examples
+    --------
+    >>> from unroll.errors import GraphError, RunFailure
+    >>> exit_code(GraphError("edge h -> g: unknown node 'g'")), exit_code(RunFailure("dot"))
+    (2, 1)
+    >>> exit_code(OSError(28, "No space left on device", "out.json"))
+    1
+    """
+    return getattr(error, "exit_code", 1) if isinstance(error, UnrollError) else 1
+
+
 @contextlib.contextmanager
 def warnings_as_lines():
-    """Show each :class:`~unroll.errors.UnrollWarning` as one ``Warning: ...`` line on stderr
-    (other warnings as Python shows them)."""
+    """Show every warning as one ``Warning: ...`` line on stderr, each text once (numpy's
+    ``RuntimeWarning: overflow encountered in matmul`` as ``Warning: overflow encountered
+    in matmul``), never Python's two lines with the source."""
     with warnings.catch_warnings():
-        shown = warnings.showwarning
+        seen: set[str] = set()
 
         def show(message, category, filename, lineno, file=None, line=None):
-            if issubclass(category, UnrollWarning):
-                click.echo(f"Warning: {one_line(message)}", err=True)
-            else:
-                shown(message, category, filename, lineno, file, line)
+            text = one_line(message) if isinstance(message, Warning) else str(message)
+            if text not in seen:
+                seen.add(text)
+                click.echo(f"Warning: {text}", err=True)
 
         warnings.showwarning = show
-        warnings.simplefilter("default", UnrollWarning)
+        warnings.simplefilter("default")
         yield
 
 
-class UnrollGroup(click.Group):
-    """A click group that reports library and file errors as ``Error: <one line>``, exit 1.
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Treat SIGTERM like Ctrl-C while the command runs, so files in progress are cleaned up
+    and the command ends with ``Aborted!`` and exit 1."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-    Usage errors (bad options, unknown presets) stay click's: exit 2 with the usage line.
-    A size limit names the command's ``--force`` option when it has one. The group's
-    ``--debug`` option lets the traceback through instead.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Failure(click.ClickException):
+    """``Error: <message>`` with the exit code of :func:`exit_code`."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.exit_code = code
+
+
+def failure(error: BaseException, command: click.Command | None) -> click.ClickException:
+    """The ``Error: <one line>`` for ``error`` with its exit code; a size limit names
+    ``--force`` when ``command`` has that option."""
+    if isinstance(error, LimitError) and any(
+        p.name == "force" for p in getattr(command, "params", ())
+    ):
+        message = f"{error.problem}; pass --force to lift the limit"
+    elif isinstance(error, MemoryError):
+        message = "out of memory (a smaller model, fewer steps or a smaller batch may fit)"
+    else:
+        message = one_line(error)
+    return _Failure(message, exit_code(error))
+
+
+class UnrollGroup(click.Group):
+    """A click group that reports library and file errors as one ``Error: ...`` line.
+
+    The exit code follows :func:`exit_code`; usage errors click finds itself (bad
+    options) exit 2 with the usage line. A size limit names the command's ``--force``
+    option when it has one. The group's ``--debug`` option lets the traceback through.
     """
 
     def invoke(self, ctx: click.Context):
         try:
-            with warnings_as_lines():
+            with warnings_as_lines(), terminate_as_interrupt():
                 return super().invoke(ctx)
         except BrokenPipeError:  # `unroll presets | head`: the reader has all it wants
             _silence_stdout()
             ctx.exit(0)
-        except (UnrollError, OSError) as error:
+        except (UnrollError, OSError, MemoryError) as error:
             if ctx.params.get("debug"):
                 raise
-            raise click.ClickException(self._message(ctx, error)) from None
-
-    def _message(self, ctx: click.Context, error: BaseException) -> str:
-        command = self.get_command(ctx, ctx.invoked_subcommand or "")
-        if isinstance(error, LimitError) and any(
-            p.name == "force" for p in getattr(command, "params", ())
-        ):
-            return f"{error.problem}; pass --force to lift the limit"
-        return one_line(error)
+            raise failure(error, self.get_command(ctx, ctx.invoked_subcommand or "")) from None
 
 
 def _silence_stdout() -> None:

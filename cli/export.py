@@ -8,6 +8,7 @@ import click
 
 from unroll.files import EXPORTERS
 from unroll.files import export as export_text
+from unroll.limits import check_export
 from unroll.unrolled import unroll
 
 from .params import MODE, STEPS, OutputPath, force_option, limits, model_argument, write_output
@@ -64,6 +65,7 @@ def export(model, fmt, steps, mode, output, force):
       unroll export gru --format graphml -o - | head
     """
     fmt = fmt or SUFFIX_FORMATS.get(Path(output).suffix.lower(), "toml")
+    check_export(model.graph, fmt, steps, mode, model.params, **limits(force, "max_bytes"))
     target = (
         unroll(model.graph, steps, mode, **limits(force, "max_nodes")) if steps else model.graph
     )

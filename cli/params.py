@@ -8,9 +8,12 @@ from pathlib import Path
 
 import click
 
+from unroll.errors import UnrollError
 from unroll.files import atomic_write
-from unroll.models import Model, ModelSpecError, load_model
+from unroll.models import Model, ModelSpecError, load_model, parse_scalar
 from unroll.unrolled import MODES
+
+from .errors import failure
 
 __all__ = [
     "FIGURE_SUFFIXES",
@@ -22,6 +25,7 @@ __all__ = [
     "force_option",
     "limits",
     "model_argument",
+    "one_stdout",
     "parse_scalar",
     "save_figure",
     "with_newline",
@@ -38,8 +42,10 @@ MODE = click.Choice(list(MODES))
 class ModelParam(click.ParamType):
     """A MODEL argument: preset spec, TOML file, ``package.module:function`` or ``.pt`` file.
 
-    A name that resolves to nothing is a usage error (exit 2, with the closest valid
-    name); a file that exists but is malformed is a run-time error (exit 1, with its line).
+    A name that resolves to nothing is a usage error (exit 2, with the usage line and
+    the closest valid name); a file that exists but is malformed, or a model above the
+    size limits, is one ``Error: ...`` line naming the file and line, exit 2 as well.
+    ``--force`` (read first: it is eager) lifts the limits.
     """
 
     name = "MODEL"
@@ -47,10 +53,15 @@ class ModelParam(click.ParamType):
     def convert(self, value, param, ctx) -> Model:
         if isinstance(value, Model):
             return value
+        force = bool(ctx and ctx.params.get("force"))
         try:
-            return load_model(value)
+            return load_model(value, **limits(force, "max_nodes", "max_memory"))
         except ModelSpecError as e:
             self.fail(str(e), param, ctx)
+        except (UnrollError, OSError, MemoryError) as e:
+            if ctx and ctx.find_root().params.get("debug"):
+                raise
+            raise failure(e, ctx.command if ctx else None) from None
 
 
 def model_argument(*, nargs: int = 1):
@@ -63,8 +74,10 @@ def force_option():
     return click.option(
         "--force",
         is_flag=True,
-        help="Lift the size limits: 20 million unrolled node instances, and 8 GiB "
-        "(or the memory available) for a BPTT run.",
+        is_eager=True,  # read before MODEL, whose loading it may lift the limits of
+        help="Lift the size limits: 100,000 model nodes, 20 million unrolled node "
+        "instances, 8 GiB (or the memory available) for a BPTT run, 2 GiB of declared "
+        "parameters, 10 minutes of estimated run time, 256 MiB of export.",
     )
 
 
@@ -72,27 +85,6 @@ def limits(force: bool, *names: str) -> dict:
     """The size-limit keywords ``names`` (default ``max_nodes`` and ``max_memory``) set to
     ``None`` for ``--force``; without it none, so the library's defaults apply."""
     return dict.fromkeys(names or ("max_nodes", "max_memory")) if force else {}
-
-
-def parse_scalar(text: str):
-    """Read ``text`` as a bool, int, float or ``None`` (``none``), else keep the string.
-
-    Examples
-    --------
-    >>> [parse_scalar(s) for s in ["0.9", "3", "true", "none", "relu"]]
-    [0.9, 3, True, None, 'relu']
-    """
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    for parse in (int, float):
-        try:
-            return parse(text)
-        except ValueError:
-            pass
-    return text.strip()
 
 
 class KeyValue(click.ParamType):
@@ -134,6 +126,22 @@ class OutputPath(click.ParamType):
 
 #: Image formats for matplotlib figures.
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def one_stdout(**outputs) -> bool:
+    """Whether one of ``outputs`` (``--json``, ``--csv``, ...) goes to stdout; two is a
+    usage error, since their texts would run together.
+
+    Examples
+    --------
+    >>> one_stdout(json="-", csv="out.csv"), one_stdout(json=None, csv="x.csv")
+    (True, False)
+    """
+    to_stdout = [name for name, path in outputs.items() if path == "-"]
+    if len(to_stdout) > 1:
+        options = " and ".join(f"--{name}" for name in to_stdout)
+        raise click.UsageError(f"{options} cannot both write to stdout (-); give file names")
+    return bool(to_stdout)
 
 
 def with_newline(text: str) -> str:

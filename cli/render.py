@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from unroll.limits import check
 from unroll.losses import LOSSES
 from unroll.models import probe, probe_loss_instances
 from unroll.unrolled import unroll
@@ -221,6 +222,7 @@ def render(
     from unroll.render import render as draw
     from unroll.render import save
 
+    _check_diagram_size(model.graph, max_nodes, force)
     result, loss_at = None, None
     steps = steps or DEFAULT_STEPS
     if folded:
@@ -262,3 +264,18 @@ def render(
         write_output(output, digraph.source)
     else:
         save(digraph, output)
+
+
+def _check_diagram_size(graph, max_nodes: int, force: bool) -> None:
+    """Refuse a graph whose folded form alone exceeds --max-nodes, before laying it out
+    (every diagram draws at least one box per node or cell of one step)."""
+    if not force:
+        check(
+            len(graph.nodes),
+            max_nodes,
+            lambda: (
+                f"{graph.name!r} has {len(graph.nodes):,} nodes, more than the "
+                f"{max_nodes:,} a diagram may have (--max-nodes)"
+            ),
+            "--max-nodes N",
+        )

@@ -6,16 +6,18 @@ import math
 import sys
 
 import click
-import numpy as np
 
+from unroll.analysis.sweep import grid_values
+from unroll.analysis.sweeplog import SweepLog, read_log
 from unroll.models import ModelFactory, ModelSpecError
 
 from .params import (
+    OutputPath,
     force_option,
     limits,
     measurement_options,
     model_argument,
-    parse_scalar,
+    one_stdout,
     report_outputs,
     save_figure,
     with_newline,
@@ -23,29 +25,6 @@ from .params import (
 )
 
 __all__ = ["Vary", "grid_values", "stderr_is_terminal", "sweep", "sweep_table"]
-
-
-def grid_values(text: str) -> list:
-    """Values of ``START:STOP:COUNT`` (evenly spaced, integers if they all are) or ``a,b,c``.
-
-    Examples
-    --------
-    >>> grid_values("0.5:1.5:3"), grid_values("4:16:4"), grid_values("tanh,relu")
-    ([0.5, 1.0, 1.5], [4, 8, 12, 16], ['tanh', 'relu'])
-    """
-    parts = text.split(":")
-    if len(parts) == 1:
-        return [parse_scalar(v) for v in text.split(",") if v.strip()]
-    if len(parts) != 3:
-        raise ValueError(f"{text!r} is neither START:STOP:COUNT nor a comma-separated list")
-    start, stop, count = (parse_scalar(p) for p in parts)
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (start, stop)):
-        raise ValueError(f"{text!r}: START and STOP must be numbers")
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"{text!r}: COUNT must be a positive integer")
-    values = np.linspace(start, stop, count)
-    integral = all(isinstance(v, int) for v in (start, stop)) and np.all(values == np.round(values))
-    return [int(v) for v in values] if integral else [float(v) for v in values]
 
 
 class Vary(click.ParamType):
@@ -81,11 +60,17 @@ def sweep_table(result) -> str:
     rows = [head]
     for row in result.rows:
         cells = [_cell(row.get(n)) for n in names]
-        cells[len(result.grid) + 1] = f"{row['decay_per_step']:+.4f}"
+        decay = row.get("decay_per_step")
+        cells[len(result.grid) + 1] = "-" if decay is None else f"{decay:+.4f}"
+        if row.get("state") is None:
+            cells[len(result.grid)] = "-"
         rows.append(cells)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    for row in result.failed:
+        where = ", ".join(f"{k}={_cell(row.get(k))}" for k in result.grid)
+        lines.append(f"error at {where}: {row['error']}")
     return "\n".join(lines)
 
 
@@ -124,6 +109,17 @@ def stderr_is_terminal() -> bool:
     show_default=True,
     help="Processes to run grid points in (same results as 1).",
 )
+@click.option(
+    "--jsonl",
+    type=OutputPath(),
+    help="Write each point as one JSON line as it completes (kept if the sweep stops).",
+)
+@click.option(
+    "--resume",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Continue a sweep stopped part way: skip the points in this --jsonl file of the "
+    "same sweep, and append the rest to it.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @force_option()
 def sweep(
@@ -138,6 +134,8 @@ def sweep(
     json_out,
     csv_out,
     workers,
+    jsonl,
+    resume,
     quiet,
     force,
 ):
@@ -152,31 +150,63 @@ def sweep(
       unroll sweep elman --vary spectral_radius=0.5:1.5:11 --init orthogonal
       unroll sweep lstm --vary forget_bias=-2,0,2 --vary hidden=8,32 --plot phase.png
       unroll sweep gru --vary steps=10,100,1000 --json - --quiet
+      unroll sweep lstm --vary hidden=8,16,32,64 --jsonl points.jsonl
+      unroll sweep lstm --vary hidden=8,16,32,64 --resume points.jsonl
+
+    A point that fails is one row with verdict "error" and its message; the sweep
+    goes on.
     """
     from unroll.analysis import sweep as run_sweep
 
+    to_stdout = one_stdout(json=json_out, csv=csv_out)
+    if jsonl and resume and jsonl != resume:
+        raise click.UsageError("--resume FILE appends to FILE: give --jsonl the same file or none")
     names = [name for name, _ in grid]
     if len(set(names)) != len(names):
         raise click.BadParameter("each setting may be varied once", param_hint="--vary")
+    grid = dict(grid)
+    _check_grid(model, grid)
     factory = ModelFactory(model.label, init, tuple(sorted(init_options)))
-    try:
-        factory.check(names)
-    except ModelSpecError as e:
-        raise click.BadParameter(str(e), param_hint="--vary") from None
-    total = math.prod(len(values) for _, values in grid)
+    header = {
+        "model": model.label,
+        "grid": grid,
+        "steps": steps,
+        "seeds": seeds,
+        "options": {"init": init, "init_options": dict(sorted(init_options)), "mode": mode},
+    }
+    done = read_log(resume, header) if resume else {}
+    total = math.prod(len(values) for values in grid.values())
     show = not quiet and stderr_is_terminal()
-    with click.progressbar(length=total, label="sweep", file=sys.stderr, hidden=not show) as bar:
-        result = run_sweep(
-            factory,
-            dict(grid),
-            steps,
-            seeds,
-            workers=workers,
-            mode=mode,
-            progress=lambda done, _: bar.update(done - bar.pos),
-            **limits(force),
-        )
-    to_stdout = "-" in (json_out, csv_out)
+    log = SweepLog(resume or jsonl, header, append=bool(resume)) if resume or jsonl else None
+    try:
+        with click.progressbar(
+            length=total, label="sweep", file=sys.stderr, hidden=not show
+        ) as bar:
+            bar.update(len(done))
+            result = run_sweep(
+                factory,
+                grid,
+                steps,
+                seeds,
+                workers=workers,
+                mode=mode,
+                progress=lambda count, _: bar.update(count - bar.pos),
+                on_point=log.write if log else None,
+                done=done,
+                **limits(force, "max_nodes", "max_memory", "max_points", "max_seconds"),
+            )
+    except KeyboardInterrupt:
+        if log:
+            click.echo(
+                f"stopped: completed points are in {log.path}; continue with --resume {log.path}",
+                err=True,
+            )
+        raise
+    finally:
+        if log:
+            log.close()
+    if len(result.failed) == total:
+        raise click.ClickException(f"every grid point failed: {result.failed[0]['error']}")
     click.echo(sweep_table(result), err=to_stdout)
     if json_out:
         write_output(json_out, with_newline(result.to_json()))
@@ -194,3 +224,13 @@ def _figure(result):
     figure = Figure(figsize=(6, 4.5))
     plot_phase(result, ax=figure.subplots())
     return figure
+
+
+def _check_grid(model, grid: dict) -> None:
+    """Usage errors in --vary: settings nothing takes, values of the wrong type."""
+    factory = ModelFactory(model.label)
+    try:
+        factory.check(grid)
+        factory.check_values(grid, carries_params=model.params is not None)
+    except ModelSpecError as e:
+        raise click.BadParameter(str(e), param_hint="--vary") from None

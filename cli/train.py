@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import sys
 
 import click
 
-from unroll.errors import UnrollError
 from unroll.init import SCHEMES, init_params
 from unroll.tasks import TASKS
 from unroll.training import OPTIMIZERS
 
-from .errors import one_line
 from .params import (
     FIGURE_SUFFIXES,
     STEPS,
     KeyValue,
     OutputPath,
+    force_option,
+    limits,
     save_figure,
     with_newline,
     write_output,
@@ -49,17 +48,6 @@ class Truncation(click.ParamType):
         if k1 < 1 or k2 < 1:
             self.fail(f"{value!r}: K1 and K2 must be positive", param, ctx)
         return k1, k2
-
-
-@contextlib.contextmanager
-def _one_line_errors(ctx: click.Context):
-    """Library and file errors as ``Error: <one line>`` (exit 1), unless ``--debug``."""
-    try:
-        yield
-    except (UnrollError, OSError) as error:
-        if ctx.find_root().params.get("debug"):
-            raise
-        raise click.ClickException(one_line(error)) from None
 
 
 @click.command("train")
@@ -145,9 +133,8 @@ def _one_line_errors(ctx: click.Context):
     "--json", "json_out", type=OutputPath(stdout=True), help="Write the history (- for stdout)."
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@click.pass_context
+@force_option()
 def train(
-    ctx,
     model,
     task_name,
     length,
@@ -166,6 +153,7 @@ def train(
     plot,
     json_out,
     quiet,
+    force,
 ):
     """Train MODEL on the adding or copy problem with BPTT, and watch the gradient.
 
@@ -180,6 +168,7 @@ def train(
       unroll train elman:hidden=32 --task adding -T 50 --clip 1 --plot rnn.png
       unroll train gru:hidden=64 --task copy -T 20 --json history.json --quiet
     """
+    from unroll.limits import check_run
     from unroll.models import ModelSpecError
     from unroll.tasks import make_task
     from unroll.training import load_model_for_task
@@ -192,41 +181,50 @@ def train(
                 f"unknown init option {name!r}; options: {', '.join(_INIT_OPTIONS)}",
                 param_hint="--init-option",
             )
-    with _one_line_errors(ctx):
-        task = make_task(task_name, length, probe_batch, seed=[seed, 2])
-        try:
-            resolved = load_model_for_task(model, task)
-        except ModelSpecError as e:
-            raise click.BadParameter(str(e), param_hint="MODEL") from None
-        show = not quiet and sys.stderr.isatty()
-        with click.progressbar(
-            length=iterations,
-            label=f"train {resolved.label}",
-            file=sys.stderr,
-            hidden=not show,
-            item_show_func=lambda loss: "" if loss is None else f"loss {loss:.4g}",
-        ) as bar:
-            history = run_training(
-                resolved.graph,
-                task,
-                iterations,
-                optimizer,
-                lr,
-                momentum,
-                batch,
-                clip,
-                truncate,
-                seed,
-                record_every,
-                progress=lambda done, loss: bar.update(1, loss),
-                params=resolved.params,
-                init={"scheme": init, **dict(init_options)},
-            )
-        history.label = resolved.label
-        click.echo(history.summary(), err=json_out == "-")
-        if json_out:
-            write_output(json_out, with_newline(history.to_json()))
-        if plot:
-            from unroll.training import training_figure
+    task = make_task(task_name, length, probe_batch, seed=[seed, 2])
+    try:
+        resolved = load_model_for_task(model, task)
+    except ModelSpecError as e:
+        raise click.BadParameter(str(e), param_hint="MODEL") from None
+    records = iterations // (record_every or max(1, iterations // 10)) + 1
+    check_run(
+        "train",
+        resolved.graph,
+        task.inputs.shape[0],
+        iterations + 2 * records,
+        max(batch, probe_batch),
+        copies=5,  # values, gradients, the optimizer's two moments, the update
+        **limits(force, "max_memory", "max_seconds"),
+    )
+    show = not quiet and sys.stderr.isatty()
+    with click.progressbar(
+        length=iterations,
+        label=f"train {resolved.label}",
+        file=sys.stderr,
+        hidden=not show,
+        item_show_func=lambda loss: "" if loss is None else f"loss {loss:.4g}",
+    ) as bar:
+        history = run_training(
+            resolved.graph,
+            task,
+            iterations,
+            optimizer,
+            lr,
+            momentum,
+            batch,
+            clip,
+            truncate,
+            seed,
+            record_every,
+            progress=lambda done, loss: bar.update(1, loss),
+            params=resolved.params,
+            init={"scheme": init, **dict(init_options)},
+        )
+    history.label = resolved.label
+    click.echo(history.summary(), err=json_out == "-")
+    if json_out:
+        write_output(json_out, with_newline(history.to_json()))
+    if plot:
+        from unroll.training import training_figure
 
-            save_figure(training_figure(history), plot)
+        save_figure(training_figure(history), plot)

@@ -492,6 +492,7 @@ def test_sweep_json_schema_and_standard_cells():
         "first_steps_share",
         "log10_drop_over_horizon",
         "gamma_sigma_max",
+        "error",
     ]
     assert len(data["rows"]) == 2 * 2 * 2  # two states (c, h) per point
     assert res.to_csv().splitlines()[0] == ",".join(data["columns"])

@@ -212,9 +212,9 @@ def test_the_good_file_loads(tmp_path):
         (("@ t-1 ", ""), "line 4: algebraic loop: h -> h has total delay 0"),
     ],
 )
-def test_bad_model_files_exit_1_with_file_and_line(change, message, tmp_path):
+def test_bad_model_files_exit_2_with_file_and_line(change, message, tmp_path):
     path = bad_file(tmp_path, GOOD_TOML.replace(*change))
-    line = one_line_error(run("export", path, ok=False), 1)
+    line = one_line_error(run("export", path, ok=False), 2)
     assert line.startswith(f"Error: {path}, line ")
     assert message in line
 
@@ -310,7 +310,7 @@ def test_render_values_use_a_models_own_params(tmp_path):
 
 
 def test_render_refuses_huge_diagrams_in_one_line():
-    line = one_line_error(run("render", "lstm", "--steps", "3000", "--full", ok=False), 1)
+    line = one_line_error(run("render", "lstm", "--steps", "3000", "--full", ok=False), 2)
     assert "3000" in line or "nodes" in line
 
 
@@ -406,7 +406,7 @@ def test_analyze_same_model_twice_keeps_both():
     assert [m["label"] for m in doc["models"]] == ["neuron", "neuron#2"]
 
 
-def test_analyze_bad_init_option_exits_1():
+def test_analyze_bad_init_option_exits_2():
     result = run(
         "analyze",
         "elman",
@@ -418,7 +418,7 @@ def test_analyze_bad_init_option_exits_1():
         "spectral_radiuss=0.9",
         ok=False,
     )
-    assert "spectral_radiuss" in one_line_error(result, 1)
+    assert "spectral_radiuss" in one_line_error(result, 2)
 
 
 # ---- sweep -------------------------------------------------------------------------------

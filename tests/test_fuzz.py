@@ -1,4 +1,5 @@
-"""Fuzzing: random (mostly invalid) model files, Graph API call sequences and command lines.
+"""Fuzzing: random (mostly invalid) model files, MODEL specs, --vary grids, Graph API call
+sequences and command lines.
 
 The only exceptions that may escape the library are :class:`unroll.errors.UnrollError`
 subclasses with a one-line message; the command line answers every input with exit code
@@ -436,7 +437,78 @@ def test_cli_on_random_arguments(command, args):
     clean_cli([command, *args])
 
 
+# ---- MODEL specs and --vary grids ----------------------------------------------------------------
+
+SPEC_PARTS = [
+    "elman", "lstm", "gru", "stacked", "bidirectional", "neuron", "jordan", "lstn", ":", ",",
+    "=", "hidden", "input", "layers", "cell", "activation", "forget_bias", "init", "relu",
+    "tahn", "gru", "2", "0", "-1", "3.5", "1e9", "1000000000", "true", "none", " ", "\n", "é",
+    "\x00", "spectral_radius", "bias", "x.toml", "../a", "",
+]  # fmt: skip
+GRID_PARTS = ["0", "1", "-2", "3.5", "1e30", "1e400", "nan", "inf", ":", ",", " ", "e", "a"]
+
+
+def preset_specs() -> st.SearchStrategy[str]:
+    """MODEL texts a preset reads (never a module:function, which would import code)."""
+    text = st.lists(st.sampled_from(SPEC_PARTS), max_size=9).map("".join)
+    return text.filter(lambda s: not unroll.models._is_function(s.strip()))
+
+
+def check_spec(spec: str) -> None:
+    model = expect_clean(unroll.load_model, spec)
+    if model is not REFUSED:
+        assert len(model.graph.nodes) <= unroll.limits.MAX_GRAPH_NODES
+
+
+def check_grid(text: str) -> None:
+    from unroll.analysis.sweep import grid_values, points
+
+    try:
+        values = grid_values(text)
+    except ValueError as error:
+        assert "\n" not in str(error)
+        return
+    assert 0 < len(values) <= unroll.limits.MAX_GRID_POINTS or values == []
+    assert all(not isinstance(v, float) or math.isfinite(v) for v in values)
+    assert len(expect_clean(points, {"a": values}) or []) == len(values)
+
+
+@FAST(150)
+@given(preset_specs())
+def test_model_specs(spec):
+    check_spec(spec)
+
+
+@FAST(200)
+@given(st.lists(st.sampled_from(GRID_PARTS), max_size=8).map("".join))
+def test_vary_grids(text):
+    check_grid(text)
+
+
+@FAST(15)
+@given(
+    st.lists(st.sampled_from(GRID_PARTS), min_size=1, max_size=6).map("".join),
+    st.sampled_from(["hidden", "steps", "spectral_radius", "activation"]),
+)
+def test_cli_sweep_on_random_grids(text, setting):
+    clean_cli(["sweep", "elman", "--vary", f"{setting}={text}", "--steps", 2, "--seeds", 1])
+
+
 # ---- longer runs -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@SLOW(2000)
+@given(preset_specs())
+def test_model_specs_long(spec):
+    check_spec(spec)
+
+
+@pytest.mark.slow
+@SLOW(3000)
+@given(st.lists(st.sampled_from(GRID_PARTS), max_size=12).map("".join))
+def test_vary_grids_long(text):
+    check_grid(text)
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 Each test answers one row of the catalogue: what a user feeds the tool, what they see
 (one line, naming the node, edge, step, file or line) and the exit code of the command
-line (0 done, 1 refused at run time, 2 usage error).
+line (0 done, 2 for anything wrong with what the user gave, 1 for a failure while running).
 """
 
 import json
@@ -78,22 +78,22 @@ BAD_FILES = [
 
 
 @pytest.mark.parametrize(("edit", "message", "line"), BAD_FILES)
-def test_bad_model_files_name_the_line_and_exit_1(tmp_path, edit, message, line):
+def test_bad_model_files_name_the_line_and_exit_2(tmp_path, edit, message, line):
     text = GOOD.replace(*edit)
     assert text != GOOD
     path = write(tmp_path, text)
     with pytest.raises(ModelFileError) as caught:
         unroll.load_toml(path)
     assert message in str(caught.value) and caught.value.line == line
-    shown = error_line(cli("export", path), 1)
+    shown = error_line(cli("export", path), 2)
     assert shown.startswith(f"Error: {path}") and message in shown
 
 
 def test_a_file_with_no_nodes_or_only_inputs(tmp_path):
     empty = write(tmp_path, 'name = "e"\n', "empty.toml")
-    assert "no nodes: declare them in a [nodes] table" in error_line(cli("export", empty), 1)
+    assert "no nodes: declare them in a [nodes] table" in error_line(cli("export", empty), 2)
     inputs = write(tmp_path, '[nodes]\nx = { kind = "input", size = 2 }\n', "inputs.toml")
-    shown = error_line(cli("analyze", inputs), 1)
+    shown = error_line(cli("analyze", inputs), 2)
     assert "graph 'inputs' has only input nodes: there is nothing to compute" in shown
     with pytest.raises(GraphError, match="graph 'e' has no nodes"):
         unroll.Graph("e").validate()
@@ -102,20 +102,20 @@ def test_a_file_with_no_nodes_or_only_inputs(tmp_path):
 def test_a_file_that_is_not_utf8(tmp_path):
     path = tmp_path / "latin.toml"
     path.write_bytes(b'name = "caf\xe9"\n')
-    assert "not UTF-8 text" in error_line(cli("export", path), 1)
+    assert "not UTF-8 text" in error_line(cli("export", path), 2)
 
 
 def test_non_finite_and_malformed_params_in_a_file(tmp_path):
     nan = GOOD + "\n[params]\nW_ih = [[1.0, 2.0], [0.0, nan], [1.0, 1.0]]\n"
-    shown = error_line(cli("export", write(tmp_path, nan)), 1)
+    shown = error_line(cli("export", write(tmp_path, nan)), 2)
     assert "line 9: params: 'W_ih' has a non-finite value at index [1, 1] (nan)" in shown
     shape = GOOD + "\n[params]\nW_ih = [[1.0]]\n"
     assert "params: 'W_ih' has shape 1x1, the graph needs 3x2" in error_line(
-        cli("export", write(tmp_path, shape)), 1
+        cli("export", write(tmp_path, shape)), 2
     )
     text = GOOD + '\n[params]\nW_ih = [["a"]]\n'
     assert "must be a (nested) list of numbers" in error_line(
-        cli("export", write(tmp_path, text)), 1
+        cli("export", write(tmp_path, text)), 2
     )
 
 
@@ -123,7 +123,7 @@ def test_edge_tables_with_a_delay_that_is_not_an_integer(tmp_path):
     text = GOOD.replace('edges = ["x -> h : W_ih", "h -> h @ t-1 : W_hh"]\n', "")
     text += '\n[[edges]]\nfrom = "x"\nto = "h"\nweight = "W_ih"\n'
     text += '\n[[edges]]\nfrom = "h"\nto = "hh"\ndelay = 1.5\n'
-    shown = error_line(cli("export", write(tmp_path, text)), 1)
+    shown = error_line(cli("export", write(tmp_path, text)), 2)
     assert "edge h -> hh: delay must be an integer, got 1.5" in shown  # not a crash
 
 
@@ -151,10 +151,10 @@ def test_usage_errors_exit_2_with_one_error_line(args, message):
     assert message in error_line(cli(*args), 2)
 
 
-def test_unknown_or_malformed_init_options_exit_1():
-    shown = error_line(cli("analyze", "elman", "--init-option", "spectral_radus=0.9"), 1)
+def test_unknown_or_malformed_init_options_exit_2():
+    shown = error_line(cli("analyze", "elman", "--init-option", "spectral_radus=0.9"), 2)
     assert "unknown init option 'spectral_radus' (did you mean 'spectral_radius'?)" in shown
-    shown = error_line(cli("analyze", "elman", "--init-option", "spectral_radius=big"), 1)
+    shown = error_line(cli("analyze", "elman", "--init-option", "spectral_radius=big"), 2)
     assert "init option spectral_radius='big' must be a number" in shown
 
 
@@ -352,7 +352,7 @@ def test_no_path_from_any_state_to_the_loss():
 def test_no_path_to_the_loss_in_the_cli_prints_no_plot(tmp_path):
     path = write(tmp_path, unroll.to_toml(disconnected_graph()))
     plot = tmp_path / "norms.png"
-    shown = error_line(cli("analyze", path, "--steps", 5, "--seeds", 1, "--plot", plot), 1)
+    shown = error_line(cli("analyze", path, "--steps", 5, "--seeds", 1, "--plot", plot), 2)
     assert "no gradient reaches h from the loss on y: every gradient is exactly zero" in shown
     assert not plot.exists()
 
@@ -381,7 +381,7 @@ def test_a_graph_without_state_nodes_has_nothing_to_measure(tmp_path):
     g.edge("x", "y", weight="W")
     with pytest.raises(AnalysisError, match=r"'ff' has no state node .* no gradient through time"):
         analyze(g, steps=5, seeds=1)
-    shown = error_line(cli("analyze", write(tmp_path, unroll.to_toml(g)), "--steps", 5), 1)
+    shown = error_line(cli("analyze", write(tmp_path, unroll.to_toml(g)), "--steps", 5), 2)
     assert "has no state node" in shown
 
 
@@ -396,7 +396,7 @@ def test_a_mode_that_starves_a_node_is_refused_when_unrolling(tmp_path):
     with pytest.raises(GraphError, match="leaves x absent at step 2, but concat node 'c'"):
         unroll_graph(g, 4, mode="many-to-many", encoder_steps=2)
     path = write(tmp_path, unroll.to_toml(g))
-    shown = error_line(cli("export", path, "--steps", 4, "--mode", "many-to-many"), 1)
+    shown = error_line(cli("export", path, "--steps", 4, "--mode", "many-to-many"), 2)
     assert "leaves x absent at step 2, but concat node 'c' needs it" in shown
 
 
@@ -538,10 +538,10 @@ def test_unrolling_too_many_node_instances_is_refused_before_any_work():
 
 
 def test_the_cli_names_force_and_force_lifts_the_unroll_limit(monkeypatch):
-    shown = error_line(cli("export", "elman", "--steps", 100_000_000), 1)
+    shown = error_line(cli("render", "elman", "--steps", 100_000_000), 2)
     assert shown.endswith("more than the limit of 20,000,000; pass --force to lift the limit")
     monkeypatch.setitem(unroll_graph.__kwdefaults__, "max_nodes", 100)
-    assert "more than the limit of 100" in error_line(cli("export", "elman", "--steps", 60), 1)
+    assert "more than the limit of 100" in error_line(cli("export", "elman", "--steps", 60), 2)
     assert cli("export", "elman", "--steps", 60, "--force").exit_code == 0
 
 
@@ -592,19 +592,19 @@ def test_analyze_checks_memory_before_drawing_parameters(monkeypatch):
     with pytest.raises(LimitError, match="with per-step contributions"):
         analyze(presets.elman(4, 64), steps=500, seeds=1)
     assert drawn == []
-    shown = error_line(cli("analyze", "elman:hidden=64", "--steps", 500, "--seeds", 1), 1)
+    shown = error_line(cli("analyze", "elman:hidden=64", "--steps", 500, "--seeds", 1), 2)
     assert "limit of 1 MiB (the memory available now); pass --force to lift the limit" in shown
 
 
 def test_force_lifts_the_memory_limit_in_the_cli(monkeypatch):
     monkeypatch.setattr(unroll.engine, "available_memory", lambda: 2**20)
-    assert cli("analyze", "elman", "--steps", 5000, "--seeds", 1).exit_code == 1
+    assert cli("analyze", "elman", "--steps", 5000, "--seeds", 1).exit_code == 2
     result = cli("analyze", "elman", "--steps", 5000, "--seeds", 1, "--force")
     assert result.exit_code == 0 and "elman" in result.stdout
 
 
 def test_the_cli_refuses_a_diagram_with_too_many_nodes(tmp_path):
-    shown = error_line(cli("render", "elman", "--steps", 1100, "--full", "-o", "-"), 1)
+    shown = error_line(cli("render", "elman", "--steps", 1100, "--full", "-o", "-"), 2)
     assert "the diagram would have 2201 nodes, more than --max-nodes 2000" in shown
     out = tmp_path / "big.dot"
     assert (
@@ -615,7 +615,7 @@ def test_the_cli_refuses_a_diagram_with_too_many_nodes(tmp_path):
     )
     assert out.read_text().count("h_1099") >= 1
     assert cli("render", "elman", "--steps", 1100, "--full", "--force", "-o", "-").exit_code == 0
-    shown = error_line(cli("render", "elman", "--steps", 10, "--full", "--max-nodes", 5), 1)
+    shown = error_line(cli("render", "elman", "--steps", 10, "--full", "--max-nodes", 5), 2)
     assert "more than --max-nodes 5" in shown
 
 
@@ -723,7 +723,7 @@ def test_a_weight_file_with_an_arbitrary_object_is_refused_unexecuted(tmp_path):
     with open(plain, "wb") as f:
         pickle.dump({"weight_ih_l0": Payload()}, f)
     for path in (zipped, plain):
-        shown = error_line(cli("analyze", path), 1)
+        shown = error_line(cli("analyze", path), 2)
         assert shown.startswith(f"Error: {path}: refused: ")  # the zip and the plain pickle
         assert "objects other than tensors (read with weights_only=True)" in shown
         with pytest.raises(UnrollError, match="refused"):

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from unroll.cli.train import train as train_command
+from unroll.cli.main import main
 
 import unroll
 from unroll import presets
@@ -311,7 +311,8 @@ def test_gallery_figure_writes_a_png(tmp_path):
 
 
 def invoke(*args):
-    return CliRunner().invoke(train_command, [str(a) for a in args])
+    """``unroll train ARGS`` through the command group, which reports errors."""
+    return CliRunner().invoke(main, ["train", *(str(a) for a in args)])
 
 
 def test_cli_trains_and_writes_the_plot_and_the_history(tmp_path):

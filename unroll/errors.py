@@ -2,7 +2,15 @@
 
 import re
 
-__all__ = ["MAX_MESSAGE", "GraphError", "InputError", "LimitError", "UnrollError", "UnrollWarning"]
+__all__ = [
+    "MAX_MESSAGE",
+    "GraphError",
+    "InputError",
+    "LimitError",
+    "RunFailure",
+    "UnrollError",
+    "UnrollWarning",
+]
 
 
 #: Longest message an error keeps; a longer one (a huge value's repr) is cut with "...".
@@ -13,8 +21,12 @@ class UnrollError(ValueError):
     """Base class of every error unroll raises for bad input; the message is one line.
 
     A message that quotes a value whose repr spans lines (an array) is joined into one
-    line, and cut at :data:`MAX_MESSAGE` characters.
+    line, and cut at :data:`MAX_MESSAGE` characters. ``exit_code`` is what the command
+    line exits with: 2, for anything wrong with what the user gave (arguments, model
+    files, weight files, input arrays); :class:`RunFailure` says 1.
     """
+
+    exit_code = 2
 
     def __init__(self, *args):
         if len(args) == 1 and isinstance(args[0], str):
@@ -49,6 +61,12 @@ class LimitError(InputError):
 
     def __reduce__(self):  # picklable, so a sweep's worker process can raise it
         return type(self), (self.problem, self.option)
+
+
+class RunFailure(UnrollError):
+    """A run failed for a reason other than its input (a program it needs failed); exit 1."""
+
+    exit_code = 1
 
 
 class UnrollWarning(UserWarning):

@@ -32,6 +32,7 @@ exports are byte-stable, and :func:`atomic_write` never leaves half a file behin
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import json
 import os
@@ -48,7 +49,9 @@ import numpy as np
 from .atomic import atomic_write
 from .errors import GraphError, UnrollError
 from .graph import Edge, Graph
+from .limits import MAX_GRAPH_NODES, check_graph_size
 from .ops import ACTIVATIONS, OPS
+from .quoting import toml_string
 from .unrolled import Unrolled
 
 __all__ = [
@@ -124,11 +127,15 @@ _ROOT_KEYS = ("name", "outputs", "nodes", "edges", "params")
 _NODE_FIELDS = ("kind", "size", "activation", "biases", "gate")
 _EDGE_FIELDS = ("from", "to", "delay", "weight")
 _EDGE = re.compile(
-    r"^\s*(?P<source>[A-Za-z_]\w*)\s*->\s*(?P<target>[A-Za-z_]\w*)\s*"
+    r"\A\s*(?P<source>[A-Za-z_]\w*)\s*->\s*(?P<target>[A-Za-z_]\w*)\s*"
     r"(?:@\s*t\s*(?:(?P<sign>[+-])\s*(?P<k>\d+))?\s*)?"
-    r"(?::\s*(?P<weight>[A-Za-z_]\w*)\s*)?$"
+    r"(?::\s*(?P<weight>[A-Za-z_]\w*)\s*)?\Z"
 )
 _EDGES_HEADER = re.compile(r"^\s*\[\[\s*edges\s*\]\]")
+_KEY_AT_START = re.compile(
+    r"^\s*(?:\"((?:[^\"\\]|\\.)*)\"|'([^']*)'|([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_\"'-]+)*))\s*="
+)
+_STRING_LITERAL = re.compile(r"\"((?:[^\"\\]|\\.)*)\"|'([^']*)'")
 _TOML_POSITION = re.compile(r"\s*\(at (?:line (\d+), column \d+|end of document)\)$")
 
 
@@ -157,12 +164,15 @@ def parse_edge(text: str) -> Edge:
     return Edge(m["source"], m["target"], k if m["sign"] == "-" else -k, m["weight"])
 
 
-def load_toml(path: str | os.PathLike) -> ModelFile:
+def load_toml(path: str | os.PathLike, max_nodes: int | None = MAX_GRAPH_NODES) -> ModelFile:
     """Read a TOML model file (format in the module docstring).
 
     Parameters
     ----------
     path : str or path-like
+    max_nodes : int or None
+        Refuse a file declaring more nodes (or more than 10 edges per allowed node),
+        counted before the graph is built (:data:`unroll.limits.MAX_GRAPH_NODES`).
 
     Returns
     -------
@@ -173,6 +183,8 @@ def load_toml(path: str | os.PathLike) -> ModelFile:
     ------
     ModelFileError
         Naming the file, the line and the problem.
+    LimitError
+        Above ``max_nodes``.
     OSError
         When the file cannot be read.
 
@@ -191,11 +203,14 @@ def load_toml(path: str | os.PathLike) -> ModelFile:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise ModelFileError(f"not UTF-8 text ({e.reason})", path) from None
-    return parse_toml(text, path, default_name=path.stem)
+    return parse_toml(text, path, default_name=path.stem, max_nodes=max_nodes)
 
 
 def parse_toml(
-    text: str, path: str | os.PathLike = "<string>", default_name: str = "graph"
+    text: str,
+    path: str | os.PathLike = "<string>",
+    default_name: str = "graph",
+    max_nodes: int | None = MAX_GRAPH_NODES,
 ) -> ModelFile:
     """Build the graph a TOML model text declares; errors name ``path`` and the line.
 
@@ -219,6 +234,15 @@ def parse_toml(
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise _syntax_error(e, text, path) from None
+    except RecursionError:  # arrays or tables nested hundreds deep
+        raise ModelFileError("invalid TOML: nested too deeply", path) from None
+    nodes, edges = doc.get("nodes"), doc.get("edges")
+    check_graph_size(
+        os.fspath(path),
+        len(nodes) if isinstance(nodes, dict) else 0,
+        len(edges) if isinstance(edges, list) else 0,
+        max_nodes,
+    )
     return _Reader(doc, _Locator(text), path, default_name).read()
 
 
@@ -232,17 +256,43 @@ def _syntax_error(e: tomllib.TOMLDecodeError, text: str, path) -> ModelFileError
 
 
 class _Locator:
-    """Find the line (1-based) where a key, node, edge or parameter of a TOML text sits."""
+    """Find the line (1-based) where a key, node, edge or parameter of a TOML text sits.
+
+    The keys of each table, the string literals and the ``[[edges]]`` headers are indexed
+    in one pass over the text, so finding every node's and edge's line stays linear.
+    """
 
     def __init__(self, text: str):
         self.lines = text.splitlines()
         self.sections: list[str | None] = []  # the [table] each line belongs to
+        self.keys: dict[tuple[str | None, str], int] = {}  # (table, key) -> first line
+        self.literals: dict[str, list[int]] = {}  # a string's text -> the lines it is on
+        self.edge_headers: list[int] = []
         section = None
-        for line in self.lines:
+        for number, line in enumerate(self.lines, start=1):
             header = re.match(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?", line)
             if header:
-                section = header[1].replace(" ", "").replace('"', "")
+                section = header[1].replace(" ", "").replace('"', "").replace("'", "")
+                table, _, key = section.rpartition(".")
+                if table:
+                    self.keys.setdefault((table, key), number)
+                if _EDGES_HEADER.match(line):
+                    self.edge_headers.append(number)
             self.sections.append(section)
+            self._index_line(section, number, line)
+
+    def _index_line(self, section: str | None, number: int, line: str) -> None:
+        key = _KEY_AT_START.match(line)
+        if key:
+            quoted, single, bare = key.groups()
+            name = quoted if quoted is not None else single if single is not None else bare
+            name = re.sub(r"\s+", "", name) if bare is not None else name
+            self.keys.setdefault((section, name), number)
+            table, dot, rest = name.partition(".")
+            if dot and section is None:
+                self.keys.setdefault((table, rest.strip().strip("\"'")), number)
+        for m in _STRING_LITERAL.finditer(line):
+            self.literals.setdefault(m[1] if m[1] is not None else m[2], []).append(number)
 
     def _find(self, pattern: str, section: str | None = "*", start: int = 0) -> int | None:
         rx = re.compile(pattern)
@@ -252,28 +302,21 @@ class _Locator:
         return None
 
     def root_key(self, key: str) -> int | None:
-        return self._find(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", section=None)
+        return self.keys.get((None, key))
 
     def section(self, name: str) -> int | None:
         return self._find(rf"^\s*\[\s*{name}\s*\]")
 
     def table_key(self, table: str, key: str) -> int | None:
-        k = re.escape(key)
-        return (
-            self._find(rf"^\s*[\"']?{k}[\"']?\s*=", section=table)
-            or self._find(rf"^\s*\[\s*{table}\s*\.\s*[\"']?{k}[\"']?\s*\]")
-            or self._find(rf"^\s*{table}\s*\.\s*[\"']?{k}[\"']?\s*=", section=None)
-        )
+        return self.keys.get((table, key))
 
     def edge(self, index: int, item, after: int) -> int | None:
         if isinstance(item, str):
-            quoted = re.escape(item)
-            return self._find(rf"[\"']{quoted}[\"']", start=after) or self._find(
-                rf"[\"']{quoted}[\"']"
-            )
-        headers = [i + 1 for i, s in enumerate(self.lines) if _EDGES_HEADER.match(s)]
-        if headers:
-            return headers[index] if index < len(headers) else None
+            lines = self.literals.get(item, [])
+            later = bisect.bisect_left(lines, after)
+            return lines[later] if later < len(lines) else (lines[0] if lines else None)
+        if self.edge_headers:
+            return self.edge_headers[index] if index < len(self.edge_headers) else None
         if not isinstance(item, dict):
             return self._find(
                 rf"(^|[\s,\[]){re.escape(str(item))}\s*(,|\]|$)", start=max(after - 1, 0)
@@ -453,6 +496,8 @@ class _Reader:
                 array = np.asarray(value, dtype=np.float64)
             except (TypeError, ValueError):
                 self.fail(f"params: {name!r} must be a (nested) list of numbers", line)
+            except OverflowError:
+                self.fail(f"params: {name!r} holds an integer too large for a float64", line)
             if array.shape != shapes[name]:
                 self.fail(
                     f"params: {name!r} has shape {_shape(array.shape)}, the graph needs "
@@ -532,22 +577,18 @@ def _shape(shape) -> str:
 # ---- writing TOML -----------------------------------------------------------------------
 
 
-def _toml_string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
 def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return _toml_string(value)
+        return toml_string(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return repr(float(value)) if isinstance(value, float | np.floating) else str(value)
 
 
 def _toml_key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _toml_string(name)
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else toml_string(name)
 
 
 def _edge_text(edge: Edge) -> str:
@@ -624,11 +665,11 @@ def to_toml(obj: Graph | Unrolled, params: dict | None = None) -> str:
     """
     graph = unrolled_as_graph(obj) if isinstance(obj, Unrolled) else _graph(obj)
     params = _checked_params(params)
-    lines = [f"name = {_toml_string(graph.name)}"]
+    lines = [f"name = {toml_string(graph.name)}"]
     if graph.outputs:
         lines.append(f"outputs = {_toml_value(graph.outputs)}")
     lines.append("edges = [")
-    lines += [f"    {_toml_string(_edge_text(e))}," for e in graph.edges]
+    lines += [f"    {toml_string(_edge_text(e))}," for e in graph.edges]
     lines += ["]", "", "[nodes]"]
     lines += [f"{_toml_key(n.name)} = {_node_table(n)}" for n in graph.nodes.values()]
     if params is not None:

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
 from . import ops
-from .errors import GraphError
+from .errors import GraphError, LimitError
 from .ops import OPS
+from .quoting import NAME_PATTERN, is_name
 
-__all__ = ["MAX_SIZE", "Edge", "Graph", "Node"]
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+__all__ = ["LOOP_CHECK_BUDGET", "MAX_SIZE", "Edge", "Graph", "Node"]
 
 #: The largest node size (units) a graph accepts: a weight between two such nodes would
 #: already hold 10**12 numbers, and numpy cannot index beyond 2**63.
@@ -64,6 +62,30 @@ def _delay_suffix(delay: int) -> str:
     return "" if delay == 0 else f" @ t{-delay:+d}"
 
 
+class _EdgeList(list):
+    """A list of edges that counts its changes, so :meth:`Graph.in_edges` can keep an index."""
+
+    version = 0
+
+    def _changed(self):
+        self.version += 1
+
+
+def _counting(method):
+    def changed(self, *args, **kwargs):
+        self._changed()
+        return method(self, *args, **kwargs)
+
+    return changed
+
+
+for _method in (
+    "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse",
+    "__setitem__", "__delitem__", "__iadd__", "__imul__",
+):  # fmt: skip
+    setattr(_EdgeList, _method, _counting(getattr(list, _method)))
+
+
 @dataclass
 class Graph:
     """A recurrent network declared as a cyclic graph.
@@ -92,6 +114,9 @@ class Graph:
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.edges = _EdgeList(self.edges)
 
     # ---- building -------------------------------------------------------------------
 
@@ -182,7 +207,20 @@ class Graph:
 
     def in_edges(self, name: str) -> list[Edge]:
         """Edges into ``name``, in declaration order (the order ops see their inputs)."""
-        return [e for e in self.edges if e.target == name]
+        return list(self.incoming().get(name, ()))
+
+    def incoming(self) -> dict[str, list[Edge]]:
+        """``{node: edges into it}`` in declaration order, built once per change of edges."""
+        if type(self.edges) is not _EdgeList:  # assigned a plain list
+            self.edges = _EdgeList(self.edges)
+        key = (self.edges.version, len(self.edges))
+        cached = self.__dict__.get("_incoming")
+        if cached is None or cached[0] is not self.edges or cached[1] != key:
+            index: dict[str, list[Edge]] = {}
+            for e in self.edges:
+                index.setdefault(e.target, []).append(e)
+            cached = self.__dict__["_incoming"] = (self.edges, key, index)
+        return cached[2]
 
     def output_nodes(self) -> list[str]:
         """The nodes losses attach to: :attr:`outputs`, else ``y``, else ``h``."""
@@ -191,7 +229,8 @@ class Graph:
         for default in ("y", "h"):
             if default in self.nodes:
                 return [default]
-        return [n for n in self.nodes if not any(e.source == n for e in self.edges)][-1:]
+        sources = {e.source for e in self.edges}
+        return [n for n in self.nodes if n not in sources][-1:]
 
     def input_nodes(self) -> list[str]:
         """The input nodes, in declaration order."""
@@ -314,7 +353,7 @@ class Graph:
             )
 
     def _check_arity(self, node: Node) -> None:
-        row, n = OPS[node.kind], len(self.in_edges(node.name))
+        row, n = OPS[node.kind], len(self.incoming().get(node.name, ()))
         if n < row.min_inputs:
             raise GraphError(
                 f"node {node.name!r} ({node.kind}) needs at least "
@@ -343,7 +382,7 @@ class Graph:
 
     def _check_node_sizes(self) -> None:
         for node in self.nodes.values():
-            edges = self.in_edges(node.name)
+            edges = self.incoming().get(node.name, [])
             sizes = [self.nodes[e.source].size for e in edges]
             if node.kind == "layer":
                 for e, s in zip(edges, sizes, strict=True):
@@ -434,9 +473,10 @@ def topological_order(items: list, pairs) -> list:
 
 
 def _check_name(name, what: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not is_name(name):
         raise GraphError(
-            f"{what} name {name!r} must be a letter or _ followed by letters, digits or _"
+            f"{what} name {name!r} must be a letter or _ followed by letters, digits or _ "
+            f"({NAME_PATTERN})"
         )
 
 
@@ -447,38 +487,163 @@ def _fmt(shape) -> str:
 # ---- algebraic loops -------------------------------------------------------------------
 
 
-def find_algebraic_loop(graph: Graph) -> str | None:
+#: Edge relaxations the Bellman-Ford search may spend on one strongly connected part whose
+#: delays mix signs (the only case that is not linear); beyond it :class:`LimitError`.
+LOOP_CHECK_BUDGET = 20_000_000
+
+
+def find_algebraic_loop(graph: Graph, budget: int | None = LOOP_CHECK_BUDGET) -> str | None:
     """Describe a closed walk of total delay 0, or return ``None`` if there is none.
 
     Such a walk exists exactly when one strongly connected part of the graph holds a
     cycle of total delay <= 0 and a cycle of total delay >= 0: either one of them is 0,
     or walking the positive one ``n`` times and the negative one ``p`` times cancels.
-    Both cycles are found with Bellman-Ford on integer weights ``L * delay - 1`` (and
+    A part whose delays are all >= 0 (or all <= 0) has one exactly when its delay-0
+    edges close a cycle: a depth-first search, linear in nodes and edges. A part whose
+    delays mix signs needs Bellman-Ford on integer weights ``L * delay - 1`` (and
     ``-L * delay - 1``), ``L`` exceeding the node count, so a simple cycle is negative
-    exactly when its total delay is <= 0 (resp. >= 0).
+    exactly when its total delay is <= 0 (resp. >= 0); ``budget`` bounds its work.
+
+    Raises
+    ------
+    LimitError
+        When a mixed-sign part needs more than ``budget`` edge relaxations.
+
+    Examples
+    --------
+    >>> g = Graph("loop")
+    >>> for name in ("h", "g"):
+    ...     _ = g.layer(name, 1)
+    >>> g.edge("h", "g"); g.edge("g", "h")
+    >>> find_algebraic_loop(g)
+    'h -> g -> h has total delay 0'
     """
-    simple = nx.DiGraph([(e.source, e.target) for e in graph.edges])
     index = {n: i for i, n in enumerate(graph.nodes)}
-    parts = sorted(nx.strongly_connected_components(simple), key=lambda c: min(index[n] for n in c))
+    part_of: dict[str, int] = {}
+    for k, part in enumerate(_strongly_connected_parts(graph, index)):
+        part_of.update(dict.fromkeys(part, k))
+    inside: dict[int, list[Edge]] = {}
+    for e in graph.edges:
+        k = part_of[e.source]
+        if part_of[e.target] == k:
+            inside.setdefault(k, []).append(e)
     big = len(graph.nodes) + 1
-    for part in parts:
-        edges = [e for e in graph.edges if e.source in part and e.target in part]
-        if not edges:
+    for k in sorted(inside):
+        edges = inside[k]
+        if all(e.delay >= 0 for e in edges) or all(e.delay <= 0 for e in edges):
+            cycle = _cycle_of([e for e in edges if e.delay == 0], index)
+            if cycle:
+                return _walk_text(_rotate(cycle, index))
             continue
-        nodes = sorted(part, key=index.get)
-        nonpos = _negative_cycle(nodes, edges, lambda e: big * e.delay - 1)
-        nonneg = _negative_cycle(nodes, edges, lambda e: -big * e.delay - 1)
+        nodes = sorted({e.source for e in edges}, key=index.get)
+        work = _Budget(budget, len(nodes), len(edges))
+        nonpos = _negative_cycle(nodes, edges, lambda e: big * e.delay - 1, work)
+        nonneg = _negative_cycle(nodes, edges, lambda e: -big * e.delay - 1, work)
         if nonpos and nonneg:
             return _describe_loop(nonpos, nonneg, index)
     return None
 
 
-def _negative_cycle(nodes, edges, weight):
+def _strongly_connected_parts(graph: Graph, index: dict) -> list[list[str]]:
+    """Tarjan's strongly connected parts, iteratively, in a deterministic order."""
+    after: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    for e in graph.edges:
+        after[e.source].append(e.target)
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack, on_stack, parts = [], set(), []
+    for root in graph.nodes:
+        if root in order:
+            continue
+        work = [(root, 0)]
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                order[v] = low[v] = len(order)
+                stack.append(v)
+                on_stack.add(v)
+            if i < len(after[v]):
+                work.append((v, i + 1))
+                w = after[v][i]
+                if w not in order:
+                    work.append((w, 0))
+                elif w in on_stack:
+                    low[v] = min(low[v], order[w])
+                continue
+            if low[v] == order[v]:
+                part = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    part.append(w)
+                    if w == v:
+                        break
+                parts.append(sorted(part, key=index.get))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+    return sorted(parts, key=lambda p: index[p[0]])
+
+
+def _cycle_of(edges: list[Edge], index: dict) -> list[Edge] | None:
+    """The edges of a cycle among ``edges`` (iterative depth-first search), or None."""
+    after: dict[str, list[Edge]] = {}
+    for e in edges:
+        after.setdefault(e.source, []).append(e)
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    for root in sorted(after, key=index.get):
+        if root in state:
+            continue
+        state[root] = 1
+        path: list[Edge] = []
+        work = [(root, 0)]
+        while work:
+            v, i = work[-1]
+            out = after.get(v, ())
+            if i == len(out):
+                work.pop()
+                state[v] = 2
+                if path:
+                    path.pop()
+                continue
+            work[-1] = (v, i + 1)
+            e = out[i]
+            if e.target == v:  # a loop on the node itself
+                return [e]
+            if state.get(e.target) == 1:  # back to a node on the path: the path from it, closed
+                start = next(k for k, p in enumerate(path) if p.source == e.target)
+                return [*path[start:], e]
+            if e.target not in state:
+                state[e.target] = 1
+                path.append(e)
+                work.append((e.target, 0))
+    return None
+
+
+class _Budget:
+    """Counts Bellman-Ford's edge relaxations against a limit."""
+
+    def __init__(self, limit: int | None, nodes: int, edges: int):
+        self.limit, self.nodes, self.edges, self.spent = limit, nodes, edges, 0
+
+    def spend(self, n: int) -> None:
+        self.spent += n
+        if self.limit is not None and self.spent > self.limit:
+            raise LimitError(
+                f"checking for algebraic loops in a strongly connected part of {self.nodes:,} "
+                f"nodes and {self.edges:,} edges whose delays mix signs takes more than "
+                f"{self.limit:,} steps of Bellman-Ford",
+                "find_algebraic_loop(..., budget=None)",
+            )
+
+
+def _negative_cycle(nodes, edges, weight, work: _Budget):
     """Bellman-Ford from a virtual source; return the edges of a negative cycle or None."""
     dist = dict.fromkeys(nodes, 0)
     pred = dict.fromkeys(nodes)
     changed = None
     for _ in range(len(nodes)):
+        work.spend(len(edges))
         changed = None
         for e in edges:
             d = dist[e.source] + weight(e)
@@ -506,8 +671,11 @@ def _rotate(cycle, index):
 
 def _walk_text(walk) -> str:
     names = [walk[0].source] + [e.target for e in walk]
-    text = " -> ".join(names) + " has total delay 0"
-    if any(e.delay for e in walk):
+    if len(walk) > 12:  # a long ring: its ends and its length
+        names = [*names[:4], "...", *names[-3:]]
+    text = " -> ".join(names) + (f" ({len(walk)} edges)" if len(walk) > 12 else "")
+    text += " has total delay 0"
+    if any(e.delay for e in walk) and len(walk) <= 12:
         text += " (edge delays " + ", ".join(f"{e.delay:+d}" for e in walk) + ")"
     return text
 

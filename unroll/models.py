@@ -34,6 +34,7 @@ from .errors import UnrollError
 from .files import load_toml, suggest
 from .graph import Graph
 from .init import init_params
+from .limits import MAX_GRAPH_NODES, MAX_PARAM_BYTES, check_graph_size, extrapolate
 from .ops import ACTIVATIONS
 from .presets import CELLS, PRESETS, preset_options
 from .unrolled import DEFAULT_MAX_NODES, Unrolled, unroll
@@ -41,6 +42,7 @@ from .unrolled import DEFAULT_MAX_NODES, Unrolled, unroll
 __all__ = [
     "MODEL_SOURCES",
     "OPTION_ALIASES",
+    "LoadLimits",
     "Model",
     "ModelFactory",
     "ModelSource",
@@ -49,6 +51,7 @@ __all__ = [
     "build_preset",
     "load_model",
     "parse_preset_spec",
+    "parse_scalar",
     "preset_catalog",
     "probe",
     "probe_loss_instances",
@@ -140,15 +143,25 @@ def _parse_bool(text: str) -> bool:
     raise ValueError("expected true or false")
 
 
-def _parse_any(text: str):
-    if text.lower() == "none":
+def parse_scalar(text: str):
+    """Read ``text`` as a bool, int, float or ``None`` (``none``), else keep the string.
+
+    Examples
+    --------
+    >>> [parse_scalar(s) for s in ["0.9", "3", "true", "none", "relu"]]
+    [0.9, 3, True, None, 'relu']
+    """
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
         return None
     for parse in (int, float):
         try:
             return parse(text)
         except ValueError:
             pass
-    return text
+    return text.strip()
 
 
 def _expected(kind: str) -> Callable[[str], object]:
@@ -167,7 +180,7 @@ _VALUE_PARSERS: dict[type, Callable[[str], object]] = {
     int: _expected("int"),
     float: _expected("float"),
     str: str,
-    type(None): _parse_any,
+    type(None): parse_scalar,
 }
 
 
@@ -175,7 +188,7 @@ def _parse_value(preset: str, key: str, text, default):
     """Read an option's text by its default's type (a non-string value via its text)."""
     text = text if isinstance(text, str) else str(text)
     try:
-        value = _VALUE_PARSERS.get(type(default), _parse_any)(text)
+        value = _VALUE_PARSERS.get(type(default), parse_scalar)(text)
     except ValueError as e:
         raise ModelSpecError(f"preset {preset!r}: option {key}={text!r}: {e}") from None
     choices = _CHOICES.get(key)
@@ -187,6 +200,13 @@ def _parse_value(preset: str, key: str, text, default):
     return value
 
 
+def _option_text(value) -> str:
+    """A grid value as the text of a MODEL option (``3.0`` stays ``3.0``, not ``3``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "none" if value is None else str(value)
+
+
 def _check_preset_name(name: str) -> None:
     if name not in PRESETS:
         raise ModelSpecError(
@@ -195,7 +215,9 @@ def _check_preset_name(name: str) -> None:
         )
 
 
-def build_preset(name: str, options: dict | None = None) -> Graph:
+def build_preset(
+    name: str, options: dict | None = None, max_nodes: int | None = MAX_GRAPH_NODES
+) -> Graph:
     """Build preset ``name`` from option strings, each read by its default's type.
 
     Parameters
@@ -215,6 +237,9 @@ def build_preset(name: str, options: dict | None = None) -> Graph:
     ModelSpecError
         For an unknown preset, option or choice (suggesting the closest), a value of
         the wrong type, or options the preset rejects.
+    LimitError
+        When the graph would have more than ``max_nodes`` nodes (estimated from a
+        one- and a two-layer build before building it).
 
     Examples
     --------
@@ -242,6 +267,16 @@ def build_preset(name: str, options: dict | None = None) -> Graph:
                 f"; options: {', '.join(defaults)}"
             )
         values[key] = _parse_value(name, key, text, defaults[key])
+    layers = values.get("layers")
+    if isinstance(layers, int) and layers > 2 and max_nodes is not None:
+        nodes = extrapolate(
+            lambda k: len(_call_preset(name, {**values, "layers": k}).nodes), layers
+        )
+        check_graph_size(f"preset {name!r} with {layers:,} layers", int(nodes), 0, max_nodes)
+    return _call_preset(name, values)
+
+
+def _call_preset(name: str, values: dict) -> Graph:
     try:
         return PRESETS[name](**values)
     except (UnrollError, ValueError, TypeError) as e:
@@ -275,33 +310,65 @@ def preset_catalog() -> list[PresetInfo]:
 # ---- the other sources ------------------------------------------------------------------
 
 
-def _load_toml(spec: str) -> Model:
+@dataclass(frozen=True)
+class LoadLimits:
+    """The limits a MODEL is loaded under: graph nodes, and bytes of declared parameters."""
+
+    max_nodes: int | None = MAX_GRAPH_NODES
+    max_memory: int | None = MAX_PARAM_BYTES
+
+
+def _load_toml(spec: str, limits: LoadLimits) -> Model:
     path = Path(spec)
     if not path.is_file():
         raise ModelSpecError(f"no such model file: {spec!r}")
-    loaded = load_toml(path)
+    loaded = load_toml(path, max_nodes=limits.max_nodes)
     return Model(loaded.graph, loaded.params, spec)
 
 
-def _load_state_dict(spec: str) -> Model:
+# How to read the options of a state_dict MODEL (``rnn.pt:batch_first=true``).
+_STATE_DICT_OPTIONS: dict[str, Callable[[str], object]] = {
+    "batch_first": _parse_bool,
+    "nonlinearity": str,
+    "prefix": str,
+    "kind": str,
+}
+
+
+def _state_dict_options(path: str, raw: dict[str, str]) -> dict[str, object]:
+    out = {}
+    for key, text in raw.items():
+        if key not in _STATE_DICT_OPTIONS:
+            raise ModelSpecError(
+                f"{path}: unknown option {key!r}{suggest(key, _STATE_DICT_OPTIONS)}; "
+                f"options: {', '.join(_STATE_DICT_OPTIONS)}"
+            )
+        try:
+            out[key] = _STATE_DICT_OPTIONS[key](text)
+        except ValueError as e:
+            raise ModelSpecError(f"{path}: option {key}={text!r}: {e}") from None
+    return out
+
+
+def _load_state_dict(spec: str, limits: LoadLimits) -> Model:
     path, _, rest = spec.partition(":")
     if not Path(path).is_file():
         raise ModelSpecError(f"no such state_dict file: {path!r}")
-    options = parse_preset_spec(f"x:{rest}")[1]
+    options = _state_dict_options(path, parse_preset_spec(f"x:{rest}")[1])
     try:
         from .interop import load_state_dict
 
-        loaded = load_state_dict(path, **options)
+        loaded = load_state_dict(path, max_memory=limits.max_memory, **options)
     except ImportError as e:
         raise ModelSpecError(f"{path}: reading a state_dict needs PyTorch ({e})") from None
     return Model(loaded.graph, dict(loaded.params), spec)
 
 
-def _framework_loader(what: str, extra: str, loader: str) -> Callable[[str], Model]:
+def _framework_loader(what: str, extra: str, loader: str) -> Callable[[str, LoadLimits], Model]:
     """A MODEL source for a framework's file: ``loader`` of :mod:`unroll.interop`, which
     needs the ``extra``; a missing file or a missing extra is a usage error."""
 
-    def load(spec: str) -> Model:
+    def load(spec: str, limits: LoadLimits) -> Model:
         if not Path(spec).is_file():
             raise ModelSpecError(f"no such {what} file: {spec!r}")
         from . import interop
@@ -312,12 +379,21 @@ def _framework_loader(what: str, extra: str, loader: str) -> Callable[[str], Mod
             raise ModelSpecError(
                 f"{spec}: reading a {what} model needs the {extra} extra ({e})"
             ) from None
-        return Model(loaded.graph, dict(loaded.params), spec)
+        graph = loaded.graph
+        check_graph_size(spec, len(graph.nodes), len(graph.edges), limits.max_nodes)
+        return Model(graph, dict(loaded.params), spec)
 
     return load
 
 
-def _load_function(spec: str) -> Model:
+def _failure(spec: str, doing: str, error: BaseException) -> ModelSpecError:
+    """``spec: <doing> raised <Type>: <message>`` (``SystemExit``: the exit status)."""
+    if isinstance(error, SystemExit):
+        return ModelSpecError(f"{spec}: {doing} called sys.exit({error.code!r})")
+    return ModelSpecError(f"{spec}: {doing} raised {type(error).__name__}: {error}")
+
+
+def _load_function(spec: str, limits: LoadLimits) -> Model:
     module_name, _, function_name = spec.partition(":")
     here = os.getcwd()
     added = here not in sys.path
@@ -327,6 +403,8 @@ def _load_function(spec: str) -> Model:
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise ModelSpecError(f"{spec}: cannot import {module_name!r} ({e})") from None
+    except (Exception, SystemExit) as e:  # the module's own code failed on import
+        raise _failure(spec, f"importing {module_name!r}", e) from None
     finally:
         if added:
             sys.path.remove(here)
@@ -337,11 +415,16 @@ def _load_function(spec: str) -> Model:
             f"{function_name!r}{suggest(function_name, dir(module))}"
         )
     _check_no_arguments(spec, function)
-    made = function()
-    if isinstance(made, Graph):
-        return Model(made, None, spec)
-    if isinstance(getattr(made, "graph", None), Graph):
-        return Model(made.graph, getattr(made, "params", None), spec)
+    try:
+        made = function()
+    except UnrollError as e:
+        raise ModelSpecError(f"{spec}: {e}") from None
+    except (Exception, SystemExit) as e:  # whatever the user's function raises, named
+        raise _failure(spec, "the function", e) from None
+    graph = made if isinstance(made, Graph) else getattr(made, "graph", None)
+    if isinstance(graph, Graph):
+        check_graph_size(spec, len(graph.nodes), len(graph.edges), limits.max_nodes)
+        return Model(graph, None if graph is made else getattr(made, "params", None), spec)
     raise ModelSpecError(
         f"{spec} returned a value of type {type(made).__name__}, not an unroll.Graph"
     )
@@ -366,7 +449,7 @@ SPEC_INIT_OPTIONS = {
 }
 
 
-def _load_preset(spec: str) -> Model:
+def _load_preset(spec: str, limits: LoadLimits) -> Model:
     name, options = parse_preset_spec(spec)
     if name not in PRESETS and (os.sep in spec or Path(spec).suffix):
         raise ModelSpecError(
@@ -374,7 +457,8 @@ def _load_preset(spec: str) -> Model:
             ".toml, state_dicts in .pt or .pth)"
         )
     init = {k: options.pop(k) for k in list(options) if k in SPEC_INIT_OPTIONS}
-    return Model(build_preset(name, options), None, spec, _init_options(name, init))
+    graph = build_preset(name, options, max_nodes=limits.max_nodes)
+    return Model(graph, None, spec, _init_options(name, init))
 
 
 def _init_options(name: str, raw: dict[str, str]) -> dict[str, object]:
@@ -406,7 +490,7 @@ class ModelSource:
 
     name: str
     matches: Callable[[str], bool]
-    load: Callable[[str], Model]
+    load: Callable[[str, LoadLimits], Model]
     example: str
 
 
@@ -431,7 +515,12 @@ MODEL_SOURCES: list[ModelSource] = [
 ]
 
 
-def load_model(spec: str | Graph | Model) -> Model:
+def load_model(
+    spec: str | Graph | Model,
+    *,
+    max_nodes: int | None = MAX_GRAPH_NODES,
+    max_memory: int | None = MAX_PARAM_BYTES,
+) -> Model:
     """Resolve a MODEL argument to its graph, parameters (or ``None``) and label.
 
     Parameters
@@ -439,6 +528,12 @@ def load_model(spec: str | Graph | Model) -> Model:
     spec : str, Graph or Model
         A preset spec, a ``.toml`` path, ``package.module:function``, a ``.pt``
         state_dict path (see the module docstring), or a graph.
+    max_nodes : int or None
+        Refuse a graph of more nodes (counted before it is built where the source
+        allows: a model file's tables, a preset's layers); ``None`` for no limit.
+    max_memory : int or None
+        Refuse a weight file whose declared shapes need more bytes (read from its
+        metadata before any tensor is built); ``None`` for no limit.
 
     Returns
     -------
@@ -451,6 +546,8 @@ def load_model(spec: str | Graph | Model) -> Model:
         When the argument names nothing that exists, with the closest valid name.
     unroll.files.ModelFileError
         When a model file is malformed (naming the line).
+    unroll.errors.LimitError
+        Above ``max_nodes`` or ``max_memory``.
 
     Examples
     --------
@@ -475,7 +572,7 @@ def load_model(spec: str | Graph | Model) -> Model:
         raise ModelSpecError(f"a MODEL path must be text, got {spec!r}")
     spec = spec.strip()
     source = next(s for s in MODEL_SOURCES if s.matches(spec))
-    return source.load(spec)
+    return source.load(spec, LoadLimits(max_nodes, max_memory))
 
 
 # ---- a model per grid point, for sweeps ---------------------------------------------------
@@ -520,9 +617,8 @@ class ModelFactory:
     init_options: tuple[tuple[str, object], ...] = ()
 
     def _preset(self) -> tuple[str | None, dict]:
-        name, options = parse_preset_spec(self.spec)
         source = next(s for s in MODEL_SOURCES if s.matches(self.spec))
-        return (name, options) if source.name == "preset" else (None, {})
+        return parse_preset_spec(self.spec) if source.name == "preset" else (None, {})
 
     def graph_settings(self) -> list[str]:
         """The settings that change the graph: the preset's options and their short names."""
@@ -545,6 +641,30 @@ class ModelFactory:
                     f"{self.spec}: cannot vary {name!r}{suggest(name, known)}"
                     f"; settings: {', '.join(known)}"
                 )
+
+    def check_values(self, grid: dict, carries_params: bool = False) -> None:
+        """Raise :class:`ModelSpecError` for a value a graph setting cannot take (read as
+        the preset reads it), steps that are not positive integers, or for varying how
+        parameters are drawn on a model that carries its own (nothing would change)."""
+        name, options = self._preset()
+        graph_keys = self.graph_settings()
+        if name is not None:
+            cell = options.get("cell") if _takes_cell_options(name) else None
+            defaults = _option_defaults(name, cell)
+            for key, values in grid.items():
+                if key in graph_keys:
+                    full = OPTION_ALIASES.get(key, key)
+                    for value in values:
+                        _parse_value(name, full, _option_text(value), defaults[full])
+        for value in grid.get("steps", ()):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ModelSpecError(f"steps takes positive integers, got {value!r}")
+        drawn = [k for k in grid if k in _INIT_SETTINGS]
+        if carries_params and drawn:
+            raise ModelSpecError(
+                f"{self.spec} carries its own parameters, so varying {drawn[0]!r} (how "
+                "parameters are drawn) would change nothing"
+            )
 
     def __call__(self, **settings):
         graph_keys = set(self.graph_settings())

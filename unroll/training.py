@@ -27,7 +27,7 @@ import numpy as np
 from .analysis.clipping import clip_gradients, global_norm
 from .analysis.export import plain, plain_list, versions
 from .engine import bptt
-from .errors import UnrollError
+from .errors import RunFailure, UnrollError
 from .graph import Graph
 from .init import init_params
 from .losses import loss_cotangents
@@ -39,6 +39,7 @@ __all__ = [
     "SGD",
     "Adam",
     "TrainHistory",
+    "TrainingDiverged",
     "TrainingError",
     "load_model_for_task",
     "make_optimizer",
@@ -53,6 +54,10 @@ __all__ = [
 
 class TrainingError(UnrollError):
     """Training cannot go on (a non-finite loss or gradient), or a setting it cannot use."""
+
+
+class TrainingDiverged(TrainingError, RunFailure):
+    """The loss or gradient stopped being finite while training (exit 1 on the command line)."""
 
 
 # ---- optimizers -----------------------------------------------------------------------------
@@ -413,7 +418,7 @@ def _settings(**options) -> dict:
 def _check_finite(loss, norm, iteration) -> None:
     if not (math.isfinite(loss) and math.isfinite(norm)):
         what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {norm}"
-        raise TrainingError(
+        raise TrainingDiverged(
             f"{what} at iteration {iteration}: lower the learning rate or clip the gradient"
         )
 

@@ -7,6 +7,12 @@ function of its settings, so ``workers=K`` (a process pool) gives results identi
 ``workers=1``. A setting named ``steps`` sets the unrolled length of that point instead
 of being passed to the factory; so do the settings in :data:`ANALYZE_SETTINGS`
 (``input_scale``, ``mode``, ``batch``, ``loss``, ``threshold``).
+
+A point that fails (a factory that refuses its settings, a model with nothing to
+measure) becomes one row with verdict ``"error"`` and its message in ``error``; the
+sweep goes on. ``on_point`` sees every point as it completes, and ``done`` gives the
+rows of points finished earlier, so :mod:`unroll.analysis.sweeplog` can stream a sweep
+to a JSON-lines file and resume it.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import inspect
 import io
 import itertools
 import json
+import math
 import pickle
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -25,7 +32,10 @@ from functools import partial
 import numpy as np
 
 from .. import presets
+from ..errors import UnrollError
 from ..graph import Graph
+from ..limits import MAX_GRID_POINTS, MAX_SECONDS, check, check_seconds, estimate_seconds
+from ..models import parse_scalar
 from .errors import AnalysisError
 from .export import csv_cell, plain, versions
 from .probes import as_spec
@@ -33,7 +43,18 @@ from .profile import SCHEMA as REPORT_SCHEMA
 from .profile import _seed_list, analyze
 from .verdict import DEFAULT_RULE
 
-__all__ = ["ANALYZE_SETTINGS", "CELL_BUILDERS", "SCHEMA", "SweepResult", "standard_model", "sweep"]
+__all__ = [
+    "ANALYZE_SETTINGS",
+    "CELL_BUILDERS",
+    "SCHEMA",
+    "SweepResult",
+    "grid_values",
+    "point_error_row",
+    "points",
+    "run_point",
+    "standard_model",
+    "sweep",
+]
 
 SCHEMA = "unroll.analysis.sweep/1"
 
@@ -49,7 +70,12 @@ _ROW_COLUMNS = [
     "first_steps_share",
     "log10_drop_over_horizon",
     "gamma_sigma_max",
+    "error",
 ]
+
+# What a failing point may raise and still let the sweep go on: bad settings for this
+# point, or a computation the numbers make impossible. Anything else is a bug.
+_POINT_ERRORS = (UnrollError, ArithmeticError, MemoryError)
 
 
 def _elman(input_size, hidden_size, activation):
@@ -122,8 +148,11 @@ def standard_model(
     return graph, {"init": init, **{k: v for k, v in options.items() if v is not None}}
 
 
-def _run_point(factory, settings: dict, steps: int, seeds, options: dict) -> list[dict]:
-    """Analyze one grid point; return one row per state node (a pure function)."""
+def run_point(factory, settings: dict, steps: int, seeds, options: dict) -> list[dict]:
+    """Analyze one grid point; return one row per state node (a pure function).
+
+    Raises what the factory or :func:`analyze` raise; :func:`sweep` records it.
+    """
     settings = dict(settings)
     steps = int(settings.pop("steps", steps))
     options = {**options, **{k: settings.pop(k) for k in ANALYZE_SETTINGS if k in settings}}
@@ -147,9 +176,24 @@ def _run_point(factory, settings: dict, steps: int, seeds, options: dict) -> lis
                 **sm.to_dict(),
                 "first_steps_share": plain(profile.first_steps_share),
                 "gamma_sigma_max": gamma_sigma,
+                "error": None,
             }
         )
     return rows
+
+
+def point_error_row(error: BaseException) -> dict:
+    """The one row a failing point gets: verdict ``"error"`` and the message."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    message = text if isinstance(error, UnrollError) else f"{type(error).__name__}: {text}"
+    return {**dict.fromkeys(_ROW_COLUMNS), "verdict": "error", "error": message}
+
+
+def _run_or_record(factory, settings, steps, seeds, options) -> list[dict]:
+    try:
+        return run_point(factory, settings, steps, seeds, options)
+    except _POINT_ERRORS as e:
+        return [point_error_row(e)]
 
 
 @dataclass
@@ -173,6 +217,11 @@ class SweepResult:
     grid: dict
     settings: dict
     rule: dict = field(default_factory=DEFAULT_RULE.to_dict)
+
+    @property
+    def failed(self) -> list[dict]:
+        """The rows of points that failed (verdict ``"error"``)."""
+        return [r for r in self.rows if r.get("verdict") == "error"]
 
     @property
     def columns(self) -> list[str]:
@@ -209,17 +258,109 @@ class SweepResult:
         return f"SweepResult(grid={self.grid!r}, rows={len(self.rows)})"
 
 
-def _points(grid: Mapping) -> list[dict]:
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def grid_values(text: str, max_count: int = MAX_GRID_POINTS) -> list:
+    """Values of ``START:STOP:COUNT`` (evenly spaced, integers if they all are) or ``a,b,c``.
+
+    Raises
+    ------
+    ValueError
+        For text of neither form, START or STOP that are not finite numbers, or a COUNT
+        that is not an integer from 1 to ``max_count``.
+
+    Examples
+    --------
+    >>> grid_values("0.5:1.5:3"), grid_values("4:16:4"), grid_values("tanh,relu")
+    ([0.5, 1.0, 1.5], [4, 8, 12, 16], ['tanh', 'relu'])
+    >>> grid_values("1:2:1000000000")
+    Traceback (most recent call last):
+    ...
+    ValueError: '1:2:1000000000': COUNT must be an integer from 1 to 100,000
+    """
+    parts = text.split(":")
+    if len(parts) == 1:
+        values = [parse_scalar(v) for v in text.split(",") if v.strip()]
+        if len(values) > max_count:
+            raise ValueError(f"{len(values):,} values, more than the limit of {max_count:,}")
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ValueError(f"{text!r}: every number must be finite")
+        return values
+    if len(parts) != 3:
+        raise ValueError(f"{text!r} is neither START:STOP:COUNT nor a comma-separated list")
+    start, stop, count = (parse_scalar(p) for p in parts)
+    if not all(_is_number(v) and math.isfinite(v) for v in (start, stop)):
+        raise ValueError(f"{text!r}: START and STOP must be finite numbers")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= max_count:
+        raise ValueError(f"{text!r}: COUNT must be an integer from 1 to {max_count:,}")
+    if isinstance(start, int) and isinstance(stop, int):
+        steps = [(stop - start) * k for k in range(count)]
+        if count == 1 or all(d % (count - 1) == 0 for d in steps):
+            return [start + d // max(count - 1, 1) for d in steps]
+    return [float(v) for v in np.linspace(float(start), float(stop), count)]
+
+
+def points(grid: Mapping, max_points: int | None = MAX_GRID_POINTS) -> list[dict]:
+    """Every combination of the grid's values, the last setting varying fastest.
+
+    Raises
+    ------
+    AnalysisError
+        For a setting whose values are not a list.
+    LimitError
+        For more than ``max_points`` points (counted before any is made).
+
+    Examples
+    --------
+    >>> points({"a": [1, 2], "b": ["x"]})
+    [{'a': 1, 'b': 'x'}, {'a': 2, 'b': 'x'}]
+    """
     if not grid:
         return [{}]
     for name, values in grid.items():
-        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
             raise AnalysisError(f"grid[{name!r}] must be a list of values, got {values!r}")
     names = list(grid)
+    total = math.prod(len(grid[n]) for n in names)
+    check(
+        total,
+        max_points,
+        lambda: (
+            f"the grid has {total:,} points "
+            f"({' x '.join(str(len(grid[n])) for n in names)}), more than the limit of "
+            f"{max_points:,}"
+        ),
+        "sweep(..., max_points=None)",
+    )
     return [
         dict(zip(names, combo, strict=True))
         for combo in itertools.product(*(list(grid[n]) for n in names))
     ]
+
+
+def _check_time(factory, grid_points, todo, steps, seeds: int, max_seconds) -> None:
+    """Estimate the points still to run from the largest of the first and last graph."""
+    if max_seconds is None or not todo:
+        return
+    per_point = 0.0
+    for i in {todo[0], todo[-1]}:
+        settings = dict(grid_points[i])
+        point_steps = settings.pop("steps", steps)
+        for key in ANALYZE_SETTINGS:
+            settings.pop(key, None)
+        try:
+            graph = as_spec(factory(**settings)).graph
+        except _POINT_ERRORS:  # the point will fail on its own, quickly
+            continue
+        if isinstance(point_steps, int):
+            numbers = sum(math.prod(shape) for shape in graph.params().values())
+            seconds = estimate_seconds(len(graph.nodes), point_steps, seeds, numbers)
+            per_point = max(per_point, seconds)
+    check_seconds(
+        f"a sweep of {len(todo):,} points x {seeds} seeds", per_point * len(todo), max_seconds
+    )
 
 
 def _check_picklable(factory) -> None:
@@ -240,6 +381,10 @@ def sweep(
     *,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    on_point: Callable[[int, dict, list[dict]], None] | None = None,
+    done: Mapping[int, list[dict]] | None = None,
+    max_points: int | None = MAX_GRID_POINTS,
+    max_seconds: float | None = MAX_SECONDS,
     **options,
 ) -> SweepResult:
     """Analyze a model at every point of a grid of settings.
@@ -261,6 +406,17 @@ def sweep(
         ``workers=1``.
     progress : callable, optional
         ``progress(done, total)``, called in this process after each point.
+    on_point : callable, optional
+        ``on_point(index, settings, rows)``, called in this process as each point
+        completes (in completion order with several workers); a failed point's rows
+        are its one error row.
+    done : dict, optional
+        ``{index: rows}`` of points already computed (a resumed sweep): not run again.
+    max_points : int or None
+        Refuse a grid of more points (:data:`unroll.limits.MAX_GRID_POINTS`).
+    max_seconds : float or None
+        Refuse a sweep estimated to take longer (:func:`unroll.limits.estimate_seconds`
+        from the graphs of the first and the last point), before any point runs.
     **options
         Passed to :func:`~unroll.analysis.profile.analyze` (``mode``, ``input_scale``,
         ``loss``, ``threshold``, ...).
@@ -268,6 +424,7 @@ def sweep(
     Returns
     -------
     SweepResult
+        Rows in grid order; a point that failed has one row, verdict ``"error"``.
 
     Examples
     --------
@@ -289,30 +446,35 @@ def sweep(
             f"unknown analyze option {unknown[0]!r}; settings of the factory go "
             "in the grid (as one-value lists) or in functools.partial"
         )
-    points = _points(grid)
+    grid_points = points(grid, max_points)
     seed_list = _seed_list(seeds)
-    results: list[list[dict] | None] = [None] * len(points)
-    if workers == 1:
-        for i, point in enumerate(points):
-            results[i] = _run_point(factory, point, steps, seed_list, options)
-            if progress is not None:
-                progress(i + 1, len(points))
+    results: dict[int, list[dict]] = dict(done or {})
+    stray = sorted(i for i in results if not (isinstance(i, int) and 0 <= i < len(grid_points)))
+    if stray:
+        raise AnalysisError(f"done: point {stray[0]!r} is not one of the grid's points")
+    todo = [i for i in range(len(grid_points)) if i not in results]
+    _check_time(factory, grid_points, todo, steps, len(seed_list), max_seconds)
+
+    def finished(i: int, rows: list[dict]) -> None:
+        results[i] = rows
+        if on_point is not None:
+            on_point(i, grid_points[i], rows)
+        if progress is not None:
+            progress(len(results), len(grid_points))
+
+    if workers == 1 or len(todo) <= 1:
+        for i in todo:
+            finished(i, _run_or_record(factory, grid_points[i], steps, seed_list, options))
     else:
         _check_picklable(factory)
-        with ProcessPoolExecutor(max_workers=min(workers, len(points))) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
             futures = {
-                pool.submit(_run_point, factory, point, steps, seed_list, options): i
-                for i, point in enumerate(points)
+                pool.submit(_run_or_record, factory, grid_points[i], steps, seed_list, options): i
+                for i in todo
             }
-            for done, future in enumerate(as_completed(futures), start=1):
-                results[futures[future]] = future.result()
-                if progress is not None:
-                    progress(done, len(points))
-    rows = [
-        {**point, **row}
-        for point, point_rows in zip(points, results, strict=True)
-        for row in point_rows
-    ]
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+    rows = [{**point, **row} for i, point in enumerate(grid_points) for row in results[i]]
     settings = {
         "steps": steps,
         "seeds": seed_list,

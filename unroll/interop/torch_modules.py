@@ -13,6 +13,7 @@ module import.
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
 import warnings
@@ -24,6 +25,7 @@ import numpy as np
 from .. import presets
 from ..errors import InputError
 from ..graph import Graph
+from ..limits import MAX_PARAM_BYTES, check_parameters
 
 __all__ = [
     "INSTALL_HINT",
@@ -655,7 +657,9 @@ _MODULE_GATES = {1: "RNN", 3: "GRU", 4: "LSTM"}
 _OPTIONS = ("batch_first", "nonlinearity", "prefix")
 
 
-def load_state_dict(path, kind: str | None = None, **options) -> TorchImport:
+def load_state_dict(
+    path, kind: str | None = None, *, max_memory: int | None = MAX_PARAM_BYTES, **options
+) -> TorchImport:
     """Import weights saved with ``torch.save(module.state_dict(), path)``.
 
     The file is read with ``torch.load(path, map_location="cpu", weights_only=True)``, so
@@ -675,6 +679,10 @@ def load_state_dict(path, kind: str | None = None, **options) -> TorchImport:
         ``nonlinearity`` (``"tanh"``, the default, or ``"relu"``; a state_dict does not
         record it), ``batch_first`` (default False), ``prefix``: the submodule whose
         weights to take (``"rnn."``); by default a prefix all names share is dropped.
+    max_memory : int or None
+        Refuse a file whose declared shapes need more bytes as float64 (with the module
+        torch builds and the gradients); checked from the tensors' metadata before any
+        tensor is built (:data:`unroll.limits.MAX_PARAM_BYTES`); ``None``: no limit.
 
     Returns
     -------
@@ -684,8 +692,11 @@ def load_state_dict(path, kind: str | None = None, **options) -> TorchImport:
     ------
     TorchInteropError
         One line naming the file and the problem: unreadable, not a torch file, objects
-        other than tensors, unknown or missing names, inconsistent shapes, or a ``kind``
-        that contradicts the shapes.
+        other than tensors, sparse tensors or tensors whose data is smaller than their
+        shape (expanded views), unknown or missing names, inconsistent shapes, or a
+        ``kind`` that contradicts the shapes.
+    LimitError
+        Above ``max_memory``.
     MissingTorchError
         Without PyTorch.
 
@@ -706,6 +717,9 @@ def load_state_dict(path, kind: str | None = None, **options) -> TorchImport:
         )
     state = _pick_submodule(_read(torch, path), path, options.get("prefix"))
     spec = _infer(torch, state, path, kind, options)
+    check_parameters(
+        f"{path} ({spec.describe()})", _declared_numbers(spec), copies=4, max_bytes=max_memory
+    )
     module = _construct(torch, spec, path)
     _check_names_and_shapes(module, state, path, spec)
     module.load_state_dict(state)
@@ -784,16 +798,40 @@ class _Spec:
         )
 
 
+def _check_dense(torch, key: str, value, path) -> None:
+    """A plain tensor whose storage holds every number its shape declares."""
+    if not isinstance(value, torch.Tensor):
+        raise TorchInteropError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor")
+    if value.layout != torch.strided:
+        raise TorchInteropError(
+            f"{path}: entry {key!r} is a {value.layout} tensor; a state_dict holds dense ones"
+        )
+    if not value.is_floating_point():
+        raise TorchInteropError(
+            f"{path}: entry {key!r} has dtype {value.dtype}, expected floating point"
+        )
+    declared = math.prod(value.shape)
+    stored = value.untyped_storage().nbytes() // max(1, value.element_size())
+    if declared > stored:
+        raise TorchInteropError(
+            f"{path}: entry {key!r} declares shape {_fmt(value.shape)} ({declared:,} numbers) "
+            f"but stores {stored:,} (an expanded or strided view); save module.state_dict()"
+        )
+
+
+def _declared_numbers(spec: _Spec) -> int:
+    """Parameters of the module ``spec`` describes, from its sizes alone."""
+    a = spec.arguments
+    gates, hidden = len(spec.kind.gates), a["hidden_size"]
+    layers, directions = a.get("num_layers", 1), 1 + bool(a.get("bidirectional"))
+    first = gates * hidden * (a["input_size"] + hidden + 2)
+    later = gates * hidden * (directions * hidden + hidden + 2)
+    return directions * (first + (layers - 1) * later)
+
+
 def _infer(torch, state: dict, path, kind: str | None, options) -> _Spec:
     for key, value in state.items():
-        if not isinstance(value, torch.Tensor):
-            raise TorchInteropError(
-                f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor"
-            )
-        if not value.is_floating_point():
-            raise TorchInteropError(
-                f"{path}: entry {key!r} has dtype {value.dtype}, expected floating point"
-            )
+        _check_dense(torch, key, value, path)
     parsed = {key: _parse_key(key, path) for key in state}
     cell = _is_cell(parsed, path)
     first = "" if cell else "_l0"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import graphviz
 
+from ..quoting import dot_id
 from .style import EDGE_STYLES, FONT
 
 __all__ = ["TIME_AXIS", "Canvas", "Cluster"]
@@ -112,7 +113,7 @@ class Canvas:
 
     def _digraph(self, graph_attrs: dict[str, str]) -> graphviz.Digraph:
         return graphviz.Digraph(
-            self.name, graph_attr=graph_attrs, node_attr=self.node_attrs, edge_attr=EDGE_ATTRS
+            dot_id(self.name), graph_attr=graph_attrs, node_attr=self.node_attrs, edge_attr=EDGE_ATTRS
         )
 
     def _emit_pinned(self, placement) -> graphviz.Digraph:

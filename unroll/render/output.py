@@ -14,7 +14,7 @@ from pathlib import Path
 import graphviz
 
 from ..atomic import atomic_write
-from .errors import RenderError
+from .errors import DotFailure, RenderError
 
 __all__ = ["FORMATS", "INSTALL_HINT", "save"]
 
@@ -89,15 +89,13 @@ def _format(path: Path, format: str | None) -> str:
 
 def _pipe(digraph: graphviz.Digraph, fmt: str, path: Path) -> bytes:
     if shutil.which("dot") is None:
-        raise RenderError(
+        raise DotFailure(
             f"writing {path} needs graphviz's 'dot' program, which is not on PATH: {INSTALL_HINT}"
         )
     try:
         return digraph.pipe(format=fmt)
     except graphviz.ExecutableNotFound:
-        raise RenderError(
-            f"writing {path} needs graphviz's 'dot' program: {INSTALL_HINT}"
-        ) from None
+        raise DotFailure(f"writing {path} needs graphviz's 'dot' program: {INSTALL_HINT}") from None
     except (graphviz.CalledProcessError, subprocess.CalledProcessError) as e:
         detail = (e.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-        raise RenderError(f"dot failed to write {path}: {detail[0] if detail else e}") from None
+        raise DotFailure(f"dot failed to write {path}: {detail[0] if detail else e}") from None

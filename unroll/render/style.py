@@ -9,9 +9,10 @@ below, so every piece of text is escaped in one place.
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
+
+from ..quoting import html_text
 
 __all__ = [
     "ACTIVATION_SYMBOLS",
@@ -170,8 +171,8 @@ def dot_id(name: str, t: int) -> str:
 
 
 def text(s: str) -> str:
-    """``s`` escaped for an HTML-like label."""
-    return html.escape(s, quote=False)
+    """``s`` escaped for an HTML-like label (:func:`unroll.quoting.html_text`)."""
+    return html_text(s)
 
 
 def small(s: str, colour: str = MUTED, size: int = 9) -> str:
