@@ -525,7 +525,7 @@ def test_cli_reads_a_keras_file_and_names_a_bad_one(tmp_path):
     assert ok.exit_code == 0, ok.output
     assert '"h_l0_reverse"' in ok.output and '"W_y"' in ok.output
     bad = runner.invoke(main, ["export", str(tmp_path / "bad.keras"), "--format", "json"])
-    assert bad.exit_code == 1 and "bad.keras: not a Keras model file" in bad.output
+    assert bad.exit_code == 2 and "bad.keras: not a Keras model file" in bad.output
     assert "Traceback" not in bad.output and len(bad.output.strip().splitlines()) == 1
     missing = runner.invoke(main, ["export", str(tmp_path / "none.keras")])
     assert missing.exit_code == 2 and "no such Keras file" in missing.output

@@ -297,5 +297,5 @@ def test_cli_reads_an_onnx_file_and_names_a_bad_one(tmp_path):
     assert ok.exit_code == 0, ok.output
     assert '"r_h"' in ok.output
     bad = runner.invoke(main, ["export", str(tmp_path / "clipped.onnx")])
-    assert bad.exit_code == 1 and "clipped.onnx: node 'Y' (LSTM): clip=3.0" in bad.output
+    assert bad.exit_code == 2 and "clipped.onnx: node 'Y' (LSTM): clip=3.0" in bad.output
     assert len(bad.output.strip().splitlines()) == 1

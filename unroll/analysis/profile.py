@@ -168,12 +168,12 @@ def _shares(log10_norms: np.ndarray) -> np.ndarray:
         )
 
 
-#: The most seeds one ensemble pass of :func:`analyze` runs together.
-SEEDS_PER_PASS = 64
+#: The most (model, seed) pairs one ensemble pass of :func:`analyze` runs together.
+SEEDS_PER_PASS = 256
 
 
 def _measure(
-    spec: ModelSpec,
+    specs: list[ModelSpec],
     steps: int,
     seeds,
     mode: str,
@@ -181,48 +181,73 @@ def _measure(
     input_scale: float,
     loss: str,
     limits: dict,
-):
-    """Run every seed of one model, the seeds of a pass as one ensemble; return per-seed
-    arrays, theory and overflow faults."""
-    g = spec.graph
+) -> list[tuple]:
+    """Run every seed of models that share one graph (their parameters may differ), as
+    ensembles of up to :data:`SEEDS_PER_PASS` (model, seed) pairs; return, per model,
+    per-seed arrays, theory and overflow faults."""
+    g = specs[0].graph
     u = unroll(g, steps, mode=mode, max_nodes=limits["max_nodes"])
     check_memory(u, batch, contributions=True, max_memory=limits["max_memory"])  # before init
     states, weights = g.state_nodes(), g.recurrent_weights()
-    norms = {s: np.empty((len(seeds), steps)) for s in states}
-    contrib = {w: np.empty((len(seeds), steps)) for w in weights}
-    theory, factors, info, faults = {}, {}, {}, []
+    seeds = list(seeds)
+    out = [
+        (
+            {s: np.empty((len(seeds), steps)) for s in states},
+            {w: np.empty((len(seeds), steps)) for w in weights},
+            {},
+            {},
+            {},
+            [],
+        )
+        for _ in specs
+    ]
     with_theory = u.loss_steps == [steps - 1]
-    per_pass = _seeds_per_pass(u, batch, len(seeds), limits["max_memory"])
-    for start in range(0, len(seeds), per_pass):
-        chunk = list(seeds)[start : start + per_pass]
-        drawn = [spec.params_for(seed) for seed in chunk]
+    jobs = [(i, k, seed) for i in range(len(specs)) for k, seed in enumerate(seeds)]
+    per_pass = _seeds_per_pass(u, batch, len(jobs), limits["max_memory"])
+    for start in range(0, len(jobs), per_pass):
+        chunk = jobs[start : start + per_pass]
+        drawn = [specs[i].params_for(seed) for i, _, seed in chunk]
         r = bptt(
             u,
             _stack(drawn),
-            _stack([draw_inputs(g, steps, seed, batch, input_scale) for seed in chunk]),
-            _stack([probe_cotangents(loss, u, seed, batch) for seed in chunk]),
+            _stack([draw_inputs(g, steps, seed, batch, input_scale) for _, _, seed in chunk]),
+            _stack([probe_cotangents(loss, u, seed, batch) for _, _, seed in chunk]),
             contributions=weights or False,
             input_grads=False,
             max_memory=limits["max_memory"],
         )
-        lost = np.array([r.model(m).first_nonfinite() is not None for m in range(len(chunk))])
-        rows = slice(start, start + len(chunk))
-        for s in states:
-            norms[s][rows] = np.where(lost[:, None], np.nan, r.log10_grad_norms(s))
-        for w in weights:
-            contrib[w][rows] = np.where(lost[:, None], np.nan, r.contribution_log10_norms(w))
-        for m, seed in enumerate(chunk):
+        grads = {s: r.log10_grad_norms(s) for s in states}
+        shares = {w: r.contribution_log10_norms(w) for w in weights}
+        for m, (i, k, seed) in enumerate(chunk):
+            norms, contrib, theory, factors, info, faults = out[i]
             one = r.model(m)
-            if lost[m]:  # every gradient flows through the overflowed values: meaningless
+            lost = one.first_nonfinite() is not None
+            for s in states:
+                norms[s][k] = np.nan if lost else grads[s][m]
+            for w in weights:
+                contrib[w][k] = np.nan if lost else shares[w][m]
+            if lost:  # every gradient flows through the overflowed values: meaningless
                 faults.append((seed, one.warnings[0]))
             for s, th in theory_bound(g, drawn[m], one).items() if with_theory else ():
-                i = start + m
-                theory.setdefault(s, np.empty((len(seeds), steps)))[i] = th.log10
-                factors.setdefault(s, np.full(len(seeds), np.nan))[i] = (
+                theory.setdefault(s, np.empty((len(seeds), steps)))[k] = th.log10
+                factors.setdefault(s, np.full(len(seeds), np.nan))[k] = (
                     np.nan if th.log10_factor is None else th.log10_factor
                 )
                 info[s] = (th.kind, th.formula)
-    return norms, contrib, theory, factors, info, faults
+    return out
+
+
+def _by_graph(specs: dict[str, ModelSpec]) -> list[list[str]]:
+    """The labels grouped by equal graphs (first appearance order): one ensemble each."""
+    groups: list[list[str]] = []
+    for label, spec in specs.items():
+        for group in groups:
+            if specs[group[0]].graph == spec.graph:
+                group.append(label)
+                break
+        else:
+            groups.append([label])
+    return groups
 
 
 def _seeds_per_pass(unrolled, batch: int, seeds: int, max_memory) -> int:
@@ -313,13 +338,9 @@ def _fault_warnings(profile: ModelProfile, faults, cut: dict[str, str]) -> list[
     return out
 
 
-def _profile(
-    label, spec, seeds, steps, mode, batch, input_scale, loss, qs, threshold, rule, limits
-) -> ModelProfile:
+def _profile(label, spec, seeds, measured, qs, threshold, rule) -> ModelProfile:
     cut = _check_reachable(label, spec.graph)
-    norms, contrib, theory, factors, info, faults = _measure(
-        spec, steps, seeds, mode, batch, input_scale, loss, limits
-    )
+    norms, contrib, theory, factors, info, faults = measured
     shares = {w: _shares(v) for w, v in contrib.items()}
     if contrib:
         combined = log10_norm(np.stack(list(contrib.values())), axis=0)
@@ -677,21 +698,15 @@ def analyze(
     loss = probe_name(loss)
     qs = _check_settings(batch, input_scale, quantiles, threshold)
     limits = {"max_nodes": max_nodes, "max_memory": max_memory}
+    for label, spec in specs.items():
+        _check_reachable(label, spec.graph)  # before any run
+    measured = {}
+    for labels in _by_graph(specs):  # models of one graph run as one ensemble
+        group = [specs[label] for label in labels]
+        results = _measure(group, steps, seed_list, mode, batch, input_scale, loss, limits)
+        measured.update(zip(labels, results, strict=True))
     profiles = {
-        label: _profile(
-            label,
-            spec,
-            seed_list,
-            steps,
-            mode,
-            batch,
-            input_scale,
-            loss,
-            qs,
-            threshold,
-            rule,
-            limits,
-        )
+        label: _profile(label, spec, seed_list, measured[label], qs, threshold, rule)
         for label, spec in specs.items()
     }
     settings = {

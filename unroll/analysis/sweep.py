@@ -148,11 +148,12 @@ def standard_model(
     return graph, {"init": init, **{k: v for k, v in options.items() if v is not None}}
 
 
-def run_point(factory, settings: dict, steps: int, seeds, options: dict) -> list[dict]:
-    """Analyze one grid point; return one row per state node (a pure function).
+#: Grid points one task analyzes together: points of one graph run as one ensemble.
+POINTS_PER_TASK = 32
 
-    Raises what the factory or :func:`analyze` raise; :func:`sweep` records it.
-    """
+
+def _point_spec(factory, settings: dict, steps: int, options: dict):
+    """``(spec, steps, analyze options)`` of one grid point."""
     settings = dict(settings)
     steps = int(settings.pop("steps", steps))
     options = {**options, **{k: settings.pop(k) for k in ANALYZE_SETTINGS if k in settings}}
@@ -160,8 +161,10 @@ def run_point(factory, settings: dict, steps: int, seeds, options: dict) -> list
         spec = as_spec(factory(**settings))
     except AnalysisError as e:
         raise AnalysisError(f"grid point {settings!r}: {e}") from None
-    report = analyze({"model": spec}, steps, seeds, **options)
-    profile = report["model"]
+    return spec, steps, options
+
+
+def _rows_of(profile) -> list[dict]:
     rows = []
     for state, sm in profile.summary.items():
         factors = profile.theory_factors.get(state)
@@ -179,6 +182,63 @@ def run_point(factory, settings: dict, steps: int, seeds, options: dict) -> list
                 "error": None,
             }
         )
+    return rows
+
+
+def run_point(factory, settings: dict, steps: int, seeds, options: dict) -> list[dict]:
+    """Analyze one grid point; return one row per state node (a pure function).
+
+    Raises what the factory or :func:`analyze` raise; :func:`sweep` records it.
+    """
+    spec, steps, options = _point_spec(factory, settings, steps, options)
+    return _rows_of(analyze({"model": spec}, steps, seeds, **options)["model"])
+
+
+def _tasks(factory, grid_points, todo, steps, options) -> list[list[int]]:
+    """The points to run, in grid order, as tasks of consecutive points that share one
+    graph and settings (one ensemble each, at most :data:`POINTS_PER_TASK`); a task's
+    points are written when it completes."""
+    tasks: list[list[int]] = []
+    previous = None
+    for i in todo:
+        try:
+            spec, point_steps, point_options = _point_spec(factory, grid_points[i], steps, options)
+            key = (spec.graph, point_steps, repr(sorted(point_options.items())))
+        except _POINT_ERRORS:
+            key = None  # run_points records the error
+        if key is not None and key == previous and len(tasks[-1]) < POINTS_PER_TASK:
+            tasks[-1].append(i)
+        else:
+            tasks.append([i])
+        previous = key
+    return tasks
+
+
+def run_points(factory, points: list[dict], steps: int, seeds, options: dict) -> list[list[dict]]:
+    """Analyze several grid points, those of one graph and settings as one ensemble pass;
+    return each point's rows (a failing point's one error row). A pure function of its
+    arguments, with the rows :func:`run_point` gives each point alone."""
+    rows: list = [None] * len(points)
+    groups: dict = {}
+    for i, settings in enumerate(points):
+        try:
+            spec, point_steps, point_options = _point_spec(factory, settings, steps, options)
+        except _POINT_ERRORS as e:
+            rows[i] = [point_error_row(e)]
+            continue
+        key = (point_steps, repr(sorted(point_options.items())))
+        groups.setdefault(key, (point_steps, point_options, []))[2].append((i, spec))
+    for point_steps, point_options, members in groups.values():
+        try:
+            report = analyze(
+                {str(i): spec for i, spec in members}, point_steps, seeds, **point_options
+            )
+        except _POINT_ERRORS:  # one point spoils the pass: find it by running them alone
+            for i, _ in members:
+                rows[i] = _run_or_record(factory, points[i], steps, seeds, options)
+            continue
+        for i, _ in members:
+            rows[i] = _rows_of(report[str(i)])
     return rows
 
 
@@ -462,18 +522,28 @@ def sweep(
         if progress is not None:
             progress(len(results), len(grid_points))
 
+    tasks = _tasks(factory, grid_points, todo, steps, options)
     if workers == 1 or len(todo) <= 1:
-        for i in todo:
-            finished(i, _run_or_record(factory, grid_points[i], steps, seed_list, options))
+        for task in tasks:
+            task_rows = run_points(
+                factory, [grid_points[i] for i in task], steps, seed_list, options
+            )
+            for i, rows in zip(task, task_rows, strict=True):
+                finished(i, rows)
     else:
         _check_picklable(factory)
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+        size = max(1, -(-len(todo) // workers))  # split long tasks so every worker is busy
+        tasks = [task[k : k + size] for task in tasks for k in range(0, len(task), size)]
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
             futures = {
-                pool.submit(_run_or_record, factory, grid_points[i], steps, seed_list, options): i
-                for i in todo
+                pool.submit(
+                    run_points, factory, [grid_points[i] for i in task], steps, seed_list, options
+                ): task
+                for task in tasks
             }
             for future in as_completed(futures):
-                finished(futures[future], future.result())
+                for i, rows in zip(futures[future], future.result(), strict=True):
+                    finished(i, rows)
     rows = [{**point, **row} for i, point in enumerate(grid_points) for row in results[i]]
     settings = {
         "steps": steps,

@@ -214,6 +214,7 @@ class BPTTResult:
     def __init__(self, unrolled, store: _Store, params, records, recorded, loss, first_bad, dtype):
         self.unrolled, self._store, self.loss, self.dtype = unrolled, store, loss, dtype
         self._records, self._recorded, self._first_bad = records or {}, recorded, first_bad
+        self._views_cache: dict = {}
         fwd, program = store.fwd, store.program
         self.models = fwd.lead[0] if fwd.lead else None
         self.values = _InstanceMap(
@@ -322,6 +323,13 @@ class BPTTResult:
         or ``None``; for an ensemble, the earliest over its models (see :meth:`model`)."""
         return self._store.fwd._earliest([b for b in self._first_bad if b is not None])
 
+    def _cached(self, method: str, *args) -> np.ndarray:
+        """Every model's answer of ``method(*args)``, computed once for the views."""
+        key = (method, *args)
+        if key not in self._views_cache:
+            self._views_cache[key] = getattr(self, method)(*args)
+        return self._views_cache[key]
+
     def model(self, index: int) -> ModelView:
         """Model ``index`` of an ensemble, read like the result of a run of it alone.
 
@@ -404,7 +412,7 @@ class ModelView:
 
     def log10_grad_norms(self, name: str, sample: int | None = None) -> np.ndarray:
         """As :meth:`BPTTResult.log10_grad_norms`, for this model."""
-        return self._result.log10_grad_norms(name, sample)[self._index]
+        return self._result._cached("log10_grad_norms", name, sample)[self._index]
 
     def weight_contributions(self, name: str) -> np.ndarray:
         """As :meth:`BPTTResult.weight_contributions`, for this model."""
@@ -412,7 +420,7 @@ class ModelView:
 
     def contribution_log10_norms(self, name: str) -> np.ndarray:
         """As :meth:`BPTTResult.contribution_log10_norms`, for this model."""
-        return self._result.contribution_log10_norms(name)[self._index]
+        return self._result._cached("contribution_log10_norms", name)[self._index]
 
     def first_nonfinite(self):
         """As :meth:`BPTTResult.first_nonfinite`, for this model."""

@@ -17,12 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
+from ..errors import RunFailure
 from .dot import draw, layout
 from .runs import ExploreError, LogScale, Run, as_runs, colour_map, ink
 from .svg import copy_of
 from .xdot import draw_layout
 
-__all__ = ["ANIMATION_SUFFIXES", "Animation", "animate"]
+__all__ = ["ANIMATION_SUFFIXES", "Animation", "MissingProgram", "animate"]
+
+
+class MissingProgram(ExploreError, RunFailure):
+    """A program the output needs (ffmpeg) is not installed: a failure of the run, exit 1."""
+
 
 #: What :func:`animate` writes, by file suffix: the matplotlib writer and whether it
 #: needs ffmpeg.
@@ -118,7 +124,7 @@ class Animation:
             )
         writer_name, needs_ffmpeg = ANIMATION_SUFFIXES[suffix]
         if needs_ffmpeg and shutil.which("ffmpeg") is None:
-            raise ExploreError(
+            raise MissingProgram(
                 f"{path}: an .mp4 needs ffmpeg, which is not installed "
                 "(apt-get install ffmpeg), or write a .gif"
             )

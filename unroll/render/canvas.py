@@ -113,7 +113,10 @@ class Canvas:
 
     def _digraph(self, graph_attrs: dict[str, str]) -> graphviz.Digraph:
         return graphviz.Digraph(
-            dot_id(self.name), graph_attr=graph_attrs, node_attr=self.node_attrs, edge_attr=EDGE_ATTRS
+            dot_id(self.name),
+            graph_attr=graph_attrs,
+            node_attr=self.node_attrs,
+            edge_attr=EDGE_ATTRS,
         )
 
     def _emit_pinned(self, placement) -> graphviz.Digraph:
