@@ -20,6 +20,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 import strong
+
 import unroll
 
 RADII = np.linspace(0.5, 1.5, 20).round(4).tolist()
