@@ -30,9 +30,7 @@ SEEDS, STEPS, HIDDEN = 10, 100, 32
 def batched_numpy_pass():
     """All 200 (radius, seed) models through the hand-written batched BPTT, once."""
     g = unroll.presets.elman(HIDDEN, HIDDEN)
-    params = [
-        unroll.init_params(g, seed=s, spectral_radius=r) for r in RADII for s in range(SEEDS)
-    ]
+    params = [unroll.init_params(g, seed=s, spectral_radius=r) for r in RADII for s in range(SEEDS)]
     stacked = {k: np.stack([p[k] for p in params]) for k in params[0]}
     xs = np.random.default_rng(0).standard_normal((STEPS, 1, HIDDEN))
     dhs = np.zeros((STEPS, 1, HIDDEN))
