@@ -482,3 +482,70 @@ def test_checkpointing_keeps_one_segment_of_gates():
         bptt(u, p, xs, {}, checkpoint=0)
     with pytest.raises(InputError, match="checkpoint and truncate do not go together"):
         bptt(u, p, xs, {}, checkpoint="sqrt", truncate=(5, 5))
+
+
+def test_an_ensemble_is_drawn_one_model_at_a_time():
+    from unroll.render import render
+    from unroll.render.errors import RenderError
+
+    g = presets.elman(2, 3)
+    u, p, xs, cots = random_case(g, steps=3)
+    stacked = {k: np.stack([v, 2 * v]) for k, v in p.items()}
+    r = bptt(u, stacked, xs, cots)
+    with pytest.raises(RenderError, match=r"ensemble of 2 models; draw one of them"):
+        render(r)
+    assert (
+        render(r.model(1), grads=True).source
+        == render(bptt(u, {k: 2 * v for k, v in p.items()}, xs, cots), grads=True).source
+    )
+
+
+@pytest.mark.parametrize(("name", "options"), PRESET_CASES)
+def test_an_ensemble_gives_each_model_what_it_gets_alone(name, options):
+    g = presets.PRESETS[name](**options)
+    u, _, xs, cots = random_case(g, steps=4)
+    models = [init_params(g, seed=s) for s in range(3)]
+    stacked = {k: np.stack([m[k] for m in models]) for k in models[0]}
+    per_model_x = {k: np.stack([v, 2 * v, -v]) for k, v in xs.items()}
+    together = bptt(u, stacked, per_model_x, cots, loss="sum", contributions=True)
+    assert together.models == 3
+    for i, params in enumerate(models):
+        alone = bptt(
+            u,
+            params,
+            {k: v[i] for k, v in per_model_x.items()},
+            cots,
+            loss="sum",
+            contributions=True,
+        )
+        one = together.model(i)
+        assert one.loss == pytest.approx(alone.loss, rel=1e-13)
+        for k in params:
+            np.testing.assert_allclose(one.param_grads[k], alone.param_grads[k], rtol=1e-12)
+        for inst in [*u.boundary, *u.order]:
+            np.testing.assert_allclose(one.node_grads[inst], alone.node_grads[inst], rtol=1e-12)
+            np.testing.assert_allclose(one.values[inst], alone.values[inst], rtol=1e-12)
+        for s in g.state_nodes():
+            np.testing.assert_allclose(one.log10_grad_norms(s), alone.log10_grad_norms(s))
+        w = g.recurrent_weights()[0]
+        np.testing.assert_allclose(
+            one.weight_contributions(w), alone.weight_contributions(w), rtol=1e-12, atol=1e-300
+        )
+
+
+def test_an_ensemble_names_its_faults_per_model():
+    g = presets.neuron(activation="relu", bias=False)
+    u = unroll(g, 400)
+    p = {"W_ih": np.ones((1, 1)), "W_hh": np.array([[[1.0]], [[10.0]]])}
+    r = bptt(u, p, {"x": np.ones((400, 1, 1))}, {("h", 399): np.ones((1, 1))})
+    assert r.model(0).first_nonfinite() is None and r.model(0).warnings == []
+    assert r.model(1).first_nonfinite() == ("h", 309)
+    assert r.first_nonfinite() == ("h", 309)
+    with pytest.raises(
+        InputError, match="parameter 'W_ih' holds 2 models, parameter 'W_hh' holds 3"
+    ):
+        bptt(
+            u, {"W_ih": np.ones((2, 1, 1)), "W_hh": np.ones((3, 1, 1))}, {"x": np.ones((400, 1, 1))}
+        )
+    with pytest.raises(InputError, match="model 5 is not in this ensemble of 2"):
+        r.model(5)

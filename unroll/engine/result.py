@@ -128,7 +128,8 @@ class _Store:
                 )
                 for j, r in enumerate(unit.blocks):
                     if r.lag == 0:
-                        send(r, dz @ fwd.block_weight(unit, j))
+                        w = fwd.block_weight(unit, j)
+                        send(r, dz @ (w[:, None] if fwd.lead else w))  # over every step
                 for r in unit.identity:
                     send(r, dz)
                 continue

@@ -14,6 +14,7 @@ from __future__ import annotations
 import graphviz
 
 from ..engine import BPTTResult
+from ..engine.result import ModelView
 from ..graph import Graph
 from ..unrolled import Unrolled
 from .errors import RenderError
@@ -135,8 +136,13 @@ def render(
     >>> render(unroll.unroll(g, 1000)).source.count("subgraph cluster_step")
     5
     """
-    if isinstance(obj, BPTTResult):
+    if isinstance(obj, BPTTResult | ModelView):
         obj, result = obj.unrolled, obj if result is None else result
+    if getattr(result, "models", None) is not None:
+        raise RenderError(
+            f"this result holds an ensemble of {result.models} models; draw one of them: "
+            "render(result.model(i))"
+        )
     way = _direction(direction)
     if layout not in LAYOUTS:
         raise RenderError(f"unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
