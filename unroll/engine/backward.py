@@ -540,6 +540,16 @@ class Backward:
             if r.lag is not None
         ]
         identity = [(target(r)[1], r.lag) for r in unit.identity if r.lag is not None]
+
+        def send(s, dz):  # dz W to each weighted source, dz to each identity source
+            for views, lag, w, only in blocks:
+                if only:  # nothing else writes there: the product goes straight in
+                    np.matmul(dz, w, out=views[(s - lag) % depth])
+                else:
+                    views[(s - lag) % depth] += dz @ w
+            for views, lag in identity:
+                views[(s - lag) % depth] += dz
+
         if unit.name in program.reuse and not self.keep_all:
             fwd.overwritten.add(unit.name)
             runs = [(a, b, act.vjp_into or act.vjp_inplace) for a, b, act in unit.runs]
@@ -552,13 +562,7 @@ class Backward:
                 else:
                     for a, b, backprop in runs:
                         backprop(g[..., a:b], dz[..., a:b])
-                for views, lag, w, only in blocks:
-                    if only:  # nothing else writes there: the product goes straight in
-                        np.matmul(dz, w, out=views[(s - lag) % depth])
-                    else:
-                        views[(s - lag) % depth] += dz @ w
-                for views, lag in identity:
-                    views[(s - lag) % depth] += dz
+                send(s, dz)
 
             return overwrite
         dz_base = np.zeros_like(fwd.unit_base[id(unit)])
@@ -572,13 +576,7 @@ class Backward:
         def multiply(s, g, t):
             dz = dzs[t + o]
             dz *= g
-            for views, lag, w, only in blocks:
-                if only:
-                    np.matmul(dz, w, out=views[(s - lag) % depth])
-                else:
-                    views[(s - lag) % depth] += dz @ w
-            for views, lag in identity:
-                views[(s - lag) % depth] += dz
+            send(s, dz)
 
         return multiply
 
