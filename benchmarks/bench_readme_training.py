@@ -32,14 +32,18 @@ def main(argv=None):
     task = unroll.adding_problem(length=100, batch=256, seed=0)
     before = peak_mib()
     t0 = time.process_time()
-    quarter = unroll.train(unroll.presets.lstm(2, 32), task, iterations=args.iterations // 4, lr=0.01)
+    lstm = unroll.presets.lstm(2, 32)
+    quarter = unroll.train(lstm, task, iterations=args.iterations // 4, lr=0.01)
     at_quarter = peak_mib()
     h = unroll.train(unroll.presets.lstm(2, 32), task, iterations=args.iterations, lr=0.01)
     seconds = time.process_time() - t0
-    print(f"{args.iterations} iterations: final MSE {h.losses[-1]:.5f} (a quarter: {quarter.losses[-1]:.5f})")
-    print(f"CPU {seconds:.0f} s for both runs; peak RSS {before:.0f} MiB before, "
-          f"{at_quarter:.0f} after {args.iterations // 4} iterations, {peak_mib():.0f} after "
-          f"{args.iterations} more (gc off)")
+    final, early = h.losses[-1], quarter.losses[-1]
+    print(f"{args.iterations} iterations: final MSE {final:.5f} (a quarter: {early:.5f})")
+    print(
+        f"CPU {seconds:.0f} s for both runs; peak RSS {before:.0f} MiB before, "
+        f"{at_quarter:.0f} after {args.iterations // 4} iterations, {peak_mib():.0f} after "
+        f"{args.iterations} more (gc off)"
+    )
     return 0
 
 
