@@ -407,3 +407,13 @@ def test_the_jupyter_view_runs_the_page_inside_its_frame(chromium, pair, tmp_pat
     frame = tab.frame_locator("iframe")
     frame.locator('g.node[data-node="h"][data-step="1"]').first.hover()
     assert "t = 1" in frame.locator('[role="tooltip"]').inner_text()
+
+
+def test_the_page_draws_the_loss_where_the_probe_put_it():
+    from unroll.explore.dot import draw
+    from unroll.explore.runs import probe_runs
+
+    (run,) = probe_runs(["elman:hidden=2"], 4, seed=0, mode="synced")
+    assert run.loss_at == [("h", 3)]
+    edges = [line for line in draw(run, {}).source.splitlines() if "-> loss" in line]
+    assert [e.split()[0] for e in edges] == ["h_3"]  # not every step's h: the cotangent's

@@ -16,7 +16,9 @@ def draw(run, drawing: dict) -> graphviz.Digraph:
     """The unrolled diagram of ``run`` (a :class:`~unroll.explore.runs.Run`), unpainted and
     untitled (the explorer paints it, the page names it), drawn with ``drawing``'s options
     of :func:`unroll.render`."""
-    return render(run.unrolled, result=run.result, grads=False, title="", **drawing)
+    return render(
+        run.unrolled, result=run.result, grads=False, title="", loss_at=run.loss_at, **drawing
+    )
 
 
 def pipe(digraph: graphviz.Digraph, fmt: str) -> bytes:

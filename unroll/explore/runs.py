@@ -17,7 +17,7 @@ import numpy as np
 
 from ..engine import BPTTResult
 from ..errors import UnrollError
-from ..models import load_model, probe
+from ..models import load_model, probe, probe_loss_instances
 
 __all__ = [
     "COLOUR_MAP",
@@ -49,6 +49,7 @@ class Run:
 
     label: str
     result: BPTTResult
+    loss_at: list | None = None  # where a probe's cotangent sits, drawn as the loss L
 
     @property
     def unrolled(self):
@@ -101,7 +102,7 @@ def probe_runs(models, steps: int, *, seed: int = 0, mode: str = "synced", **lim
     for spec in models:
         model = load_model(spec)
         _, result = probe(model, steps, seed=seed, mode=mode, **limits)
-        runs.append(Run(model.label, result))
+        runs.append(Run(model.label, result, probe_loss_instances(result.unrolled)))
     return runs
 
 
@@ -122,7 +123,7 @@ def as_runs(models, steps: int, seed: int, mode: str, labels=None, **limits) -> 
             run = Run(model.unrolled.graph.name, model)
         else:
             (run,) = probe_runs([model], steps, seed=seed, mode=mode, **limits)
-        runs.append(Run(label or run.label, run.result))
+        runs.append(Run(label or run.label, run.result, run.loss_at))
     return runs
 
 

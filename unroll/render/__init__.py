@@ -112,7 +112,8 @@ def render(
     loss_at : list of (name, int), optional
         For a result driven by cotangents rather than a loss: the output instances the
         cotangents sit on, drawn as the loss node ``L`` they stand for (``L = Σ y₄`` for
-        ones on ``("y", 3)``). A result with a loss draws its loss steps without this.
+        ones on ``("y", 3)``). A result with a loss draws its loss steps without this;
+        a diagram without overlays draws its ``L`` reading these instead of the mode's.
 
     Returns
     -------
@@ -179,6 +180,7 @@ def render(
         wording,
         max_nodes,
         pinned=layout == "pinned",
+        loss_at=loss_at,
     )
 
 

@@ -165,10 +165,12 @@ def draw_unrolled(
     wording: Wording,
     max_nodes: int,
     pinned: bool = True,
+    loss_at=None,
 ) -> graphviz.Digraph:
     """Draw ``u`` (see :func:`unroll.render.render`)."""
     _refuse(_count_nodes(u, plan, win), max_nodes, win, wording)
     builder = _Builder(u, plan, win, way, marked, highlight, overlay, wording)
+    builder.loss_at = None if loss_at is None else [tuple(inst) for inst in loss_at]
     canvas = builder.build()
     _refuse(len(canvas.nodes), max_nodes, win, wording)
     placement = pin(canvas, way, builder.slots) if pinned else None
@@ -194,6 +196,8 @@ def _refuse(n: int, max_nodes: int, win: Window, wording: Wording) -> None:
 
 class _Builder:
     """Fills a :class:`Canvas` with one unrolled diagram."""
+
+    loss_at: list | None = None
 
     def __init__(self, u, plan, win, way, marked, highlight, overlay, wording):
         self.u, self.plan, self.win, self.way = u, plan, win, way
@@ -503,6 +507,8 @@ class _Builder:
         cotangents those its ``loss_at`` names (none when not given)."""
         if self.overlay is not None and self.overlay.result.loss is None:
             return list(self.overlay.loss_at or [])
+        if self.loss_at is not None:  # a plain diagram of where cotangents stand for a loss
+            return self.loss_at
         return list(self.u.loss_instances)
 
     def _loss(self) -> None:
