@@ -549,3 +549,25 @@ def test_an_ensemble_names_its_faults_per_model():
         )
     with pytest.raises(InputError, match="model 5 is not in this ensemble of 2"):
         r.model(5)
+
+
+@pytest.mark.parametrize(
+    "options", [{"truncate": (4, 6)}, {"checkpoint": 4}, {"dtype": np.float32}]
+)
+def test_an_ensemble_keeps_truncation_checkpoints_and_float32(options):
+    g = presets.lstm(2, 3)
+    u = unroll(g, steps=12)
+    models = [init_params(g, seed=s) for s in range(3)]
+    stacked = {k: np.stack([m[k] for m in models]) for k in models[0]}
+    xs = {"x": np.random.default_rng(0).normal(size=(12, 2, 2))}
+    cots = {("h", t): np.ones((2, 3)) for t in range(12)}
+    together = bptt(u, stacked, xs, cots, **options)
+    for i, params in enumerate(models):
+        alone = bptt(u, params, xs, cots, **options)
+        for k in params:
+            np.testing.assert_allclose(
+                together.model(i).param_grads[k], alone.param_grads[k], rtol=1e-6
+            )
+        np.testing.assert_allclose(
+            together.model(i).log10_grad_norms("c"), alone.log10_grad_norms("c"), rtol=1e-6
+        )
