@@ -11,6 +11,7 @@ all its steps once the scan is over.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -150,6 +151,21 @@ class _Scale:
                 slot += np.ldexp(value, e - self.L)
             return
         slot += np.ldexp(value, _rows_last(np.asarray(exponent) - self.L))
+
+
+#: The most runs of one scale a layer's weight gradient is summed over, run by run.
+_MAX_RUNS = 64
+
+
+def _scale_runs(e: np.ndarray, held: np.ndarray) -> list | None:
+    """``[(first, end, exponent)]``: the steps in runs of one scale (steps that hold no
+    gradient join any run), or ``None`` when there are more than :data:`_MAX_RUNS`."""
+    filled = np.where(held, e, e[held][0])
+    cuts = np.flatnonzero(np.diff(filled)) + 1
+    if len(cuts) >= _MAX_RUNS:
+        return None
+    edges = [0, *cuts.tolist(), len(e)]
+    return [(i0, i1, int(filled[i0])) for i0, i1 in itertools.pairwise(edges)]
 
 
 def _sole_reads(program, unit: Unit) -> dict[str, bool]:
@@ -306,44 +322,61 @@ class Backward:
 
     def _layer_back(self, unit: Unit, dz, e, a: int, b: int, to_sources) -> None:
         """Weight, bias and source gradients of a layer unit from its ``dz`` at steps
-        ``a..b-1`` (each step scaled by ``2**e``); ``dz`` may be overwritten."""
+        ``a..b-1`` (each step scaled by ``2**e``); ``dz`` may be overwritten.
+
+        The weight and bias gradients are one product per run of steps that share a
+        scale (a loop's scale changes every few dozen steps at most); an ensemble's
+        steps are first brought to one scale per model instead.
+        """
         fwd, n = self.fwd, b - a
         if self.record:
             self._record_contributions(unit, dz, e, a)
         held = e != NO_SCALE
         if not held.any():
             return
-        ref = np.where(held, e, np.iinfo(np.int64).min).max(axis=-1)
-        shift = np.where(held, e - ref[..., None], NO_SCALE)
-        if shift.any():
-            np.ldexp(dz, _rows_last(shift), out=dz)
+        runs = None if fwd.lead else _scale_runs(e, held)
+        if runs is None:  # one scale per model: shift every step to it, in place
+            ref = np.where(held, e, np.iinfo(np.int64).min).max(axis=-1)
+            shift = np.where(held, e - ref[..., None], NO_SCALE)
+            if shift.any():
+                np.ldexp(dz, _rows_last(shift), out=dz)
+            e = np.broadcast_to(ref[..., None], e.shape)
+            runs = [(0, n, ref)]
         flat = dz.reshape(*dz.shape[:-3], n * fwd.batch, unit.width)
-        tall = np.swapaxes(flat, -1, -2)
+        B = fwd.batch
 
-        def unscale(value, extra=0):
-            return np.ldexp(value, ref.reshape(ref.shape + (1,) * (value.ndim - ref.ndim)))
+        def unscale(value, exponent):
+            exponent = np.asarray(exponent)
+            return np.ldexp(
+                value, exponent.reshape(exponent.shape + (1,) * (value.ndim - exponent.ndim))
+            )
 
-        bias_total = None
+        bias_total = 0
+        if any(unit.biases):
+            bias_total = sum(
+                unscale(flat[..., i0 * B : i1 * B, :].sum(axis=-2), ex) for i0, i1, ex in runs
+            )
         for names, (lo, hi) in zip(unit.biases, unit.spans, strict=True):
-            if names:
-                if bias_total is None:
-                    bias_total = unscale(flat.sum(axis=-2))
-                for name in names:
-                    self._add_param(name, bias_total[..., lo:hi])
+            for name in names:
+                self._add_param(name, bias_total[..., lo:hi])
         for j, r in enumerate(unit.blocks):
             x = fwd.rows(r.source, a - r.delay, b - r.delay)
-            x = x.reshape(*x.shape[:-3], n * fwd.batch, x.shape[-1])
-            dw = unscale(tall @ x)
+            x = x.reshape(*x.shape[:-3], n * B, x.shape[-1])
+            dw = sum(
+                unscale(
+                    np.swapaxes(flat[..., i0 * B : i1 * B, :], -1, -2) @ x[..., i0 * B : i1 * B, :],
+                    ex,
+                )
+                for i0, i1, ex in runs
+            )
             for name, (lo, hi) in zip(unit.weights[j], unit.spans, strict=True):
                 self._add_param(name, dw[..., lo:hi, :])
             if r in to_sources and r.lag is None and self._wanted(r.source):
-                back = (flat @ fwd.block_weight(unit, j)).reshape(
-                    *flat.shape[:-2], n, fwd.batch, -1
-                )
-                self.grads.add(r.source, a - r.delay, back, ref[..., None])
+                back = (flat @ fwd.block_weight(unit, j)).reshape(*flat.shape[:-2], n, B, -1)
+                self.grads.add(r.source, a - r.delay, back, e)
         for r in unit.identity:
             if r in to_sources and r.lag is None and self._wanted(r.source):
-                self.grads.add(r.source, a - r.delay, dz, ref[..., None])
+                self.grads.add(r.source, a - r.delay, dz, e)
 
     def _record_contributions(self, unit: Unit, dz, e, a: int) -> None:
         """Keep what each step's contribution to each recorded parameter is made of: a
