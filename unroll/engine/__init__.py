@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError, LimitError
 from ..losses import loss_cotangents
 from ..unrolled import Unrolled
-from .backward import Backward, Grads
+from .backward import Backward
 from .checks import (
     batch_from,
     check_arguments,
@@ -37,6 +37,7 @@ from .forward import Forward
 from .memory import DEFAULT_MAX_MEMORY, estimate_memory, minimum_bytes
 from .plan import Program, compile_program
 from .result import BPTTResult, _Store
+from .scale import Grads
 
 __all__ = [
     "DEFAULT_MAX_MEMORY",

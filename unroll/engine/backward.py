@@ -1,157 +1,25 @@
 """The backward pass: a VJP over the parts in reverse, each loop scanned back in time.
 
-Gradients are stored scaled: node ``v``'s array ``G[v]`` holds ``dL/dv * 2**-E[v]`` with
-one integer exponent per step (and per model), so norms far outside float64's range stay
-exact. A loop's backward scan carries its pending gradients in a ring buffer of a few
-steps under one running exponent, renormalised per step whenever the carried peak leaves
-``[2**-64, 2**64]``. Derivatives overwrite the stored activations in place (the value is
-not needed once its step is done), and every weight's gradient is one matrix product over
-all its steps once the scan is over.
+Gradients are kept in the log domain (:mod:`unroll.engine.scale`). A loop's backward scan
+carries its pending gradients in a ring buffer of a few steps under one running exponent,
+renormalised per step whenever the carried peak leaves ``[2**-64, 2**64]``. Derivatives
+overwrite the stored activations in place (the value is not needed once its step is done),
+and every weight's gradient is one matrix product per run of steps of one scale once the
+scan is over.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 
+from .contributions import Contribution
 from .forward import Forward
 from .plan import Part, Unit
+from .scale import NO_SCALE, Grads, Scale, rows_last
 
-__all__ = ["NO_SCALE", "Backward", "Contribution", "Grads", "safe_norms"]
-
-#: The exponent of a row that holds no gradient yet (``2**NO_SCALE`` is 0 in any float).
-NO_SCALE = -(2**40)
-_RANGE = 64  # renormalise when the carried peak is more than 2**64 from the scale
-_HIGH, _LOW = 2.0**_RANGE, 2.0**-_RANGE
-_HIGH2, _LOW2 = _HIGH * _HIGH, _LOW * _LOW  # the same bounds on a squared norm
-
-
-def _rows_last(e):
-    return e[..., None, None]
-
-
-class Grads:
-    """Scaled gradient arrays ``G[name]`` with exponents ``E[name]`` per step (row)."""
-
-    def __init__(self, fwd: Forward, keep_from: int):
-        self.fwd, self.keep_from = fwd, keep_from
-        self.G: dict[str, np.ndarray] = {}
-        self.E: dict[str, np.ndarray] = {}
-
-    def get(self, name: str):
-        """``(G, E)`` of node ``name``, made (zero, no scale) on first use."""
-        if name not in self.G:
-            fwd, rows = self.fwd, self.fwd.program.rows(name)
-            size = fwd.program.graph.nodes[name].size
-            self.G[name] = np.zeros((*fwd.lead, rows, fwd.batch, size), fwd.dtype)
-            self.E[name] = np.full((*fwd.lead, rows), NO_SCALE, np.int64)
-        return self.G[name], self.E[name]
-
-    def add(self, name: str, lo: int, contrib: np.ndarray, scale=0) -> None:
-        """Add ``contrib * 2**scale`` into steps ``lo, lo + 1, ...`` of node ``name``.
-
-        ``scale`` is one exponent or one per step (and model). Steps before the truncation
-        window are dropped (but boundary rows only when the window starts at 0).
-        """
-        n = contrib.shape[-3]
-        start = lo if self.keep_from == 0 else max(lo, self.keep_from)
-        if start >= lo + n:
-            return
-        scale = np.asarray(scale, np.int64)
-        if start > lo:
-            contrib = contrib[..., start - lo :, :, :]
-            scale = scale[..., start - lo :] if scale.ndim else scale
-        G, E = self.get(name)
-        o = self.fwd.offset(name)
-        seg, eseg = G[..., start + o : lo + n + o, :, :], E[..., start + o : lo + n + o]
-        scale = np.broadcast_to(scale, eseg.shape)
-        if (eseg == NO_SCALE).all():
-            seg[...] = contrib
-            eseg[...] = scale
-        elif (eseg == scale).all():
-            seg += contrib
-        else:
-            top = np.maximum(eseg, scale)
-            seg[...] = np.ldexp(seg, _rows_last(eseg - top)) + np.ldexp(
-                contrib, _rows_last(scale - top)
-            )
-            eseg[...] = top
-
-    def normalise(self, name: str, a: int, b: int) -> None:
-        """Rescale steps ``a..b-1`` whose peak left ``[2**-64, 2**64]`` to a peak near 1."""
-        G, E = self.G[name], self.E[name]
-        o = self.fwd.offset(name)
-        seg, eseg = G[..., a + o : b + o, :, :], E[..., a + o : b + o]
-        peak = np.abs(seg).max(axis=(-2, -1))
-        bad = (peak > _HIGH) | ((peak < _LOW) & (peak > 0))
-        if bad.any():
-            e = np.where(bad, np.frexp(peak)[1], 0)
-            seg[...] = np.ldexp(seg, _rows_last(-e))
-            eseg += e
-
-    def exponents(self, name: str, a: int, b: int) -> np.ndarray:
-        """Each step's peak exponent ``log2`` (rounded up), ``NO_SCALE`` where zero."""
-        G, E = self.G[name], self.E[name]
-        o = self.fwd.offset(name)
-        e = E[..., a + o : b + o]
-        out = np.full(e.shape, NO_SCALE, np.int64)
-        held = np.flatnonzero((e != NO_SCALE).reshape(-1, e.shape[-1]).any(axis=0))
-        if held.size:  # only the steps that hold a gradient
-            rows = G[..., a + o : b + o, :, :][..., held, :, :]
-            peak = np.abs(rows).max(axis=(-2, -1))
-            out[..., held] = np.where(peak > 0, np.frexp(peak)[1] + e[..., held], NO_SCALE)
-        return out
-
-
-class _Scale:
-    """The running exponent ``L`` of one loop's carried gradients (one per model)."""
-
-    def __init__(self, lead, ring: np.ndarray):
-        self.lead, self.ring = lead, ring
-        self.L = np.zeros(lead, np.int64) if lead else 0
-        self._flat = [slot.reshape(-1) for slot in ring]  # contiguous: one dot per check
-
-    def _renormalise_one(self, k: int, incoming: int) -> None:
-        """Before a scan step: move ``L`` so the carried peak and the step's incoming
-        gradients (exponent ``incoming``) sit within ``2**64`` of it."""
-        flat = self._flat[k]
-        square = float(flat @ flat)  # the carry stays near 1: its square cannot overflow
-        L = self.L
-        if _LOW2 <= square <= _HIGH2 and incoming - L <= _RANGE:
-            return
-        if square == 0.0 and (incoming == NO_SCALE or abs(incoming - L) <= _RANGE):
-            return
-        peak = float(np.abs(flat).max())
-        top = max(math.frexp(peak)[1] + L if peak else NO_SCALE, incoming)
-        if top != NO_SCALE and abs(top - L) > _RANGE:
-            np.ldexp(self.ring, L - top, out=self.ring)
-            self.L = top
-
-    def renormalise(self, k: int, incoming) -> None:
-        """As :meth:`_renormalise_one`, one exponent per model."""
-        ring = self.ring
-        peak = np.abs(ring[k]).max(axis=(-2, -1))
-        top = np.where(peak > 0, np.frexp(peak)[1] + self.L, NO_SCALE)
-        top = np.maximum(top, incoming)
-        move = (top != NO_SCALE) & (np.abs(top - self.L) > _RANGE)
-        if move.any():
-            shift = np.where(move, self.L - top, 0)
-            np.ldexp(ring, shift[None, :, None, None], out=ring)
-            self.L = np.where(move, top, self.L)
-
-    def inject(self, slot: np.ndarray, value: np.ndarray, exponent) -> None:
-        """``slot += value * 2**(exponent - L)``: an incoming gradient joins the carry."""
-        if not self.lead:
-            e = int(exponent)
-            if e == self.L:
-                slot += value
-            elif e != NO_SCALE:
-                slot += np.ldexp(value, e - self.L)
-            return
-        slot += np.ldexp(value, _rows_last(np.asarray(exponent) - self.L))
-
+__all__ = ["Backward"]
 
 #: The most runs of one scale a layer's weight gradient is summed over, run by run.
 _MAX_RUNS = 64
@@ -177,61 +45,6 @@ def _sole_reads(program, unit: Unit) -> dict[str, bool]:
             if r.lag is not None:
                 readers[r.source] = readers.get(r.source, 0) + 1
     return {r.source: readers[r.source] == 1 for r in unit.reads() if r.lag is not None}
-
-
-class Contribution:
-    """Per-step contributions to one parameter at steps ``t0, t0 + 1, ...``, each scaled by
-    ``2**e``: a bias's ``total`` ``(*lead, n, width)``, or a weight's factors ``dz``
-    ``(*lead, n, B, rows)`` and ``x`` ``(*lead, n, B, columns)``: step t's is
-    ``dz_t^T x_t``."""
-
-    def __init__(self, e, total=None, dz=None, x=None):
-        self.e, self.total, self.dz, self.x = e, total, dz, x
-
-    @property
-    def steps(self) -> int:
-        return self.e.shape[-1]
-
-    def values(self) -> np.ndarray:
-        """The per-step contributions ``(*lead, n, *shape)``, unscaled."""
-        if self.total is not None:
-            return self.total
-        if self.dz.shape[-2] == 1:  # an outer product per step
-            return self.dz[..., 0, :, None] * self.x[..., 0, None, :]
-        return np.swapaxes(self.dz, -1, -2) @ self.x
-
-    def norms(self) -> np.ndarray:
-        """Each step's Frobenius norm ``(*lead, n)``, unscaled, without forming the
-        products: ``||dz^T x||^2 = sum(dz dz^T * x x^T)`` over the batch."""
-        if self.total is not None:
-            return safe_norms(self.total[..., None, :])
-        if self.dz.shape[-2] == 1:
-            with np.errstate(invalid="ignore", over="ignore"):  # NaN after an overflow
-                return safe_norms(self.dz) * safe_norms(self.x)
-        dz_peak = np.abs(self.dz).max(axis=(-2, -1), keepdims=True)
-        x_peak = np.abs(self.x).max(axis=(-2, -1), keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dz = np.where(dz_peak > 0, self.dz / dz_peak, 0.0)
-            x = np.where(x_peak > 0, self.x / x_peak, 0.0)
-        gram = (dz @ np.swapaxes(dz, -1, -2)) * (x @ np.swapaxes(x, -1, -2))
-        square = np.maximum(gram.sum(axis=(-2, -1)), 0.0)
-        return dz_peak[..., 0, 0] * x_peak[..., 0, 0] * np.sqrt(square)
-
-
-def safe_norms(seg: np.ndarray) -> np.ndarray:
-    """Frobenius norms over the last two axes, without the overflow or underflow of
-    squaring large or tiny entries."""
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        norms = np.sqrt(np.einsum("...ij,...ij->...", seg, seg))
-        bad = (norms == 0) | ~np.isfinite(norms)
-        if bad.any():
-            peak = np.abs(seg).max(axis=(-2, -1))
-            fix = bad & (peak > 0) & np.isfinite(peak)
-            if fix.any():
-                scaled = seg[fix] / peak[fix][:, None, None]
-                norms[fix] = peak[fix] * np.sqrt(np.einsum("kij,kij->k", scaled, scaled))
-            norms = np.where(bad & ~fix, peak, norms)
-    return norms
 
 
 class Backward:
@@ -339,7 +152,7 @@ class Backward:
             ref = np.where(held, e, np.iinfo(np.int64).min).max(axis=-1)
             shift = np.where(held, e - ref[..., None], NO_SCALE)
             if shift.any():
-                np.ldexp(dz, _rows_last(shift), out=dz)
+                np.ldexp(dz, rows_last(shift), out=dz)
             e = np.broadcast_to(ref[..., None], e.shape)
             runs = [(0, n, ref)]
         flat = dz.reshape(*dz.shape[:-3], n * fwd.batch, unit.width)
@@ -416,7 +229,7 @@ class Backward:
         for name in part.nodes:  # carried nodes keep their whole gradient
             if fwd.program.carried[name] or self.keep_all:
                 self.grads.get(name)
-        scale = _Scale(fwd.lead, ring)
+        scale = Scale(fwd.lead, ring)
         steps = [
             self._step_backward(unit, part, ring, columns, scale, handed_in)
             for unit in reversed(part.units)

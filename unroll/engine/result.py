@@ -15,8 +15,8 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import InputError
-from .backward import NO_SCALE, Grads, safe_norms
 from .forward import Forward
+from .scale import NO_SCALE, Grads, safe_norms
 
 __all__ = ["BPTTResult", "ModelView"]
 
