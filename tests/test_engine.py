@@ -571,3 +571,44 @@ def test_an_ensemble_keeps_truncation_checkpoints_and_float32(options):
         np.testing.assert_allclose(
             together.model(i).log10_grad_norms("c"), alone.log10_grad_norms("c"), rtol=1e-6
         )
+
+
+def _graph_of(edges, kinds):
+    g = Graph("found")
+    g.input("x0", 1)
+    for name, kind in kinds:
+        if kind == "layer":
+            g.layer(name, 1, "tanh")
+        else:
+            g.add_node(name, kind, 1)
+    for source, target, delay, weight in edges:
+        g.edge(source, target, delay=delay, weight=weight)
+    return g
+
+
+@pytest.mark.parametrize(
+    ("kinds", "edges"),
+    [  # found by a long run of the random-graph check (hypothesis, 2400 graphs)
+        (  # an input read twice by a sum in a loop: two gradients, not one
+            [("n0", "add"), ("n1", "layer")],
+            [
+                ("x0", "n0", 0, None),
+                ("x0", "n0", 0, None),
+                ("n0", "n0", 1, None),
+                ("x0", "n1", 0, "W"),
+            ],
+        ),
+        ([("n4", "mul"), ("n1", "add")], [("n4", "n4", 1, None), ("x0", "n1", 0, None)]),
+    ],
+)
+def test_graphs_the_long_random_check_found(kinds, edges):
+    g = _graph_of(edges, kinds)
+    for steps in (1, 2, 4):
+        u = unroll(g, steps)
+        rng = np.random.default_rng(0)
+        p = {k: 0.5 * v for k, v in init_params(g, seed=0).items()}
+        xs = {"x0": rng.normal(size=(steps, 2, 1))}
+        computed = [i for i in u.order if g.nodes[i[0]].kind != "input"]
+        cots = {c: rng.normal(size=(2, 1)) for c in computed}
+        states = {b: rng.normal(size=(2, 1)) for b in u.boundary}
+        assert check_grads(u, p, xs, cots, states, directions=2) < TOL

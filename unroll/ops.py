@@ -223,8 +223,11 @@ def _product_vjp_into(g, xs, outs):
     """The product's VJP written into ``outs``: ``(out, alone)`` pairs, ``alone`` meaning
     nothing else writes there (assign, else add)."""
     if len(xs) != 2:
-        for (out, _), grad in zip(outs, _mul_vjp(g, None, *xs), strict=True):
-            out += grad
+        for (out, alone), grad in zip(outs, _mul_vjp(g, None, *xs), strict=True):
+            if alone:
+                out[...] = grad
+            else:
+                out += grad
         return
     for (out, alone), other in zip(outs, (xs[1], xs[0]), strict=True):
         if alone:

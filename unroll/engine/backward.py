@@ -230,6 +230,7 @@ class Backward:
             if fwd.program.carried[name] or self.keep_all:
                 self.grads.get(name)
         scale = Scale(fwd.lead, ring)
+        clean = self._overwrites_every_slot(part, handed_in)
         steps = [
             self._step_backward(unit, part, ring, columns, scale, handed_in)
             for unit in reversed(part.units)
@@ -248,7 +249,8 @@ class Backward:
                 renormalise(k, incoming[..., s - bottom] if fwd.lead else incoming[s - bottom])
                 for step in steps:
                     step(s, k)
-                ring[k] = 0
+                if not clean or s < depth:  # a boundary step may read what nothing rewrote
+                    ring[k] = 0
                 seen.append(scale.L)
             seen = np.stack(seen[::-1], axis=-1) if fwd.lead else np.array(seen[::-1])
             history[..., lo - bottom : hi + 1 - bottom] = seen
@@ -260,6 +262,26 @@ class Backward:
             rows = np.moveaxis(array, 0, -3) if fwd.lead else array
             self.grads.add(r.source, self.first - r.delay, rows, e)
         self._pending = []
+
+    def _overwrites_every_slot(self, part: Part, handed_in: set) -> bool:
+        """Whether each step writes every ring slot it will read afresh, so no slot needs
+        clearing after its step: every read inside the loop is its source's only one and
+        is written, not added (weights, identity edges, sums and products), nothing is
+        added into a slot from outside the loop, and no node is offset in time (so every
+        writer runs at every step)."""
+        if any(part.offset.values()) or self.keep_all:
+            return False
+        program = self.fwd.program
+        for unit in part.units:
+            if any(m in handed_in for m in unit.members) and len(unit.members) > 1:
+                return False  # its gradient from outside is added into the slot
+            if not unit.is_layer and (
+                unit.op.vjp_into is None or any(r.lag is None for r in unit.sources)
+            ):
+                return False  # the general VJP adds into its slots
+            if not all(_sole_reads(program, unit).values()):
+                return False
+        return True
 
     def _segments(self, part: Part, bottom: int, top: int):
         """``(t0, t1, top, bottom)``: the steps and scan steps of each segment, last first;
@@ -385,7 +407,9 @@ class Backward:
             for j, r in enumerate(unit.blocks)
             if r.lag is not None
         ]
-        identity = [(target(r)[1], r.lag) for r in unit.identity if r.lag is not None]
+        identity = [
+            (target(r)[1], r.lag, alone[r.source]) for r in unit.identity if r.lag is not None
+        ]
 
         def send(s, dz):  # dz W to each weighted source, dz to each identity source
             for views, lag, w, only in blocks:
@@ -393,8 +417,11 @@ class Backward:
                     np.matmul(dz, w, out=views[(s - lag) % depth])
                 else:
                     views[(s - lag) % depth] += dz @ w
-            for views, lag in identity:
-                views[(s - lag) % depth] += dz
+            for views, lag, only in identity:
+                if only:
+                    views[(s - lag) % depth][...] = dz
+                else:
+                    views[(s - lag) % depth] += dz
 
         if unit.name in program.reuse and not self.keep_all:
             fwd.overwritten.add(unit.name)
@@ -435,7 +462,7 @@ class Backward:
             for r in unit.sources
         ]
         targets = [target(r) for r in unit.sources]
-        outbound = self._outbound(unit)
+        outbound = self._outbound(unit)  # per read (two reads of one node are two)
         op_vjp, needs_output = unit.op.vjp, unit.op.needs_output
         into = unit.op.vjp_into
         if into is not None and all(inside for inside, _, _ in targets):
@@ -454,25 +481,29 @@ class Backward:
         def vjp(s, g, t):
             xs = [x[(t + xo) % xw] for x, xo, xw in sources]
             y = values[(t + o) % wrap] if needs_output else None
-            for (inside, where, lag), grad in zip(targets, op_vjp(g, y, *xs), strict=True):
+            grads = op_vjp(g, y, *xs)
+            for (inside, where, lag), grad, out in zip(targets, grads, outbound, strict=True):
                 if inside:
                     where[(s - lag) % depth] += grad
-                elif where in outbound:
-                    outbound[where][0][t - first] = grad
-                    outbound[where][1][..., t - first] = scale.L
+                elif out is not None:
+                    out[0][t - first] = grad
+                    out[1][..., t - first] = scale.L
 
         return vjp
 
-    def _outbound(self, unit: Unit) -> dict:
-        """Buffers for an op's gradients to sources outside its loop, one per read."""
+    def _outbound(self, unit: Unit) -> list:
+        """Buffers for an op's gradients to sources outside its loop, one per read of the
+        op (``None`` for a read inside the loop, or one whose gradient is not wanted)."""
         fwd, n = self.fwd, self.last - self.first + 1
-        out = {}
+        out: list = []
         for r in unit.sources:
             if r.lag is None and self._wanted(r.source):
                 size = fwd.program.graph.nodes[r.source].size
                 array = np.zeros((n, *fwd.lead, fwd.batch, size), fwd.dtype)
-                out[r] = (array, np.full((*fwd.lead, n), NO_SCALE, np.int64))
-        self._pending.extend((r, arrays) for r, arrays in out.items())
+                out.append((array, np.full((*fwd.lead, n), NO_SCALE, np.int64)))
+                self._pending.append((r, out[-1]))
+            else:
+                out.append(None)
         return out
 
     def _after_segment(self, part: Part, bottom: int, history, a: int, b: int) -> None:
