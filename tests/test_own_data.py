@@ -1,0 +1,127 @@
+"""Your model, your data: trained torch models with heads, analysed on given sequences."""
+
+import numpy as np
+import pytest
+
+import unroll
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from unroll.interop import from_torch, load_state_dict  # noqa: E402
+from unroll.interop.torch_modules import TorchInteropError  # noqa: E402
+
+
+class LSTMRegressor(nn.Module):
+    """A 2-layer batch-first LSTM with a Linear head on every step's output."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 5, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(5, 2)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.fc(out), out
+
+
+def _trained(seed=0, steps=30):
+    """An LSTMRegressor after a few Adam steps on a toy task (float64)."""
+    torch.manual_seed(seed)
+    model = LSTMRegressor().double()
+    x = torch.randn(4, 7, 3, dtype=torch.float64)
+    y = torch.cumsum(x[..., :2], dim=1) * 0.3
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.mse_loss(model(x)[0], y).backward()
+        opt.step()
+    return model, x, y
+
+
+def _torch_step_grads(model, x, y, last_only=False):
+    """Total dL/dh_t of the top layer at every step, from torch autograd.
+
+    The LSTM runs one step per call so each step's h is a tensor of its own: dL/dh_t is
+    the gradient reaching the step's output (through the head) plus the one reaching its
+    returned state h_n (through the later steps), both kept with retain_grad.
+    """
+    model.zero_grad()
+    state, outs, finals = None, [], []
+    for t in range(x.shape[1]):
+        out, state = model.lstm(x[:, t : t + 1], state)
+        out.retain_grad()
+        state[0].retain_grad()
+        outs.append(out)
+        finals.append(state[0])
+    out = torch.cat(outs, dim=1)
+    pred = model.fc(out[:, -1:] if last_only else out)
+    nn.functional.mse_loss(pred, y[:, -1:] if last_only else y).backward()
+    grads = []
+    for o, h in zip(outs, finals, strict=True):
+        total = o.grad[:, 0] if o.grad is not None else torch.zeros_like(o[:, 0])
+        grads.append(total + (h.grad[-1] if h.grad is not None else 0.0))
+    dh = torch.stack(grads, dim=1).detach().numpy()
+    return dh, {n: p.grad.numpy() for n, p in model.named_parameters()}
+
+
+def _relative(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("mode", ["synced", "many-to-one"])
+def test_lstm_with_head_matches_torch_autograd(tmp_path, mode):
+    model, x, y = _trained()
+    path = tmp_path / "model.pt"
+    torch.save(model.state_dict(), path)
+    imp = load_state_dict(path, batch_first=True)
+    assert imp.graph.output_nodes() == ["head"]
+    last_only = mode == "many-to-one"
+    dout, grads = _torch_step_grads(model, x, y, last_only)
+    u = unroll.unroll(imp.graph, steps=7, mode=mode)
+    targets = y.numpy().transpose(1, 0, 2)[-1:] if last_only else y.numpy().transpose(1, 0, 2)
+    r = unroll.bptt(u, imp.params, imp.inputs(x), loss="mse", targets=targets)
+    ours = np.stack([r.node_grads[("h_l1", t)] for t in range(7)], axis=1)
+    assert _relative(ours, dout) < 1e-10
+    torch_norms = np.log10(np.linalg.norm(dout, axis=(0, 2)))
+    np.testing.assert_allclose(r.log10_grad_norms("h_l1"), torch_norms, rtol=0, atol=1e-10)
+    mine = imp.torch_grads(r)
+    for name, grad in grads.items():
+        ours_name = name.replace("lstm.", "").replace("fc.", "head.")
+        assert _relative(mine[ours_name], grad) < 1e-10, name
+    prediction = model(x)[0].detach().numpy()
+    expected = prediction[:, -1:] if last_only else prediction
+    np.testing.assert_allclose(imp.head_outputs(r), expected, rtol=0, atol=1e-12)
+
+
+def test_from_torch_takes_a_head_module():
+    model, x, y = _trained(steps=0)
+    imp = from_torch(model.lstm, head=model.fc)
+    assert imp.params["W_head"].shape == (2, 5) and imp.params["b_head"].shape == (2,)
+    with pytest.raises(TorchInteropError, match=r"in_features=4\) does not fit the LSTM output of width 5"):
+        from_torch(model.lstm, head=nn.Linear(4, 2))
+    with pytest.raises(TorchInteropError, match="head must be a torch.nn.Linear, got ReLU"):
+        from_torch(model.lstm, head=nn.ReLU())
+
+
+@pytest.mark.parametrize("prefix,head", [("lstm", "fc"), ("lstm.", "fc."), (None, None)])
+def test_prefix_and_head_with_or_without_the_dot(tmp_path, prefix, head):
+    model, _, _ = _trained(steps=0)
+    path = tmp_path / "model.pt"
+    torch.save(model.state_dict(), path)
+    imp = load_state_dict(path, prefix=prefix, head=head, batch_first=True)
+    np.testing.assert_array_equal(imp.params["W_head"], model.fc.weight.detach().numpy())
+    np.testing.assert_array_equal(imp.params["b_head"], model.fc.bias.detach().numpy())
+
+
+def test_an_ambiguous_or_broken_head_is_refused(tmp_path):
+    model, _, _ = _trained(steps=0)
+    state = model.state_dict()
+    two = tmp_path / "two.pt"
+    torch.save({**state, "fc2.weight": torch.zeros(2, 5, dtype=torch.float64)}, two)
+    with pytest.raises(TorchInteropError, match=r"two.pt: several submodules could be the head"):
+        load_state_dict(two)
+    wrong = tmp_path / "wrong.pt"
+    torch.save({**state, "fc.weight": torch.zeros(2, 4, dtype=torch.float64)}, wrong)
+    with pytest.raises(TorchInteropError, match=r"in_features=4\) does not fit"):
+        load_state_dict(wrong)
