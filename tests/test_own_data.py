@@ -95,10 +95,11 @@ def test_lstm_with_head_matches_torch_autograd(tmp_path, mode):
 
 
 def test_from_torch_takes_a_head_module():
-    model, x, y = _trained(steps=0)
+    model, _, _ = _trained(steps=0)
     imp = from_torch(model.lstm, head=model.fc)
     assert imp.params["W_head"].shape == (2, 5) and imp.params["b_head"].shape == (2,)
-    with pytest.raises(TorchInteropError, match=r"in_features=4\) does not fit the LSTM output of width 5"):
+    fits = r"in_features=4\) does not fit the LSTM output of width 5"
+    with pytest.raises(TorchInteropError, match=fits):
         from_torch(model.lstm, head=nn.Linear(4, 2))
     with pytest.raises(TorchInteropError, match="head must be a torch.nn.Linear, got ReLU"):
         from_torch(model.lstm, head=nn.ReLU())
