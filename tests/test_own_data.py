@@ -101,7 +101,7 @@ def test_from_torch_takes_a_head_module():
     fits = r"in_features=4\) does not fit the LSTM output of width 5"
     with pytest.raises(TorchInteropError, match=fits):
         from_torch(model.lstm, head=nn.Linear(4, 2))
-    with pytest.raises(TorchInteropError, match="head must be a torch.nn.Linear, got ReLU"):
+    with pytest.raises(TorchInteropError, match=r"head must be a torch\.nn\.Linear, got ReLU"):
         from_torch(model.lstm, head=nn.ReLU())
 
 
