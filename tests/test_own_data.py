@@ -126,3 +126,42 @@ def test_an_ambiguous_or_broken_head_is_refused(tmp_path):
     torch.save({**state, "fc.weight": torch.zeros(2, 4, dtype=torch.float64)}, wrong)
     with pytest.raises(TorchInteropError, match=r"in_features=4\) does not fit"):
         load_state_dict(wrong)
+
+
+def test_analyze_uses_the_given_sequences_through_the_head():
+    model, x, y = _trained()
+    imp = from_torch(model.lstm, head=model.fc)
+    dh, _ = _torch_step_grads(model, x, y)
+    rep = unroll.analyze(imp, inputs=x, targets=y, loss="mse", mode="synced")
+    profile = rep[imp.graph.name]
+    assert profile.seeds == [0] and rep.settings["inputs"] == "given"
+    expected = np.log10(np.linalg.norm(dh, axis=(0, 2)))
+    np.testing.assert_allclose(profile.grad_norms["h_l1"][0], expected, rtol=0, atol=1e-10)
+
+
+def test_analyze_of_one_run_summarises_it():
+    g = unroll.presets.elman(2, 4, bias=False)
+    params = unroll.init_params(g, seed=0, scheme="orthogonal", spectral_norm=0.5)
+    u = unroll.unroll(g, steps=20, mode="many-to-one")
+    xs = {"x": np.zeros((20, 1, 2))}
+    r = unroll.bptt(u, params, xs, {("h", 19): np.ones((1, 4))})
+    rep = unroll.analyze(r)
+    s = rep.summary["elman"]["h"]
+    assert s.verdict == "vanishing"
+    assert s.factor_per_step == pytest.approx(0.5, rel=1e-9)  # zero input: h stays 0, tanh' = 1
+    np.testing.assert_array_equal(rep["elman"].grad_norms["h"][0], r.log10_grad_norms("h"))
+
+
+def test_imported_weights_refuse_init_options():
+    model, _, _ = _trained(steps=0)
+    imp = from_torch(model.lstm, head=model.fc)
+    with pytest.raises(unroll.analysis.AnalysisError, match=r"forget_bias=1\.0 does not apply"):
+        unroll.analyze(imp, init_options={"forget_bias": 1.0})
+
+
+def test_given_inputs_of_the_wrong_shape_name_the_node_and_the_shape():
+    g = unroll.presets.elman(3, 4)
+    with pytest.raises(unroll.analysis.AnalysisError, match=r"'x' have shape \(5, 2\), expected"):
+        unroll.analyze(g, inputs=np.zeros((5, 2)))
+    with pytest.raises(unroll.analysis.AnalysisError, match=r"expected \(B, T, 3\)"):
+        unroll.analyze(g, inputs=np.zeros((5, 2, 2)), batch_first=True)

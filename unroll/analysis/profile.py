@@ -57,12 +57,22 @@ import networkx as nx
 import numpy as np
 
 from ..engine import bptt, check_memory
-from ..errors import LimitError
+from ..errors import InputError, LimitError
+from ..graph import Graph
+from ..losses import LOSSES
 from ..unrolled import DEFAULT_MAX_NODES, unroll
 from .errors import AnalysisError
 from .export import csv_cell, plain, plain_list, versions
 from .logspace import log10_norm, log10_sum, quantiles
-from .probes import ModelSpec, as_models, draw_inputs, probe_cotangents, probe_name
+from .probes import (
+    GivenData,
+    ModelSpec,
+    as_models,
+    draw_inputs,
+    given_data,
+    probe_cotangents,
+    probe_name,
+)
 from .theory import theory_bound
 from .verdict import DEFAULT_RULE, VerdictRule, distance_below, fit_decay, verdict
 
@@ -181,9 +191,10 @@ def _measure(
     input_scale: float,
     loss: str,
     limits: dict,
+    data: GivenData | None = None,
 ):
     """Run every seed of one model, the seeds of a pass as one ensemble; return per-seed
-    arrays, theory and overflow faults."""
+    arrays, theory and overflow faults. ``data``: given inputs (and a loss) for every seed."""
     g = spec.graph
     u = unroll(g, steps, mode=mode, max_nodes=limits["max_nodes"])
     check_memory(u, batch, contributions=True, max_memory=limits["max_memory"])  # before init
@@ -199,11 +210,11 @@ def _measure(
         r = bptt(
             u,
             _stack(drawn),
-            _stack([draw_inputs(g, steps, seed, batch, input_scale) for seed in chunk]),
-            _stack([probe_cotangents(loss, u, seed, batch) for seed in chunk]),
+            *_inputs_and_cotangents(data, g, u, chunk, batch, input_scale, loss),
             contributions=weights or False,
             input_grads=False,
             max_memory=limits["max_memory"],
+            **_given_loss(data),
         )
         lost = np.array([r.model(m).first_nonfinite() is not None for m in range(len(chunk))])
         rows = slice(start, start + len(chunk))
@@ -223,6 +234,24 @@ def _measure(
                 )
                 info[s] = (th.kind, th.formula)
     return norms, contrib, theory, factors, info, faults
+
+
+def _inputs_and_cotangents(data, graph, unrolled, chunk, batch, input_scale, loss):
+    """The stacked inputs and probe cotangents of the seeds in ``chunk`` (None for a loss)."""
+    if data is None:
+        inputs = [draw_inputs(graph, unrolled.steps, seed, batch, input_scale) for seed in chunk]
+    else:
+        inputs = [data.inputs] * len(chunk)
+    if data is not None and data.loss is not None:
+        return _stack(inputs), None
+    return _stack(inputs), _stack([probe_cotangents(loss, unrolled, s, batch) for s in chunk])
+
+
+def _given_loss(data) -> dict:
+    """``bptt``'s ``loss=``/``targets=`` for given data with a real loss."""
+    if data is None or data.loss is None:
+        return {}
+    return {"loss": data.loss, "targets": data.targets}
 
 
 def _seeds_per_pass(unrolled, batch: int, seeds: int, max_memory) -> int:
@@ -314,11 +343,11 @@ def _fault_warnings(profile: ModelProfile, faults, cut: dict[str, str]) -> list[
 
 
 def _profile(
-    label, spec, seeds, steps, mode, batch, input_scale, loss, qs, threshold, rule, limits
+    label, spec, seeds, steps, mode, batch, input_scale, loss, qs, threshold, rule, limits, data
 ) -> ModelProfile:
     cut = _check_reachable(label, spec.graph)
     norms, contrib, theory, factors, info, faults = _measure(
-        spec, steps, seeds, mode, batch, input_scale, loss, limits
+        spec, steps, seeds, mode, batch, input_scale, loss, limits, data
     )
     shares = {w: _shares(v) for w, v in contrib.items()}
     if contrib:
@@ -605,15 +634,21 @@ def analyze(
     params=None,
     max_nodes: int | None = DEFAULT_MAX_NODES,
     max_memory: int | str | None = "auto",
+    inputs=None,
+    targets=None,
+    batch_first: bool | None = None,
 ) -> Report:
     """Measure how gradient norms vanish or explode with the distance from the loss.
 
     Parameters
     ----------
-    model : Graph or dict
+    model : Graph, imported model, BPTTResult or dict
         One graph, or ``{label: Graph | (Graph, init options) | ModelSpec}`` to compare
         several (every model gets the same inputs and the same loss probe). An init
         options dict may name the scheme (``{"init": "orthogonal", "spectral_norm": 1}``).
+        An imported model (:func:`unroll.from_torch`, ``from_keras``, ``from_onnx``)
+        keeps its own weights. A single :class:`~unroll.engine.BPTTResult` (a run you
+        made) is summarised as it is: one "seed", no other argument applies.
     steps : int
         Unrolled length T.
     seeds : int or list of int
@@ -629,9 +664,10 @@ def analyze(
         Sequences per seed (norms are over batch and units).
     input_scale : float
         Inputs are standard normal times this (0 for zero input).
-    loss : {"random", "sum"}
+    loss : {"random", "sum", "mse", "xent"}
         The loss probe: ``random`` (alias ``"random cotangent"``) puts a seeded random
-        cotangent of unit norm on the output at each loss step; ``sum`` puts ones.
+        cotangent of unit norm on the output at each loss step; ``sum`` puts ones. With
+        ``inputs``, ``mse`` and ``xent`` are the real losses on ``targets``.
     quantiles : (float, float)
         The band drawn around the median over seeds.
     threshold : float
@@ -645,6 +681,15 @@ def analyze(
     max_nodes, max_memory
         The size limits of :func:`unroll.unroll` and :func:`unroll.bptt` (20 million
         node instances; 8 GiB or the available memory); ``None`` lifts them.
+    inputs : array or mapping, optional
+        Your sequences instead of random ones: ``(T, B, n)`` (``{input node: array}`` for
+        several inputs), batch first where the model is (a ``batch_first`` torch module)
+        or with ``batch_first=True``; ``steps`` and ``batch`` then come from them.
+    targets : array or mapping, optional
+        The targets of an ``mse`` or ``xent`` loss, at every step or at the loss steps of
+        ``mode``, in the inputs' layout.
+    batch_first : bool, optional
+        The layout of ``inputs`` and ``targets`` (default: the model's own).
 
     Returns
     -------
@@ -672,9 +717,22 @@ def analyze(
     >>> round(s.decay_per_step, 6), s.verdict, s.distance_to_threshold
     (-0.30103, 'vanishing', 10)
     """
+    if _is_result(model):
+        return _report_of_result(model, quantiles, threshold, rule)
     specs = as_models(model, init, init_options, params)
+    _refuse_init_for_imports(model, init, init_options)
+    data = None
+    if inputs is not None:
+        graph = next(iter(specs.values())).graph
+        real = loss if loss in LOSSES and loss != "sum" else None
+        data = given_data(model, graph, inputs, targets, real, batch_first)
+        steps, batch = data.steps, data.batch
+    elif targets is not None:
+        raise AnalysisError("targets= needs inputs= (the sequences the targets belong to)")
     seed_list = _seed_list(seeds)
-    loss = probe_name(loss)
+    if data is not None and data.loss is not None and _all_fixed(specs):
+        seed_list = seed_list[:1]  # fixed weights, inputs and loss: every seed is the same run
+    loss = loss if data is not None and data.loss is not None else probe_name(loss)
     qs = _check_settings(batch, input_scale, quantiles, threshold)
     limits = {"max_nodes": max_nodes, "max_memory": max_memory}
     profiles = {
@@ -691,6 +749,7 @@ def analyze(
             threshold,
             rule,
             limits,
+            data,
         )
         for label, spec in specs.items()
     }
@@ -706,7 +765,66 @@ def analyze(
         "quantiles": list(qs),
         "threshold": float(threshold),
     }
+    if data is not None:
+        settings["inputs"] = "given"
     return Report(profiles, settings, rule, threshold)
+
+
+def _refuse_init_for_imports(model, init, init_options) -> None:
+    """An imported model has its own weights: an init scheme or option would be ignored."""
+    if not (isinstance(getattr(model, "graph", None), Graph) and hasattr(model, "params")):
+        return
+    if init != "torch" or init_options:
+        given = [f"init={init!r}"] if init != "torch" else []
+        given += [f"{k}={v!r}" for k, v in sorted((init_options or {}).items())]
+        raise AnalysisError(
+            f"{', '.join(given)} does not apply to an imported model: it has its own weights"
+        )
+
+
+def _all_fixed(specs: dict) -> bool:
+    return all(isinstance(s.params, Mapping) for s in specs.values())
+
+
+def _is_result(value) -> bool:
+    return hasattr(value, "log10_grad_norms") and hasattr(value, "unrolled")
+
+
+def _report_of_result(result, quantiles_, threshold, rule) -> Report:
+    """The report of one run the user made: its gradient norms as one seed."""
+    u = result.unrolled
+    g = u.graph
+    qs = _check_settings(1, 1.0, quantiles_, threshold)
+    norms = {s: np.atleast_2d(result.log10_grad_norms(s)) for s in g.state_nodes()}
+    if any(v.shape[0] != 1 for v in norms.values()):
+        raise AnalysisError("analyze takes one run; pick one model of an ensemble with r.model(m)")
+    contrib = {}
+    for w in g.recurrent_weights():
+        try:
+            contrib[w] = np.atleast_2d(result.contribution_log10_norms(w))
+        except InputError:  # the run kept no per-step contributions
+            contrib = {}
+            break
+    shares = {w: _shares(v) for w, v in contrib.items()}
+    if contrib:
+        shares["recurrent"] = _shares(log10_norm(np.stack(list(contrib.values())), axis=0))
+    spec = ModelSpec(g, params="given")
+    profile = ModelProfile(g.name, spec, [0], qs, norms, contrib, shares)
+    _summarize(profile, threshold, rule)
+    settings = {
+        "steps": u.steps,
+        "seeds": [0],
+        "init": "given",
+        "init_options": {},
+        "mode": u.mode.name,
+        "batch": int(next(iter(result.values.values())).shape[-2]),
+        "input_scale": float("nan"),
+        "loss": "given",
+        "quantiles": list(qs),
+        "threshold": float(threshold),
+        "inputs": "given",
+    }
+    return Report({g.name: profile}, settings, rule, threshold)
 
 
 def compare(
