@@ -1,5 +1,8 @@
 """Your model, your data: trained torch models with heads, analysed on given sequences."""
 
+import json
+import re
+
 import numpy as np
 import pytest
 
@@ -165,3 +168,106 @@ def test_given_inputs_of_the_wrong_shape_name_the_node_and_the_shape():
         unroll.analyze(g, inputs=np.zeros((5, 2)))
     with pytest.raises(unroll.analysis.AnalysisError, match=r"expected \(B, T, 3\)"):
         unroll.analyze(g, inputs=np.zeros((5, 2, 2)), batch_first=True)
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+    from unroll.cli.main import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A trained LSTM + Linear saved as a state_dict, its inputs and targets as .npy."""
+    model, x, y = _trained()
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    np.save(tmp_path / "x.npy", x.numpy())
+    np.save(tmp_path / "y.npy", y.numpy())
+    dh, _ = _torch_step_grads(model, x, y)
+    return tmp_path, np.log10(np.linalg.norm(dh, axis=(0, 2)))
+
+
+def test_cli_grads_match_torch_autograd(saved):
+    folder, expected = saved
+    out = folder / "norms.json"
+    result = _cli(
+        "grads", folder / "model.pt", "--inputs", folder / "x.npy", "--targets",
+        folder / "y.npy", "--batch-first", "--json", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "loss: mse = " in result.output and "‖∂L/∂h_l1‖" in result.output
+    report = json.loads(out.read_text())
+    assert report["mode"] == "synced" and report["loss"] == "mse"
+    np.testing.assert_allclose(report["log10_grad_norms"]["h_l1"], expected, rtol=0, atol=1e-10)
+
+
+def test_cli_analyze_uses_the_files(saved):
+    folder, expected = saved
+    out = folder / "report.json"
+    result = _cli(
+        "analyze", folder / "model.pt", "--inputs", folder / "x.npy", "--targets",
+        folder / "y.npy", "--batch-first", "--mode", "synced", "--json", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    per_seed = report["models"][0]["grad_norms"]["h_l1"]["per_seed"]
+    np.testing.assert_allclose(per_seed[0], expected, rtol=0, atol=1e-10)
+
+
+def test_cli_reads_csv_and_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 3))
+    np.savetxt(tmp_path / "x.csv", x, delimiter=",", header="a,b,c", comments="")
+    np.savez(tmp_path / "x.npz", x=x[:, None, :])
+    runs = [_cli("grads", "elman:input=3", "--inputs", tmp_path / f, "--csv", "-") for f in
+            ("x.csv", "x.npz")]  # fmt: skip
+    assert [r.exit_code for r in runs] == [0, 0], runs[0].output
+    assert runs[0].stdout == runs[1].stdout
+    assert runs[0].stdout.splitlines()[0] == "step,distance,log10_grad_norm_h"
+    assert len(runs[0].stdout.splitlines()) == 7
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (np.zeros((7, 2)), r"x.npy: inputs for 'x' have shape \(7, 2\), expected \(B, T, 3\)"),
+        (np.zeros((4, 7, 5)), r"x.npy: inputs for 'x' have shape \(4, 7, 5\), expected"),
+    ],
+)
+def test_cli_bad_shapes_are_usage_errors(saved, content, message):
+    folder, _ = saved
+    np.save(folder / "x.npy", content)
+    result = _cli("grads", folder / "model.pt", "--inputs", folder / "x.npy", "--batch-first")
+    assert result.exit_code == 2
+
+    assert re.search(message, result.output), result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_bad_targets_and_files_name_the_file(saved):
+    folder, _ = saved
+    np.save(folder / "t.npy", np.zeros((4, 7, 3)))
+    args = ["grads", folder / "model.pt", "--inputs", folder / "x.npy", "--batch-first"]
+    result = _cli(*args, "--targets", folder / "t.npy")
+    assert result.exit_code == 2
+    assert "t.npy: targets for 'head' have shape (7, 4, 3) (time first), expected (T, 4, 2)" in (
+        result.output
+    )
+    (folder / "junk.npy").write_text("not numpy")
+    result = _cli("grads", folder / "model.pt", "--inputs", folder / "junk.npy")
+    assert result.exit_code == 2 and "junk.npy: cannot read it as .npy" in result.output
+    result = _cli("grads", folder / "model.pt", "--inputs", folder / "missing.npy")
+    assert result.exit_code == 2 and "missing.npy: no such file" in result.output
+
+
+def test_cli_refuses_init_for_a_model_with_weights(saved):
+    folder, _ = saved
+    result = _cli("analyze", folder / "model.pt", "--init", "orthogonal")
+    assert result.exit_code == 2
+    assert "--init does not apply to" in result.output and "its own weights" in result.output
+    result = _cli("analyze", folder / "model.pt", "--init-option", "forget_bias=1")
+    assert result.exit_code == 2 and "--init-option does not apply" in result.output
