@@ -271,3 +271,39 @@ def test_cli_refuses_init_for_a_model_with_weights(saved):
     assert "--init does not apply to" in result.output and "its own weights" in result.output
     result = _cli("analyze", folder / "model.pt", "--init-option", "forget_bias=1")
     assert result.exit_code == 2 and "--init-option does not apply" in result.output
+
+
+# ---- decay per loss --------------------------------------------------------------------------
+
+
+def test_synced_tanh_rnn_is_vanishing_at_the_many_to_one_factor():
+    g = unroll.presets.elman(4, 16)
+    one = unroll.analyze(g, steps=60, seeds=5, mode="many-to-one")["elman"]
+    synced = unroll.analyze(g, steps=60, seeds=5, mode="synced")["elman"]
+    assert synced.verdict_from == "per-loss" and one.verdict_from == "total"
+    assert synced.summary["h"].verdict == "vanishing"
+    # the factor lies within the band of the many-to-one run's per-seed factors
+    per_seed = [unroll.analysis.fit_decay(row[::-1]) for row in one.grad_norms["h"]]
+    low, high = 10 ** min(per_seed), 10 ** max(per_seed)
+    assert low <= synced.summary["h"].factor_per_step <= high
+    assert synced.summary["h"].factor_per_step == pytest.approx(
+        one.summary["h"].factor_per_step, rel=0.05
+    )
+    # the total sums every later loss: far flatter than each loss's own decay
+    total_slope = unroll.analysis.fit_decay(synced.by_distance("h")["median"])
+    assert total_slope > 0.5 * synced.summary["h"].decay_per_step
+
+
+def test_per_loss_rows_equal_separate_runs():
+    g = unroll.presets.elman(2, 3)
+    u = unroll.unroll(g, steps=5, mode="synced")
+    params = unroll.init_params(g, seed=1)
+    xs = {"x": np.random.default_rng(0).standard_normal((5, 2, 2))}
+    from unroll.analysis.perloss import per_loss_norms
+
+    cots = {("h", t): np.full((2, 3), t + 1.0) for t in range(5)}
+    rows = per_loss_norms(u, params, xs, cots, ["h"], None)["h"]
+    for i, t in enumerate(range(5)):
+        alone = unroll.bptt(u, params, xs, {("h", t): cots[("h", t)]}).log10_grad_norms("h")
+        np.testing.assert_allclose(rows[i, : t + 1], alone[: t + 1][::-1], rtol=1e-12)
+        assert np.isnan(rows[i, t + 1 :]).all()

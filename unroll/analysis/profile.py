@@ -36,6 +36,8 @@ JSON schema (``Report.to_json``; key order fixed; non-finite numbers are ``null`
                  "recurrent_share": band,
                  "theory": {state: {"kind", "formula", "log10": band,
                                     "log10_factor": band or null}},
+                 "verdict_from": "per-loss" or "total",
+                 "per_loss": {state: band over distance t-k},  # losses at many steps
                  "warnings": [str]}]}       # only when there are any (see ModelProfile)
 
 where a band is ``{"median", "q_low", "q_high"}``, each a list over steps t = 0 ... T-1
@@ -50,6 +52,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -64,6 +67,7 @@ from ..unrolled import DEFAULT_MAX_NODES, unroll
 from .errors import AnalysisError
 from .export import csv_cell, plain, plain_list, versions
 from .logspace import log10_norm, log10_sum, quantiles
+from .perloss import per_loss_norms, real_loss_cotangents
 from .probes import (
     GivenData,
     ModelSpec,
@@ -147,6 +151,28 @@ class ModelProfile:
     summary: dict[str, StateSummary] = field(default_factory=dict)
     first_steps_share: float | None = None
     warnings: list[str] = field(default_factory=list)
+    per_loss: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def verdict_from(self) -> str:
+        """``"per-loss"`` where losses sit at many steps (the verdict reads each loss's own
+        decay ``||dℓ_t/ds_k||`` against ``t - k``), else ``"total"`` (``dL/ds_t``)."""
+        return "per-loss" if self.per_loss else "total"
+
+    def per_loss_by_distance(self, state: str) -> dict[str, np.ndarray]:
+        """The band of ``log10 ||dℓ_t/ds_k||`` over distance ``t - k``, over every loss
+        step ``t`` and seed (only where losses sit at many steps)."""
+        rows = self.per_loss[state]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no sample beyond the last loss
+            med, lo, hi = (np.nanquantile(rows, q, axis=0) for q in (0.5, *self.quantiles))
+        return {"median": med, "q_low": lo, "q_high": hi}
+
+    def decay_curve(self, state: str) -> np.ndarray:
+        """The median curve over distance the summary fits: per-loss if there is one."""
+        if state in self.per_loss:
+            return self.per_loss_by_distance(state)["median"]
+        return self.by_distance(state)["median"]
 
     @property
     def state_nodes(self) -> list[str]:
@@ -200,6 +226,7 @@ def _measure(
     check_memory(u, batch, contributions=True, max_memory=limits["max_memory"])  # before init
     states, weights = g.state_nodes(), g.recurrent_weights()
     norms = {s: np.empty((len(seeds), steps)) for s in states}
+    per_loss: dict[str, list] = {s: [] for s in states} if len(u.loss_steps) > 1 else {}
     contrib = {w: np.empty((len(seeds), steps)) for w in weights}
     theory, factors, info, faults = {}, {}, {}, []
     with_theory = u.loss_steps == [steps - 1]
@@ -226,6 +253,14 @@ def _measure(
             one = r.model(m)
             if lost[m]:  # every gradient flows through the overflowed values: meaningless
                 faults.append((seed, one.warnings[0]))
+            elif per_loss:
+                xs = (
+                    data.inputs
+                    if data is not None
+                    else draw_inputs(g, steps, seed, batch, input_scale)
+                )
+                for s, rows in _per_loss(u, drawn[m], xs, seed, batch, loss, data, limits).items():
+                    per_loss[s].append(rows)
             for s, th in theory_bound(g, drawn[m], one).items() if with_theory else ():
                 i = start + m
                 theory.setdefault(s, np.empty((len(seeds), steps)))[i] = th.log10
@@ -233,7 +268,18 @@ def _measure(
                     np.nan if th.log10_factor is None else th.log10_factor
                 )
                 info[s] = (th.kind, th.formula)
-    return norms, contrib, theory, factors, info, faults
+    per_loss = {s: np.concatenate(rows) for s, rows in per_loss.items() if rows}
+    return norms, contrib, theory, factors, info, faults, per_loss
+
+
+def _per_loss(u, params, inputs, seed, batch, loss, data, limits) -> dict:
+    """``{state: (loss steps, T)}`` of one seed: each loss's own gradient over distance."""
+    if data is not None and data.loss is not None:
+        full = real_loss_cotangents(u, params, inputs, data.loss, data.targets)
+    else:
+        full = probe_cotangents(loss, u, seed, batch)
+    states = u.graph.state_nodes()
+    return per_loss_norms(u, params, inputs, full, states, limits["max_memory"])
 
 
 def _inputs_and_cotangents(data, graph, unrolled, chunk, batch, input_scale, loss):
@@ -276,7 +322,7 @@ def _stack(per_seed: list[dict]) -> dict:
 def _summarize(profile: ModelProfile, threshold: float, rule: VerdictRule) -> None:
     T = profile.steps
     for s in profile.grad_norms:
-        curve = profile.by_distance(s)["median"]
+        curve = profile.decay_curve(s)
         slope = fit_decay(curve)
         zero = bool(np.isneginf(curve).any())
         reached = not np.isneginf(profile.grad_norms[s]).all()
@@ -346,7 +392,7 @@ def _profile(
     label, spec, seeds, steps, mode, batch, input_scale, loss, qs, threshold, rule, limits, data
 ) -> ModelProfile:
     cut = _check_reachable(label, spec.graph)
-    norms, contrib, theory, factors, info, faults = _measure(
+    norms, contrib, theory, factors, info, faults, per_loss = _measure(
         spec, steps, seeds, mode, batch, input_scale, loss, limits, data
     )
     shares = {w: _shares(v) for w, v in contrib.items()}
@@ -356,6 +402,7 @@ def _profile(
     profile = ModelProfile(
         label, spec, list(seeds), qs, norms, contrib, shares, theory, info, factors
     )
+    profile.per_loss = per_loss
     _summarize(profile, threshold, rule)
     if all(sm.verdict == "unreached" for sm in profile.summary.values()):
         raise AnalysisError(
@@ -469,6 +516,7 @@ class Report:
             "at the loss",
             self.rule.describe(),
         ]
+        notes += [_verdict_note(p) for p in self.profiles.values() if p.per_loss]
         notes += [f"warning: {w}" for w in self.warnings]
         return "\n".join([*lines, "", *notes])
 
@@ -519,6 +567,11 @@ class Report:
                     ),
                 }
                 for s, v in p.theory.items()
+            },
+            "verdict_from": p.verdict_from,
+            "per_loss": {
+                s: {k: plain_list(v) for k, v in p.per_loss_by_distance(s).items()}
+                for s in p.per_loss
             },
             **({"warnings": list(p.warnings)} if p.warnings else {}),
         }
@@ -768,6 +821,14 @@ def analyze(
     if data is not None:
         settings["inputs"] = "given"
     return Report(profiles, settings, rule, threshold)
+
+
+def _verdict_note(p: ModelProfile) -> str:
+    return (
+        f"{p.label}: losses at {len(p.per_loss[p.state_nodes[0]]) // len(p.seeds)} steps: "
+        "decay, distance and verdict read each loss's own gradient ‖∂ℓ_t/∂s_k‖ against "
+        "t−k (median over t and seeds), not the total ‖∂L/∂s_t‖, which sums every later loss"
+    )
 
 
 def _refuse_init_for_imports(model, init, init_options) -> None:
