@@ -307,3 +307,24 @@ def test_per_loss_rows_equal_separate_runs():
         alone = unroll.bptt(u, params, xs, {("h", t): cots[("h", t)]}).log10_grad_norms("h")
         np.testing.assert_allclose(rows[i, : t + 1], alone[: t + 1][::-1], rtol=1e-12)
         assert np.isnan(rows[i, t + 1 :]).all()
+
+
+# ---- display ---------------------------------------------------------------------------------
+
+
+def test_report_shows_as_an_html_table():
+    rep = unroll.analyze(unroll.presets.elman(2, 4), steps=20, seeds=2, mode="synced")
+    page = rep._repr_html_()
+    assert page.startswith("<table><thead><tr><th>model</th><th>state</th>")
+    verdict = rep.summary["elman"]["h"].verdict
+    assert "<td>elman</td><td>h</td>" in page and f"<td>{verdict}</td><td>per-loss</td>" in page
+    assert page.count("<tr>") == 2  # the header and one state
+
+
+def test_print_graph_shows_one_equation_per_line():
+    text = str(unroll.presets.lstm(3, 4))
+    lines = text.splitlines()
+    assert lines[0] == "lstm: input x (3); output h"
+    assert "f[t]" in text and "= sigmoid(W_if x[t] + W_hf h[t−1] + b_if + b_hf)" in text
+    assert len(lines) == 1 + len(unroll.presets.lstm(3, 4).nodes)
+    assert "Graph(" not in text

@@ -49,6 +49,7 @@ where a band is ``{"median", "q_low", "q_high"}``, each a list over steps t = 0 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import math
@@ -519,6 +520,27 @@ class Report:
         notes += [_verdict_note(p) for p in self.profiles.values() if p.per_loss]
         notes += [f"warning: {w}" for w in self.warnings]
         return "\n".join([*lines, "", *notes])
+
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table, for Jupyter: one row per model and state node."""
+        drop = f"dist. to {self.threshold:g}"
+        head = ["model", "state", "decay/step", "×/step", drop, "verdict", "verdict from"]
+        rows = []
+        for label, p in self.profiles.items():
+            for s, sm in p.summary.items():
+                dist = "never" if sm.distance_to_threshold is None else sm.distance_to_threshold
+                cells = [label, s, f"{sm.decay_per_step:+.4f}", f"{sm.factor_per_step:.4g}"]
+                cells += [dist, sm.verdict, p.verdict_from]
+                rows.append("".join(f"<td>{html.escape(str(c))}</td>" for c in cells))
+        header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        body = "".join(f"<tr>{r}</tr>" for r in rows)
+        notes = [self.rule.describe(), *self.warnings]
+        caption = "".join(f"<br><small>{html.escape(n)}</small>" for n in notes)
+        return (
+            f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+            f"<p><small>{self.steps} steps, {len(self.settings['seeds'])} seeds, mode "
+            f"{html.escape(str(self.settings['mode']))}</small>{caption}</p>"
+        )
 
     def __str__(self) -> str:
         return self.summary_table()
