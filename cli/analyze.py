@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .grads import data_options, read_data, refuse_init_for_weights
+from .grads import data_options, echo_and_write, read_data, refuse_init_for_weights
 from .params import (
     force_option,
     limits,
@@ -12,8 +12,6 @@ from .params import (
     model_argument,
     report_outputs,
     save_figure,
-    with_newline,
-    write_output,
 )
 
 __all__ = ["analyze", "labelled_models"]
@@ -87,12 +85,7 @@ def analyze(
         **_given(model, data),
         **limits(force),
     )
-    to_stdout = "-" in (json_out, csv_out)
-    click.echo(report.summary_table(), err=to_stdout)
-    if json_out:
-        write_output(json_out, with_newline(report.to_json()))
-    if csv_out:
-        write_output(csv_out, report.to_csv())
+    echo_and_write(report.summary_table(), report, json_out, csv_out)
     if plot:
         save_figure(_figure(report), plot)
 

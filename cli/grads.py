@@ -6,7 +6,7 @@ import click
 
 from .params import MODE, OutputPath, model_argument, stacked, with_newline, write_output
 
-__all__ = ["data_options", "grads", "read_data", "refuse_init_for_weights"]
+__all__ = ["data_options", "echo_and_write", "grads", "read_data", "refuse_init_for_weights"]
 
 
 def data_options(*, required: bool, losses: tuple[str, ...]):
@@ -98,9 +98,14 @@ def grads(model, inputs, targets, loss, batch_first, mode, encoder_steps, json_o
     data = read_data(model, inputs, targets, loss, batch_first)
     params = model.params if model.params is not None else init_params(model.graph, seed=0)
     norms = step_grad_norms(model.graph, params, data, mode=mode, encoder_steps=encoder_steps)
+    echo_and_write(norms.table(), norms, json_out, csv_out)
+
+
+def echo_and_write(table: str, result, json_out, csv_out) -> None:
+    """Print ``table`` (on stderr when JSON or CSV go to stdout), write ``--json``/``--csv``."""
     to_stdout = "-" in (json_out, csv_out)
-    click.echo(norms.table(), err=to_stdout)
+    click.echo(table, err=to_stdout)
     if json_out:
-        write_output(json_out, with_newline(norms.to_json()))
+        write_output(json_out, with_newline(result.to_json()))
     if csv_out:
-        write_output(csv_out, norms.to_csv())
+        write_output(csv_out, result.to_csv())
