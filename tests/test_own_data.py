@@ -328,3 +328,16 @@ def test_print_graph_shows_one_equation_per_line():
     assert "f[t]" in text and "= sigmoid(W_if x[t] + W_hf h[t−1] + b_if + b_hf)" in text
     assert len(lines) == 1 + len(unroll.presets.lstm(3, 4).nodes)
     assert "Graph(" not in text
+
+
+def test_per_loss_rows_in_chunks_equal_one_pass():
+    g = unroll.presets.elman(2, 3)
+    u = unroll.unroll(g, steps=7, mode="synced")
+    params = unroll.init_params(g, seed=2)
+    xs = {"x": np.random.default_rng(1).standard_normal((7, 1, 2))}
+    from unroll.analysis.perloss import per_loss_norms
+
+    cots = {("h", t): np.ones((1, 3)) for t in range(7)}
+    whole = per_loss_norms(u, params, xs, cots, ["h"], None)["h"]
+    chunked = per_loss_norms(u, params, xs, cots, ["h"], None, per_pass=3)["h"]
+    np.testing.assert_allclose(chunked, whole, rtol=1e-13)

@@ -45,12 +45,23 @@ def by_distance_rows(norms: np.ndarray, loss_steps: list[int]) -> np.ndarray:
     return rows
 
 
-def per_loss_norms(unrolled, params, inputs, cotangents: dict, states, max_memory) -> dict:
-    """``{state: (S, T)}``: ``log10 ||dℓ_t/ds||`` over distance, one row per loss step."""
+def per_loss_norms(
+    unrolled, params, inputs, cotangents: dict, states, max_memory, per_pass: int | None = None
+) -> dict:
+    """``{state: (S, T)}``: ``log10 ||dℓ_t/ds||`` over distance, one row per loss step.
+
+    ``per_pass`` loss steps run as one ensemble (default: all of them).
+    """
     loss_steps = list(unrolled.loss_steps)
-    S = len(loss_steps)
-    stacked = {k: np.broadcast_to(v, (S, *np.shape(v))).copy() for k, v in params.items()}
-    xs = {k: np.broadcast_to(v, (S, *np.shape(v))).copy() for k, v in inputs.items()}
-    cots = loss_step_cotangents(unrolled, cotangents, loss_steps)
-    r = bptt(unrolled, stacked, xs, cots, input_grads=False, max_memory=max_memory)
-    return {s: by_distance_rows(r.log10_grad_norms(s), loss_steps) for s in states}
+    per_pass = per_pass or len(loss_steps)
+    parts = []
+    for start in range(0, len(loss_steps), per_pass):
+        chunk = loss_steps[start : start + per_pass]
+        S = len(chunk)
+        stacked = {k: np.broadcast_to(v, (S, *np.shape(v))).copy() for k, v in params.items()}
+        xs = {k: np.broadcast_to(v, (S, *np.shape(v))).copy() for k, v in inputs.items()}
+        mine = {k: v for k, v in cotangents.items() if k[1] in chunk}
+        cots = loss_step_cotangents(unrolled, mine, chunk)
+        r = bptt(unrolled, stacked, xs, cots, input_grads=False, max_memory=max_memory)
+        parts.append({s: by_distance_rows(r.log10_grad_norms(s), chunk) for s in states})
+    return {s: np.concatenate([p[s] for p in parts]) for s in states}

@@ -280,7 +280,8 @@ def _per_loss(u, params, inputs, seed, batch, loss, data, limits) -> dict:
     else:
         full = probe_cotangents(loss, u, seed, batch)
     states = u.graph.state_nodes()
-    return per_loss_norms(u, params, inputs, full, states, limits["max_memory"])
+    per_pass = _seeds_per_pass(u, batch, len(u.loss_steps), limits["max_memory"])
+    return per_loss_norms(u, params, inputs, full, states, limits["max_memory"], per_pass)
 
 
 def _inputs_and_cotangents(data, graph, unrolled, chunk, batch, input_scale, loss):
