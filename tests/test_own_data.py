@@ -341,3 +341,19 @@ def test_per_loss_rows_in_chunks_equal_one_pass():
     whole = per_loss_norms(u, params, xs, cots, ["h"], None)["h"]
     chunked = per_loss_norms(u, params, xs, cots, ["h"], None, per_pass=3)["h"]
     np.testing.assert_allclose(chunked, whole, rtol=1e-13)
+
+
+def test_keras_models_read_batch_first_sequences():
+    pytest.importorskip("keras")
+    from unroll.interop import from_keras
+
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.GRU(4, return_sequences=True)])
+    imp = from_keras(model)
+    x = np.random.default_rng(0).standard_normal((2, 6, 3))  # Keras: (B, T, n)
+    rep = unroll.analyze(imp, inputs=x, mode="synced", loss="sum")
+    assert (rep.steps, rep.settings["batch"]) == (6, 2)
+    u = unroll.unroll(imp.graph, steps=6, mode="synced")
+    cots = {inst: np.ones((2, 4)) for inst in u.loss_instances}
+    run = unroll.bptt(u, imp.params, imp.inputs(x), cots)
+    np.testing.assert_array_equal(rep[imp.graph.name].grad_norms["h"][0], run.log10_grad_norms("h"))

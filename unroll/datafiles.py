@@ -184,9 +184,9 @@ def load_data(model, graph, inputs, targets=None, loss: str | None = None, batch
     unroll.datafiles.DataFileError: ...x.npy: inputs for 'x' have shape (6, 2, 3), expected ...
     """
     from .analysis.errors import AnalysisError
-    from .analysis.probes import given_data
+    from .analysis.probes import given_data, model_is_batch_first
 
-    first = bool(getattr(model, "batch_first", False)) if batch_first is None else batch_first
+    first = model_is_batch_first(model) if batch_first is None else batch_first
     in_path = Path(inputs)
     xs = _named(read_array(in_path), in_path, graph.input_nodes(), "input")
     xs = _as_sequences(xs, in_path, first) if not isinstance(xs, dict) else xs

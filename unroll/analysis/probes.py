@@ -31,6 +31,7 @@ __all__ = [
     "as_spec",
     "draw_inputs",
     "given_data",
+    "model_is_batch_first",
     "probe_cotangents",
     "probe_name",
 ]
@@ -304,6 +305,18 @@ class GivenData:
         return next(iter(self.inputs.values())).shape[1]
 
 
+#: Imports whose sequences are always batch first (Keras: ``(B, T, n)``); others say so
+#: with a ``batch_first`` attribute (torch, ONNX), and a graph is time first.
+_ALWAYS_BATCH_FIRST = {"KerasImport"}
+
+
+def model_is_batch_first(model) -> bool:
+    """Whether ``model``'s own sequences are ``(B, T, n)``."""
+    if type(model).__name__ in _ALWAYS_BATCH_FIRST:
+        return True
+    return bool(getattr(model, "batch_first", False))
+
+
 def _time_first(a: np.ndarray, batch_first: bool) -> np.ndarray:
     return np.swapaxes(a, 0, 1) if batch_first and a.ndim >= 2 else a
 
@@ -343,7 +356,7 @@ def given_data(
     (4, 5)
     """
     if batch_first is None:
-        batch_first = bool(getattr(model, "batch_first", False))
+        batch_first = model_is_batch_first(model)
     names = graph.input_nodes()
     if not isinstance(inputs, Mapping):
         if len(names) != 1:
