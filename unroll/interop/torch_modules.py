@@ -18,6 +18,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -257,6 +258,11 @@ class TorchImport:
     True
     """
 
+    #: ``{"head.weight": ("W_head",), ...}`` of a head (empty without one; subclasses
+    #: that build themselves, such as the ONNX import, have none).
+    head_names: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+    head = None
+
     def __init__(self, module, kind: TorchKind, head=None):
         self.module, self.kind, self.head = module, kind, head
         self.input_size, self.hidden_size = int(module.input_size), int(module.hidden_size)
@@ -280,7 +286,6 @@ class TorchImport:
         self.params = self._split(dict(module.named_parameters()))
         self.input_name = self.graph.input_nodes()[0]
         self.output_node = self.graph.output_nodes()[0]
-        self.head_names: dict[str, tuple[str, ...]] = {}
         if head is not None:
             self._attach_head(head)
 
