@@ -357,3 +357,18 @@ def test_keras_models_read_batch_first_sequences():
     cots = {inst: np.ones((2, 4)) for inst in u.loss_instances}
     run = unroll.bptt(u, imp.params, imp.inputs(x), cots)
     np.testing.assert_array_equal(rep[imp.graph.name].grad_norms["h"][0], run.log10_grad_norms("h"))
+
+
+def test_a_model_spec_reads_batch_first_and_the_head_as_text(tmp_path):
+    from unroll.models import load_model
+
+    model, _, _ = _trained(steps=0)
+    path = tmp_path / "model.pt"
+    torch.save(model.state_dict(), path)
+    for text, expected in (("true", True), ("false", False)):
+        loaded = load_state_dict(path, batch_first=text)
+        assert loaded.batch_first is expected
+    with pytest.raises(TorchInteropError, match=r"batch_first='maybe' is not true or false"):
+        load_state_dict(path, batch_first="maybe")
+    assert load_model(f"{path}:head=").graph.output_nodes() == ["h_l1"]
+    assert load_model(f"{path}:prefix=lstm,head=fc").graph.output_nodes() == ["head"]

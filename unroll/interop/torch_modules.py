@@ -987,7 +987,7 @@ def _infer(torch, state: dict, path, kind: str | None, options) -> _Spec:
     if not cell:
         arguments["num_layers"] = 1 + max(layer for *_, layer, _ in parsed.values())
         arguments["bidirectional"] = any(reverse for *_, reverse in parsed.values())
-        arguments["batch_first"] = bool(options.get("batch_first", False))
+        arguments["batch_first"] = _flag(options.get("batch_first", False), "batch_first", path)
     elif "batch_first" in options:
         raise TorchInteropError(f"{path}: batch_first does not apply to {found.name}")
     if "nonlinearity" in options:
@@ -997,6 +997,16 @@ def _infer(torch, state: dict, path, kind: str | None, options) -> _Spec:
             )
         arguments["nonlinearity"] = options["nonlinearity"]
     return _Spec(found, arguments, w_hh.dtype)
+
+
+def _flag(value, name: str, path) -> bool:
+    """A bool, or its text from a MODEL spec (``rnn.pt:batch_first=true``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+        return text in ("true", "yes", "on", "1")
+    raise TorchInteropError(f"{path}: {name}={value!r} is not true or false")
 
 
 def _parse_key(key: str, path):
