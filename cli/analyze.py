@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .grads import data_options, echo_and_write, read_data, refuse_init_for_weights
 from .params import (
     force_option,
     limits,
@@ -12,8 +13,6 @@ from .params import (
     one_stdout,
     report_outputs,
     save_figure,
-    with_newline,
-    write_output,
 )
 
 __all__ = ["analyze", "labelled_models"]
@@ -51,8 +50,12 @@ def labelled_models(models) -> dict:
     json_help="Write the full report as JSON (- for stdout).",
     csv_help="Write the per-step gradient norms as CSV (- for stdout).",
 )
+@data_options(required=False, losses=("random", "sum", "mse", "xent"))
 @force_option()
-def analyze(model, steps, seeds, init, init_options, mode, plot, json_out, csv_out, force):
+@click.pass_context
+def analyze(
+    ctx, model, steps, seeds, init, init_options, mode, plot, json_out, csv_out, force, **data
+):
     """Measure how gradients vanish or explode with distance in time, for each MODEL.
 
     Prints one row per model: decay per step (log10), distance at which the
@@ -65,11 +68,16 @@ def analyze(model, steps, seeds, init, init_options, mode, plot, json_out, csv_o
       unroll analyze elman --init orthogonal --init-option spectral_radius=1.1
       unroll analyze lstm lstm:forget_bias=3 --plot forget.png
       unroll analyze lstm examples/gru.toml --plot norms.png --json report.json
+      unroll analyze model.pt --inputs x.npy --targets y.npy --batch-first --mode synced
+
+    With --inputs (and --targets) the run uses your sequences (and the loss on
+    them) instead of random ones; --steps then comes from the file.
     """
     from unroll.analysis import analyze as measure
     from unroll.limits import check_run
 
-    to_stdout = one_stdout(json=json_out, csv=csv_out)
+    one_stdout(json=json_out, csv=csv_out)  # two outputs on stdout: a usage error
+    refuse_init_for_weights(ctx, model)
     for each in model:
         # memory is the engine's check (check_memory); here the estimated time
         check_run(
@@ -82,15 +90,23 @@ def analyze(model, steps, seeds, init, init_options, mode, plot, json_out, csv_o
         init=init,
         init_options=dict(init_options),
         mode=mode,
+        **_given(model, data),
         **limits(force),
     )
-    click.echo(report.summary_table(), err=to_stdout)
-    if json_out:
-        write_output(json_out, with_newline(report.to_json()))
-    if csv_out:
-        write_output(csv_out, report.to_csv())
+    echo_and_write(report.summary_table(), report, json_out, csv_out)
     if plot:
         save_figure(_figure(report), plot)
+
+
+def _given(models, data) -> dict:
+    """``analyze``'s ``inputs``/``targets``/``loss`` for --inputs/--targets/--loss."""
+    loss = data["loss"] or ("mse" if data["targets"] else "random")
+    if data["inputs"] is None:
+        if data["targets"] is not None:
+            raise click.UsageError("--targets needs --inputs")
+        return {"loss": loss}
+    given = read_data(models[0], data["inputs"], data["targets"], loss, data["batch_first"])
+    return {"inputs": given.inputs, "targets": given.targets, "loss": loss}
 
 
 def _figure(report):

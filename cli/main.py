@@ -10,6 +10,7 @@ from .errors import UnrollGroup
 from .explore import explore
 from .export import export
 from .gallery import gallery
+from .grads import grads
 from .presets import presets
 from .render import render
 from .sweep import sweep
@@ -41,6 +42,7 @@ def main(debug):
 
 for command in (render, analyze, sweep, train, presets, export, gallery, explore, animate):
     main.add_command(command)
+main.add_command(grads)
 
 
 if __name__ == "__main__":

@@ -304,7 +304,10 @@ def test_json_schema_keys_and_csv_table():
         "contributions",
         "recurrent_share",
         "theory",
+        "verdict_from",
+        "per_loss",
     ]
+    assert lstm["verdict_from"] == "total" and lstm["per_loss"] == {}
     assert list(lstm["summary"]["c"]) == [
         "decay_per_step",
         "factor_per_step",

@@ -542,9 +542,9 @@ def test_load_state_dict_picks_a_submodule(tmp_path):
     np.testing.assert_array_equal(
         imp.params["W_ho"], model.rnn.weight_hh_l0.detach().numpy()[12:16]
     )
-    with pytest.raises(TorchInteropError) as e:
-        load_state_dict(path)
-    _one_line(e, "model.pt", "unexpected parameter", "prefix=")
+    found = load_state_dict(path)  # the LSTM and its Linear head, by names and shapes
+    assert found.graph == imp.graph and found.graph.output_nodes() == ["head"]
+    assert load_state_dict(path, prefix="rnn", head="").graph == unroll.presets.lstm(3, 4)
     only_rnn = tmp_path / "wrapped.pt"
     torch.save(
         {"state_dict": {f"module.{k}": v for k, v in model.rnn.state_dict().items()}}, only_rnn

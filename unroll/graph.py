@@ -422,10 +422,72 @@ class Graph:
 
     # ---- display ----------------------------------------------------------------------
 
+    def __str__(self) -> str:
+        """The graph's equations, one node per line in step order, weights and delays named.
+
+        Examples
+        --------
+        >>> from unroll import presets
+        >>> print(presets.gru(2, 3))
+        gru: input x (2); output h
+        x[t]           input of size 2
+        r[t]           = sigmoid(W_ir x[t] + W_hr h[t−1] + b_ir + b_hr)
+        z[t]           = sigmoid(W_iz x[t] + W_hz h[t−1] + b_iz + b_hz)
+        hn[t]          = W_hn h[t−1] + b_hn
+        r_hn[t]        = r[t] × hn[t]
+        n[t]           = tanh(W_in x[t] + r_hn[t] + b_in)
+        one_minus_z[t] = 1 − z[t]
+        new_part[t]    = one_minus_z[t] × n[t]
+        old_part[t]    = z[t] × h[t−1]
+        h[t]           = new_part[t] + old_part[t]
+        """
+        inputs = ", ".join(f"{n} ({self.nodes[n].size})" for n in self.input_nodes())
+        outputs = ", ".join(self.output_nodes())
+        plural = "s" if len(self.input_nodes()) > 1 else ""
+        head = f"{self.name}: input{plural} {inputs or '(none)'}; output {outputs}"
+        order = self.step_order() if find_algebraic_loop(self) is None else list(self.nodes)
+        width = max((len(n) for n in order), default=0) + 3
+        lines = [f"{n + '[t]':<{width}} {self._equation(n)}" for n in order]
+        return "\n".join([head, *lines])
+
+    def _equation(self, name: str) -> str:
+        node = self.nodes[name]
+        reads = [_read_text(e) for e in self.in_edges(name)]
+        if node.kind == "input":
+            return f"input of size {node.size}"
+        return "= " + _EQUATIONS.get(node.kind, _as_call(node.kind))(node, reads)
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         from .render import render
 
         return render(self)._repr_mimebundle_(include=include, exclude=exclude)
+
+
+def _read_text(e: Edge) -> str:
+    """``W_hh h[t−1]``: the weight (if any) times the value the edge reads."""
+    step = "t" if e.delay == 0 else f"t{'−' if e.delay > 0 else '+'}{abs(e.delay)}"
+    read = f"{e.source}[{step}]"
+    return f"{e.weight} {read}" if e.weight else read
+
+
+def _layer_equation(node: Node, reads: list[str]) -> str:
+    inner = " + ".join([*reads, *node.biases])
+    return inner if node.activation in (None, "identity") else f"{node.activation}({inner})"
+
+
+def _as_call(function: str):
+    return lambda node, reads: f"{function}({', '.join(reads)})"
+
+
+#: How each node kind's equation reads its inputs (others: ``kind(a, b)``).
+_EQUATIONS = {
+    "layer": _layer_equation,
+    "add": lambda node, reads: " + ".join(reads),
+    "mul": lambda node, reads: " × ".join(reads),
+    "one_minus": lambda node, reads: f"1 − {reads[0]}" if len(reads) == 1 else "1 − ?",
+    "mean": _as_call("mean"),
+    "concat": lambda node, reads: f"[{'; '.join(reads)}]",
+}
 
 
 def _bias_names(node: str, biases) -> tuple[str, ...]:

@@ -331,6 +331,7 @@ _STATE_DICT_OPTIONS: dict[str, Callable[[str], object]] = {
     "batch_first": _parse_bool,
     "nonlinearity": str,
     "prefix": str,
+    "head": str,
     "kind": str,
 }
 

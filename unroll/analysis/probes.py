@@ -24,11 +24,14 @@ from .errors import AnalysisError
 __all__ = [
     "INIT_OPTIONS",
     "PROBES",
+    "GivenData",
     "ModelSpec",
     "Probe",
     "as_models",
     "as_spec",
     "draw_inputs",
+    "given_data",
+    "model_is_batch_first",
     "probe_cotangents",
     "probe_name",
 ]
@@ -124,6 +127,8 @@ def as_spec(
         return value
     if isinstance(value, Graph):
         return ModelSpec(value, init, dict(init_options))
+    if _is_import(value):  # an imported model carries its own weights
+        return ModelSpec(value.graph, params=dict(value.params))
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], Graph):
         graph, options = value
         options = _options(options, label)
@@ -133,6 +138,13 @@ def as_spec(
     raise AnalysisError(
         f"model {label!r}: expected a Graph, a (Graph, init options) pair or "
         f"a ModelSpec, got {type(value).__name__}"
+    )
+
+
+def _is_import(value) -> bool:
+    """An imported model (``from_torch``, ``from_keras``, ...): a graph with its weights."""
+    return isinstance(getattr(value, "graph", None), Graph) and isinstance(
+        getattr(value, "params", None), Mapping
     )
 
 
@@ -269,3 +281,122 @@ def probe_name(loss: str) -> str:
             f"unknown loss probe {loss!r} (known: {', '.join(PROBES)}, 'random cotangent')"
         )
     return key
+
+
+# ---- sequences the user gives ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GivenData:
+    """Input sequences ``{input node: (T, B, n)}`` and, for a real loss, its name and targets."""
+
+    inputs: dict[str, np.ndarray]
+    loss: str | None = None
+    targets: object = None
+
+    @property
+    def steps(self) -> int:
+        """The number of steps T the sequences hold."""
+        return next(iter(self.inputs.values())).shape[0]
+
+    @property
+    def batch(self) -> int:
+        """The number of sequences B."""
+        return next(iter(self.inputs.values())).shape[1]
+
+
+#: Imports whose sequences are always batch first (Keras: ``(B, T, n)``); others say so
+#: with a ``batch_first`` attribute (torch, ONNX), and a graph is time first.
+_ALWAYS_BATCH_FIRST = {"KerasImport"}
+
+
+def model_is_batch_first(model) -> bool:
+    """Whether ``model``'s own sequences are ``(B, T, n)``."""
+    if type(model).__name__ in _ALWAYS_BATCH_FIRST:
+        return True
+    return bool(getattr(model, "batch_first", False))
+
+
+def _time_first(a: np.ndarray, batch_first: bool) -> np.ndarray:
+    return np.swapaxes(a, 0, 1) if batch_first and a.ndim >= 2 else a
+
+
+def given_data(
+    model, graph: Graph, inputs, targets=None, loss: str | None = None, batch_first=None
+) -> GivenData:
+    """Check and normalise the ``inputs``/``targets`` given to :func:`analyze`.
+
+    Parameters
+    ----------
+    model : Graph or imported model
+        An import (``from_torch``, ...) reads ``inputs`` in its own layout (batch first
+        where the module is); a graph reads ``(T, B, n)``, or ``(B, T, n)`` with
+        ``batch_first=True``.
+    graph : Graph
+    inputs : array or mapping
+        One array for a graph with one input node, else ``{input node: array}``.
+    targets : array or mapping, optional
+        Targets of ``loss`` at every step or at the loss steps, in the same layout
+        (``xent``: integer classes ``(T, B)``).
+    loss : str, optional
+        A loss of :mod:`unroll.losses` (``mse``, ``xent``, ``sum``), or None for a probe.
+    batch_first : bool, optional
+        Override the layout (default: the model's own, time first for a graph).
+
+    Raises
+    ------
+    AnalysisError
+        One line naming the input node and the expected shape.
+
+    Examples
+    --------
+    >>> from unroll import presets
+    >>> d = given_data(presets.elman(2, 3), presets.elman(2, 3), np.zeros((4, 5, 2)))
+    >>> d.steps, d.batch
+    (4, 5)
+    """
+    if batch_first is None:
+        batch_first = model_is_batch_first(model)
+    names = graph.input_nodes()
+    if not isinstance(inputs, Mapping):
+        if len(names) != 1:
+            raise AnalysisError(
+                f"model {graph.name!r} has inputs {', '.join(names)}: give inputs as a dict"
+            )
+        inputs = {names[0]: inputs}
+    unknown = sorted(set(inputs) - set(names))
+    if unknown or set(inputs) != set(names):
+        raise AnalysisError(
+            f"inputs name {', '.join(map(repr, sorted(inputs)))}, the model's input nodes are "
+            f"{', '.join(map(repr, names))}"
+        )
+    layout = "(B, T, {})" if batch_first else "(T, B, {})"
+    out = {}
+    for name in names:
+        a = _array(inputs[name])
+        size = graph.nodes[name].size
+        if a is None or a.ndim != 3 or a.shape[2] != size or 0 in a.shape:
+            shape = "non-numeric" if a is None else tuple(a.shape)
+            raise AnalysisError(
+                f"inputs for {name!r} have shape {shape}, expected {layout.format(size)}"
+            )
+        out[name] = np.ascontiguousarray(_time_first(a, batch_first))
+    shapes = {a.shape[:2] for a in out.values()}
+    if len(shapes) > 1:
+        raise AnalysisError(f"the inputs disagree on (T, B): {sorted(shapes)}")
+    if targets is not None:
+        if loss is None:
+            raise AnalysisError("targets need a loss that reads them: loss='mse' or 'xent'")
+        if isinstance(targets, Mapping):
+            targets = {k: _time_first(_array(v), batch_first) for k, v in targets.items()}
+        else:
+            targets = _time_first(_array(targets), batch_first)
+    return GivenData(out, loss, targets)
+
+
+def _array(value) -> np.ndarray | None:
+    """``value`` as a float64 array, or None if it is not numeric."""
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().double().numpy()
+    a = np.asarray(value)
+    return a.astype(np.float64) if np.issubdtype(a.dtype, np.number) else None

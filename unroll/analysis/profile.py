@@ -36,6 +36,8 @@ JSON schema (``Report.to_json``; key order fixed; non-finite numbers are ``null`
                  "recurrent_share": band,
                  "theory": {state: {"kind", "formula", "log10": band,
                                     "log10_factor": band or null}},
+                 "verdict_from": "per-loss" or "total",
+                 "per_loss": {state: band over distance t-k},  # losses at many steps
                  "warnings": [str]}]}       # only when there are any (see ModelProfile)
 
 where a band is ``{"median", "q_low", "q_high"}``, each a list over steps t = 0 ... T-1
@@ -47,9 +49,11 @@ where a band is ``{"median", "q_low", "q_high"}``, each a list over steps t = 0 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -57,12 +61,23 @@ import networkx as nx
 import numpy as np
 
 from ..engine import bptt, check_memory
-from ..errors import LimitError
+from ..errors import InputError, LimitError
+from ..graph import Graph
+from ..losses import LOSSES
 from ..unrolled import DEFAULT_MAX_NODES, unroll
 from .errors import AnalysisError
 from .export import csv_cell, plain, plain_list, versions
 from .logspace import log10_norm, log10_sum, quantiles
-from .probes import ModelSpec, as_models, draw_inputs, probe_cotangents, probe_name
+from .perloss import per_loss_norms, real_loss_cotangents
+from .probes import (
+    GivenData,
+    ModelSpec,
+    as_models,
+    draw_inputs,
+    given_data,
+    probe_cotangents,
+    probe_name,
+)
 from .theory import theory_bound
 from .verdict import DEFAULT_RULE, VerdictRule, distance_below, fit_decay, verdict
 
@@ -137,6 +152,28 @@ class ModelProfile:
     summary: dict[str, StateSummary] = field(default_factory=dict)
     first_steps_share: float | None = None
     warnings: list[str] = field(default_factory=list)
+    per_loss: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def verdict_from(self) -> str:
+        """``"per-loss"`` where losses sit at many steps (the verdict reads each loss's own
+        decay ``||dℓ_t/ds_k||`` against ``t - k``), else ``"total"`` (``dL/ds_t``)."""
+        return "per-loss" if self.per_loss else "total"
+
+    def per_loss_by_distance(self, state: str) -> dict[str, np.ndarray]:
+        """The band of ``log10 ||dℓ_t/ds_k||`` over distance ``t - k``, over every loss
+        step ``t`` and seed (only where losses sit at many steps)."""
+        rows = self.per_loss[state]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no sample beyond the last loss
+            med, lo, hi = (np.nanquantile(rows, q, axis=0) for q in (0.5, *self.quantiles))
+        return {"median": med, "q_low": lo, "q_high": hi}
+
+    def decay_curve(self, state: str) -> np.ndarray:
+        """The median curve over distance the summary fits: per-loss if there is one."""
+        if state in self.per_loss:
+            return self.per_loss_by_distance(state)["median"]
+        return self.by_distance(state)["median"]
 
     @property
     def state_nodes(self) -> list[str]:
@@ -181,10 +218,12 @@ def _measure(
     input_scale: float,
     loss: str,
     limits: dict,
+    data: GivenData | None = None,
 ) -> list[tuple]:
     """Run every seed of models that share one graph (their parameters may differ), as
     ensembles of up to :data:`SEEDS_PER_PASS` (model, seed) pairs; return, per model,
-    per-seed arrays, theory and overflow faults."""
+    per-seed arrays, theory, overflow faults and (where losses sit at many steps) each
+    loss's own gradient profile. ``data``: given inputs (and a loss) for every seed."""
     g = specs[0].graph
     u = unroll(g, steps, mode=mode, max_nodes=limits["max_nodes"])
     check_memory(u, batch, contributions=True, max_memory=limits["max_memory"])  # before init
@@ -198,6 +237,7 @@ def _measure(
             {},
             {},
             [],
+            {s: [] for s in states} if len(u.loss_steps) > 1 else {},
         )
         for _ in specs
     ]
@@ -210,16 +250,18 @@ def _measure(
         r = bptt(
             u,
             _stack(drawn),
-            _stack([draw_inputs(g, steps, seed, batch, input_scale) for _, _, seed in chunk]),
-            _stack([probe_cotangents(loss, u, seed, batch) for _, _, seed in chunk]),
+            *_inputs_and_cotangents(
+                data, g, u, [seed for _, _, seed in chunk], batch, input_scale, loss
+            ),
             contributions=weights or False,
             input_grads=False,
             max_memory=limits["max_memory"],
+            **_given_loss(data),
         )
         grads = {s: r.log10_grad_norms(s) for s in states}
         shares = {w: r.contribution_log10_norms(w) for w in weights}
         for m, (i, k, seed) in enumerate(chunk):
-            norms, contrib, theory, factors, info, faults = out[i]
+            norms, contrib, theory, factors, info, faults, per_loss = out[i]
             one = r.model(m)
             lost = one.first_nonfinite() is not None
             for s in states:
@@ -228,13 +270,24 @@ def _measure(
                 contrib[w][k] = np.nan if lost else shares[w][m]
             if lost:  # every gradient flows through the overflowed values: meaningless
                 faults.append((seed, one.warnings[0]))
+            elif per_loss:
+                xs = (
+                    data.inputs
+                    if data is not None
+                    else draw_inputs(g, steps, seed, batch, input_scale)
+                )
+                for s, rows in _per_loss(u, drawn[m], xs, seed, batch, loss, data, limits).items():
+                    per_loss[s].append(rows)
             for s, th in theory_bound(g, drawn[m], one).items() if with_theory else ():
                 theory.setdefault(s, np.empty((len(seeds), steps)))[k] = th.log10
                 factors.setdefault(s, np.full(len(seeds), np.nan))[k] = (
                     np.nan if th.log10_factor is None else th.log10_factor
                 )
                 info[s] = (th.kind, th.formula)
-    return out
+    return [
+        (*measured[:6], {s: np.concatenate(rows) for s, rows in measured[6].items() if rows})
+        for measured in out
+    ]
 
 
 def _by_graph(specs: dict[str, ModelSpec]) -> list[list[str]]:
@@ -248,6 +301,35 @@ def _by_graph(specs: dict[str, ModelSpec]) -> list[list[str]]:
         else:
             groups.append([label])
     return groups
+
+
+def _per_loss(u, params, inputs, seed, batch, loss, data, limits) -> dict:
+    """``{state: (loss steps, T)}`` of one seed: each loss's own gradient over distance."""
+    if data is not None and data.loss is not None:
+        full = real_loss_cotangents(u, params, inputs, data.loss, data.targets)
+    else:
+        full = probe_cotangents(loss, u, seed, batch)
+    states = u.graph.state_nodes()
+    per_pass = _seeds_per_pass(u, batch, len(u.loss_steps), limits["max_memory"])
+    return per_loss_norms(u, params, inputs, full, states, limits["max_memory"], per_pass)
+
+
+def _inputs_and_cotangents(data, graph, unrolled, chunk, batch, input_scale, loss):
+    """The stacked inputs and probe cotangents of the seeds in ``chunk`` (None for a loss)."""
+    if data is None:
+        inputs = [draw_inputs(graph, unrolled.steps, seed, batch, input_scale) for seed in chunk]
+    else:
+        inputs = [data.inputs] * len(chunk)
+    if data is not None and data.loss is not None:
+        return _stack(inputs), None
+    return _stack(inputs), _stack([probe_cotangents(loss, unrolled, s, batch) for s in chunk])
+
+
+def _given_loss(data) -> dict:
+    """``bptt``'s ``loss=``/``targets=`` for given data with a real loss."""
+    if data is None or data.loss is None:
+        return {}
+    return {"loss": data.loss, "targets": data.targets}
 
 
 def _seeds_per_pass(unrolled, batch: int, seeds: int, max_memory) -> int:
@@ -272,7 +354,7 @@ def _stack(per_seed: list[dict]) -> dict:
 def _summarize(profile: ModelProfile, threshold: float, rule: VerdictRule) -> None:
     T = profile.steps
     for s in profile.grad_norms:
-        curve = profile.by_distance(s)["median"]
+        curve = profile.decay_curve(s)
         slope = fit_decay(curve)
         zero = bool(np.isneginf(curve).any())
         reached = not np.isneginf(profile.grad_norms[s]).all()
@@ -340,7 +422,7 @@ def _fault_warnings(profile: ModelProfile, faults, cut: dict[str, str]) -> list[
 
 def _profile(label, spec, seeds, measured, qs, threshold, rule) -> ModelProfile:
     cut = _check_reachable(label, spec.graph)
-    norms, contrib, theory, factors, info, faults = measured
+    norms, contrib, theory, factors, info, faults, per_loss = measured
     shares = {w: _shares(v) for w, v in contrib.items()}
     if contrib:
         combined = log10_norm(np.stack(list(contrib.values())), axis=0)
@@ -348,6 +430,7 @@ def _profile(label, spec, seeds, measured, qs, threshold, rule) -> ModelProfile:
     profile = ModelProfile(
         label, spec, list(seeds), qs, norms, contrib, shares, theory, info, factors
     )
+    profile.per_loss = per_loss
     _summarize(profile, threshold, rule)
     if all(sm.verdict == "unreached" for sm in profile.summary.values()):
         raise AnalysisError(
@@ -461,8 +544,30 @@ class Report:
             "at the loss",
             self.rule.describe(),
         ]
+        notes += [_verdict_note(p) for p in self.profiles.values() if p.per_loss]
         notes += [f"warning: {w}" for w in self.warnings]
         return "\n".join([*lines, "", *notes])
+
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table, for Jupyter: one row per model and state node."""
+        drop = f"dist. to {self.threshold:g}"
+        head = ["model", "state", "decay/step", "×/step", drop, "verdict", "verdict from"]
+        rows = []
+        for label, p in self.profiles.items():
+            for s, sm in p.summary.items():
+                dist = "never" if sm.distance_to_threshold is None else sm.distance_to_threshold
+                cells = [label, s, f"{sm.decay_per_step:+.4f}", f"{sm.factor_per_step:.4g}"]
+                cells += [dist, sm.verdict, p.verdict_from]
+                rows.append("".join(f"<td>{html.escape(str(c))}</td>" for c in cells))
+        header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        body = "".join(f"<tr>{r}</tr>" for r in rows)
+        notes = [self.rule.describe(), *self.warnings]
+        caption = "".join(f"<br><small>{html.escape(n)}</small>" for n in notes)
+        return (
+            f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+            f"<p><small>{self.steps} steps, {len(self.settings['seeds'])} seeds, mode "
+            f"{html.escape(str(self.settings['mode']))}</small>{caption}</p>"
+        )
 
     def __str__(self) -> str:
         return self.summary_table()
@@ -511,6 +616,11 @@ class Report:
                     ),
                 }
                 for s, v in p.theory.items()
+            },
+            "verdict_from": p.verdict_from,
+            "per_loss": {
+                s: {k: plain_list(v) for k, v in p.per_loss_by_distance(s).items()}
+                for s in p.per_loss
             },
             **({"warnings": list(p.warnings)} if p.warnings else {}),
         }
@@ -626,15 +736,21 @@ def analyze(
     params=None,
     max_nodes: int | None = DEFAULT_MAX_NODES,
     max_memory: int | str | None = "auto",
+    inputs=None,
+    targets=None,
+    batch_first: bool | None = None,
 ) -> Report:
     """Measure how gradient norms vanish or explode with the distance from the loss.
 
     Parameters
     ----------
-    model : Graph or dict
+    model : Graph, imported model, BPTTResult or dict
         One graph, or ``{label: Graph | (Graph, init options) | ModelSpec}`` to compare
         several (every model gets the same inputs and the same loss probe). An init
         options dict may name the scheme (``{"init": "orthogonal", "spectral_norm": 1}``).
+        An imported model (:func:`unroll.from_torch`, ``from_keras``, ``from_onnx``)
+        keeps its own weights. A single :class:`~unroll.engine.BPTTResult` (a run you
+        made) is summarised as it is: one "seed", no other argument applies.
     steps : int
         Unrolled length T.
     seeds : int or list of int
@@ -650,9 +766,10 @@ def analyze(
         Sequences per seed (norms are over batch and units).
     input_scale : float
         Inputs are standard normal times this (0 for zero input).
-    loss : {"random", "sum"}
+    loss : {"random", "sum", "mse", "xent"}
         The loss probe: ``random`` (alias ``"random cotangent"``) puts a seeded random
-        cotangent of unit norm on the output at each loss step; ``sum`` puts ones.
+        cotangent of unit norm on the output at each loss step; ``sum`` puts ones. With
+        ``inputs``, ``mse`` and ``xent`` are the real losses on ``targets``.
     quantiles : (float, float)
         The band drawn around the median over seeds.
     threshold : float
@@ -666,6 +783,15 @@ def analyze(
     max_nodes, max_memory
         The size limits of :func:`unroll.unroll` and :func:`unroll.bptt` (20 million
         node instances; 8 GiB or the available memory); ``None`` lifts them.
+    inputs : array or mapping, optional
+        Your sequences instead of random ones: ``(T, B, n)`` (``{input node: array}`` for
+        several inputs), batch first where the model is (a ``batch_first`` torch module)
+        or with ``batch_first=True``; ``steps`` and ``batch`` then come from them.
+    targets : array or mapping, optional
+        The targets of an ``mse`` or ``xent`` loss, at every step or at the loss steps of
+        ``mode``, in the inputs' layout.
+    batch_first : bool, optional
+        The layout of ``inputs`` and ``targets`` (default: the model's own).
 
     Returns
     -------
@@ -693,9 +819,22 @@ def analyze(
     >>> round(s.decay_per_step, 6), s.verdict, s.distance_to_threshold
     (-0.30103, 'vanishing', 10)
     """
+    if _is_result(model):
+        return _report_of_result(model, quantiles, threshold, rule)
     specs = as_models(model, init, init_options, params)
+    _refuse_init_for_imports(model, init, init_options)
+    data = None
+    if inputs is not None:
+        graph = next(iter(specs.values())).graph
+        real = loss if loss in LOSSES and loss != "sum" else None
+        data = given_data(model, graph, inputs, targets, real, batch_first)
+        steps, batch = data.steps, data.batch
+    elif targets is not None:
+        raise AnalysisError("targets= needs inputs= (the sequences the targets belong to)")
     seed_list = _seed_list(seeds)
-    loss = probe_name(loss)
+    if data is not None and data.loss is not None and _all_fixed(specs):
+        seed_list = seed_list[:1]  # fixed weights, inputs and loss: every seed is the same run
+    loss = loss if data is not None and data.loss is not None else probe_name(loss)
     qs = _check_settings(batch, input_scale, quantiles, threshold)
     limits = {"max_nodes": max_nodes, "max_memory": max_memory}
     for label, spec in specs.items():
@@ -703,7 +842,7 @@ def analyze(
     measured = {}
     for labels in _by_graph(specs):  # models of one graph run as one ensemble
         group = [specs[label] for label in labels]
-        results = _measure(group, steps, seed_list, mode, batch, input_scale, loss, limits)
+        results = _measure(group, steps, seed_list, mode, batch, input_scale, loss, limits, data)
         measured.update(zip(labels, results, strict=True))
     profiles = {
         label: _profile(label, spec, seed_list, measured[label], qs, threshold, rule)
@@ -721,7 +860,74 @@ def analyze(
         "quantiles": list(qs),
         "threshold": float(threshold),
     }
+    if data is not None:
+        settings["inputs"] = "given"
     return Report(profiles, settings, rule, threshold)
+
+
+def _verdict_note(p: ModelProfile) -> str:
+    return (
+        f"{p.label}: losses at {len(p.per_loss[p.state_nodes[0]]) // len(p.seeds)} steps: "
+        "decay, distance and verdict read each loss's own gradient ‖∂ℓ_t/∂s_k‖ against "
+        "t−k (median over t and seeds), not the total ‖∂L/∂s_t‖, which sums every later loss"
+    )
+
+
+def _refuse_init_for_imports(model, init, init_options) -> None:
+    """An imported model has its own weights: an init scheme or option would be ignored."""
+    if not (isinstance(getattr(model, "graph", None), Graph) and hasattr(model, "params")):
+        return
+    if init != "torch" or init_options:
+        given = [f"init={init!r}"] if init != "torch" else []
+        given += [f"{k}={v!r}" for k, v in sorted((init_options or {}).items())]
+        raise AnalysisError(
+            f"{', '.join(given)} does not apply to an imported model: it has its own weights"
+        )
+
+
+def _all_fixed(specs: dict) -> bool:
+    return all(isinstance(s.params, Mapping) for s in specs.values())
+
+
+def _is_result(value) -> bool:
+    return hasattr(value, "log10_grad_norms") and hasattr(value, "unrolled")
+
+
+def _report_of_result(result, quantiles_, threshold, rule) -> Report:
+    """The report of one run the user made: its gradient norms as one seed."""
+    u = result.unrolled
+    g = u.graph
+    qs = _check_settings(1, 1.0, quantiles_, threshold)
+    norms = {s: np.atleast_2d(result.log10_grad_norms(s)) for s in g.state_nodes()}
+    if any(v.shape[0] != 1 for v in norms.values()):
+        raise AnalysisError("analyze takes one run; pick one model of an ensemble with r.model(m)")
+    contrib = {}
+    for w in g.recurrent_weights():
+        try:
+            contrib[w] = np.atleast_2d(result.contribution_log10_norms(w))
+        except InputError:  # the run kept no per-step contributions
+            contrib = {}
+            break
+    shares = {w: _shares(v) for w, v in contrib.items()}
+    if contrib:
+        shares["recurrent"] = _shares(log10_norm(np.stack(list(contrib.values())), axis=0))
+    spec = ModelSpec(g, params="given")
+    profile = ModelProfile(g.name, spec, [0], qs, norms, contrib, shares)
+    _summarize(profile, threshold, rule)
+    settings = {
+        "steps": u.steps,
+        "seeds": [0],
+        "init": "given",
+        "init_options": {},
+        "mode": u.mode.name,
+        "batch": int(next(iter(result.values.values())).shape[-2]),
+        "input_scale": float("nan"),
+        "loss": "given",
+        "quantiles": list(qs),
+        "threshold": float(threshold),
+        "inputs": "given",
+    }
+    return Report({g.name: profile}, settings, rule, threshold)
 
 
 def compare(

@@ -19,6 +19,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from ..graph import Graph
 from ..limits import MAX_PARAM_BYTES, check_parameters
 
 __all__ = [
+    "HEAD_NODE",
     "INSTALL_HINT",
     "SUPPORTED",
     "MissingTorchError",
@@ -39,6 +41,10 @@ __all__ = [
 ]
 
 INSTALL_HINT = "pip install rnn-unroll[torch]"
+
+#: The node, weight and bias names a ``head=`` Linear layer takes in the graph.
+HEAD_NODE, HEAD_WEIGHT, HEAD_BIAS = "head", "W_head", "b_head"
+_HEAD_PARAMS = {"weight": HEAD_WEIGHT, "bias": HEAD_BIAS}
 
 
 class TorchInteropError(InputError):
@@ -254,8 +260,13 @@ class TorchImport:
     True
     """
 
-    def __init__(self, module, kind: TorchKind):
-        self.module, self.kind = module, kind
+    #: ``{"head.weight": ("W_head",), ...}`` of a head (empty without one; subclasses
+    #: that build themselves, such as the ONNX import, have none).
+    head_names: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+    head = None
+
+    def __init__(self, module, kind: TorchKind, head=None):
+        self.module, self.kind, self.head = module, kind, head
         self.input_size, self.hidden_size = int(module.input_size), int(module.hidden_size)
         self.num_layers = 1 if kind.is_cell else int(module.num_layers)
         self.num_directions = 2 if getattr(module, "bidirectional", False) else 1
@@ -277,9 +288,62 @@ class TorchImport:
         self.params = self._split(dict(module.named_parameters()))
         self.input_name = self.graph.input_nodes()[0]
         self.output_node = self.graph.output_nodes()[0]
+        if head is not None:
+            self._attach_head(head)
 
     def __repr__(self) -> str:
         return f"TorchImport({self.module!r}, graph={self.graph.name!r}, params={len(self.params)})"
+
+    # -- the head --
+
+    def _attach_head(self, head) -> None:
+        """Add ``head`` (an ``nn.Linear`` on the RNN's output) as the layer node ``HEAD_NODE``."""
+        width = self.hidden_size * self.num_directions
+        if int(head.in_features) != width:
+            raise TorchInteropError(
+                f"head {type(head).__name__}(in_features={head.in_features}) does not fit the "
+                f"{self.kind.name} output of width {width}"
+            )
+        graph = self.graph.copy()
+        graph.name = f"{graph.name}_head"
+        biases = [HEAD_BIAS] if head.bias is not None else []
+        graph.layer(HEAD_NODE, int(head.out_features), biases=biases)
+        graph.edge(self.output_node, HEAD_NODE, weight=HEAD_WEIGHT)
+        graph.set_outputs(HEAD_NODE)
+        self.graph = graph.validate()
+        tensors = dict(head.named_parameters())
+        self.head_names = {f"head.{name}": (_HEAD_PARAMS[name],) for name in sorted(tensors)}
+        self.params = dict(
+            sorted(
+                {
+                    **self.params,
+                    **{_HEAD_PARAMS[n]: _as_float64(t) for n, t in tensors.items()},
+                }.items()
+            )
+        )
+
+    def head_outputs(self, result, batched: bool = True) -> np.ndarray:
+        """The head's values at the loss steps, in the module's sequence layout.
+
+        Parameters
+        ----------
+        result : BPTTResult
+            From :func:`unroll.bptt` on this import's graph (which has a head).
+        batched : bool
+            False for unbatched input: drop the batch axis.
+
+        Returns
+        -------
+        array
+            ``head(output)`` at each loss step: ``(T', B, out)`` (``(B, T', out)`` batch
+            first), ``T' = T`` in ``synced`` mode and ``1`` in ``many-to-one``.
+        """
+        self._check_result(result)
+        if self.head is None:
+            raise TorchInteropError("this import has no head; pass head= to from_torch")
+        steps = result.unrolled.loss_steps
+        rows = np.stack([result.values[(HEAD_NODE, t)] for t in steps])
+        return self._sequence_out(rows, batched)
 
     # -- weights --
 
@@ -313,12 +377,14 @@ class TorchImport:
         Returns
         -------
         dict
-            ``{torch name: float64 array}``, gates stacked back in torch's row order.
+            ``{torch name: float64 array}``, gates stacked back in torch's row order; a
+            head's as ``"head.weight"`` and ``"head.bias"``.
         """
         self._check_result(result)
+        names = {**self.param_names, **self.head_names}
         return {
             torch_name: np.concatenate([result.param_grads[n] for n in ours], axis=0)
-            for torch_name, ours in self.param_names.items()
+            for torch_name, ours in names.items()
         }
 
     # -- node names and steps --
@@ -605,7 +671,7 @@ def _fmt(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
-def from_torch(module) -> TorchImport:
+def from_torch(module, head=None) -> TorchImport:
     """Import a torch.nn ``RNN``, ``LSTM``, ``GRU``, ``RNNCell``, ``LSTMCell`` or ``GRUCell``.
 
     Parameters
@@ -613,6 +679,12 @@ def from_torch(module) -> TorchImport:
     module : torch.nn.Module
         Any ``num_layers``, ``bias``, ``batch_first``, ``bidirectional``; ``nonlinearity``
         tanh or relu. Dropout between layers only in eval mode (where torch skips it).
+    head : torch.nn.Linear, optional
+        A linear layer applied to the module's ``output``; it becomes the graph's output
+        node ``"head"`` (weights ``W_head``, ``b_head``), computed at every loss step the
+        sequence mode names: every step in ``synced`` mode (``head(output)``), the last
+        one in ``many-to-one`` (``head(output[:, -1])``). Losses and their gradients then
+        flow through it as in torch.
 
     Returns
     -------
@@ -626,8 +698,8 @@ def from_torch(module) -> TorchImport:
     MissingTorchError
         Without PyTorch (``pip install rnn-unroll[torch]``).
     TorchInteropError
-        For another module type, an LSTM with ``proj_size > 0``, or dropout between layers
-        in training mode.
+        For another module type, an LSTM with ``proj_size > 0``, dropout between layers
+        in training mode, or a head that is not an ``nn.Linear`` fitting the output.
 
     Examples
     --------
@@ -643,18 +715,35 @@ def from_torch(module) -> TorchImport:
     >>> expected, _ = lstm(x)
     >>> bool(abs(output - expected.detach().numpy()).max() < 1e-12)
     True
+
+    With a head, a mean-squared-error loss at every step flows through it:
+
+    >>> fc = torch.nn.Linear(8, 2).double()
+    >>> imp = from_torch(lstm, head=fc)
+    >>> targets = torch.randn(5, 2, 2, dtype=torch.float64)
+    >>> u = unroll.unroll(imp.graph, steps=5)
+    >>> r = unroll.bptt(u, imp.params, imp.inputs(x), loss="mse", targets=targets.numpy())
+    >>> torch.nn.functional.mse_loss(fc(lstm(x)[0]), targets).backward()
+    >>> bool(abs(imp.torch_grads(r)["head.weight"] - fc.weight.grad.numpy()).max() < 1e-12)
+    True
     """
     torch = _require_torch()
     kind = _kind_of(torch, module)
     _check_supported(module)
-    return TorchImport(module, kind)
+    if head is not None and not isinstance(head, torch.nn.Linear):
+        raise TorchInteropError(
+            f"head must be a torch.nn.Linear, got {type(head).__name__} (wrap other heads "
+            "yourself: take the cotangents of the module's output with imp.cotangents)"
+        )
+    return TorchImport(module, kind, head)
 
 
 # ---- saved weights --------------------------------------------------------------------------
 
 _KEY = re.compile(r"^(weight|bias)_(ih|hh)(?:_l(\d+)(_reverse)?)?$")
 _MODULE_GATES = {1: "RNN", 3: "GRU", 4: "LSTM"}
-_OPTIONS = ("batch_first", "nonlinearity", "prefix")
+_OPTIONS = ("batch_first", "head", "nonlinearity", "prefix")
+_HEAD_KEYS = ({"weight"}, {"weight", "bias"})
 
 
 def load_state_dict(
@@ -678,7 +767,12 @@ def load_state_dict(
     **options
         ``nonlinearity`` (``"tanh"``, the default, or ``"relu"``; a state_dict does not
         record it), ``batch_first`` (default False), ``prefix``: the submodule whose
-        weights to take (``"rnn."``); by default a prefix all names share is dropped.
+        weights to take (``"rnn"`` or ``"rnn."``); by default the one submodule holding
+        RNN names (``weight_ih_l0``, ...), or a prefix all names share. ``head``: the
+        submodule holding an ``nn.Linear`` applied to the RNN's output (``"fc"`` or
+        ``"fc."``; ``""`` or False for none); by default the one other submodule holding
+        exactly ``weight`` (and ``bias``). The head becomes the graph's output node (see
+        :func:`from_torch`).
     max_memory : int or None
         Refuse a file whose declared shapes need more bytes as float64 (with the module
         torch builds and the gradients); checked from the tensors' metadata before any
@@ -708,6 +802,17 @@ def load_state_dict(
     >>> imp = load_state_dict(path)
     >>> imp.graph.name, imp.params["W_hn_l1"].shape
     ('stacked_gru', (5, 5))
+
+    A model holding an LSTM and a Linear head, found by names and shapes:
+
+    >>> class Net(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.lstm, self.fc = torch.nn.LSTM(3, 4), torch.nn.Linear(4, 2)
+    >>> torch.save(Net().state_dict(), path)
+    >>> imp = load_state_dict(path)
+    >>> imp.graph.output_nodes(), imp.params["W_head"].shape
+    (['head'], (2, 4))
     """
     torch = _require_torch()
     unknown = sorted(set(options) - set(_OPTIONS))
@@ -715,7 +820,10 @@ def load_state_dict(
         raise TorchInteropError(
             f"load_state_dict: unknown option {unknown[0]!r} (options: {', '.join(_OPTIONS)})"
         )
-    state = _pick_submodule(_read(torch, path), path, options.get("prefix"))
+    saved = _read(torch, path)
+    _check_keys(saved, path)
+    prefix = _find_prefix(saved, path, options.get("prefix"))
+    state = _pick_submodule(saved, path, prefix)
     spec = _infer(torch, state, path, kind, options)
     check_parameters(
         f"{path} ({spec.describe()})", _declared_numbers(spec), copies=4, max_bytes=max_memory
@@ -723,7 +831,8 @@ def load_state_dict(
     module = _construct(torch, spec, path)
     _check_names_and_shapes(module, state, path, spec)
     module.load_state_dict(state)
-    return from_torch(module.eval())
+    head = _load_head(torch, saved, path, prefix, options.get("head"))
+    return from_torch(module.eval(), head=head)
 
 
 def _read(torch, path) -> Mapping:
@@ -763,15 +872,77 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else "no details"
 
 
-def _pick_submodule(state: Mapping, path, prefix: str | None) -> dict:
+def _check_keys(state: Mapping, path) -> None:
     keys = [k for k in state if isinstance(k, str)]
     if len(keys) != len(state) or not keys:
         raise TorchInteropError(
             f"{path}: not a state_dict (its keys must be parameter names, got {len(state)} entries)"
         )
-    if prefix is None:
-        heads = {k.rpartition(".")[0] for k in keys}
-        prefix = f"{heads.pop()}." if len(heads) == 1 and "" not in heads else ""
+
+
+def _as_prefix(name: str) -> str:
+    """A submodule name with the trailing dot of its parameter names: ``"lstm"`` -> ``"lstm."``."""
+    return name if name == "" or name.endswith(".") else f"{name}."
+
+
+def _groups(state: Mapping) -> dict[str, set[str]]:
+    """``{submodule prefix ("lstm." or ""): {parameter names below it}}``."""
+    groups: dict[str, set[str]] = {}
+    for key in state:
+        owner, _, leaf = key.rpartition(".")
+        groups.setdefault(_as_prefix(owner), set()).add(leaf)
+    return groups
+
+
+def _find_prefix(state: Mapping, path, prefix: str | None) -> str:
+    """The given prefix (a trailing dot optional), else the one submodule of RNN names."""
+    if prefix is not None:
+        return _as_prefix(prefix)
+    groups = _groups(state)
+    recurrent = sorted(p for p, leaves in groups.items() if all(_KEY.match(k) for k in leaves))
+    if len(recurrent) == 1 and len(groups) > 1:
+        return recurrent[0]
+    return next(iter(groups)) if len(groups) == 1 else ""
+
+
+def _head_prefix(state: Mapping, path, prefix: str, head) -> str | None:
+    """The head's prefix: ``head`` if given, else the one other submodule holding Linear names."""
+    if head is not None:
+        return _as_prefix(head) if head else None
+    others = {p: leaves for p, leaves in _groups(state).items() if p != prefix}
+    linear = sorted(p for p, leaves in others.items() if leaves in _HEAD_KEYS)
+    if len(linear) > 1:
+        raise TorchInteropError(
+            f"{path}: several submodules could be the head ({', '.join(linear)}); "
+            "pick one with head="
+        )
+    return linear[0] if linear else None
+
+
+def _load_head(torch, state: Mapping, path, prefix: str, head):
+    """The ``nn.Linear`` head saved beside the RNN, or None."""
+    where = _head_prefix(state, path, prefix, head)
+    if where is None:
+        return None
+    tensors = {k[len(where) :]: v for k, v in state.items() if k.startswith(where)}
+    if set(tensors) not in _HEAD_KEYS:
+        found = ", ".join(sorted(tensors)) or "nothing"
+        raise TorchInteropError(
+            f"{path}: head {where!r} holds {found}, expected a Linear's weight and bias"
+        )
+    weight = tensors["weight"]
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        raise TorchInteropError(f"{path}: {where}weight is not a matrix")
+    out_features, in_features = weight.shape
+    linear = torch.nn.Linear(in_features, out_features, bias="bias" in tensors, dtype=weight.dtype)
+    try:
+        linear.load_state_dict(tensors)
+    except RuntimeError as e:
+        raise TorchInteropError(f"{path}: head {where!r}: {_first_line(e)}") from None
+    return linear
+
+
+def _pick_submodule(state: Mapping, path, prefix: str) -> dict:
     picked = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     if not picked:
         raise TorchInteropError(f"{path}: no parameter name starts with prefix {prefix!r}")
@@ -854,7 +1025,7 @@ def _infer(torch, state: dict, path, kind: str | None, options) -> _Spec:
     if not cell:
         arguments["num_layers"] = 1 + max(layer for *_, layer, _ in parsed.values())
         arguments["bidirectional"] = any(reverse for *_, reverse in parsed.values())
-        arguments["batch_first"] = bool(options.get("batch_first", False))
+        arguments["batch_first"] = _flag(options.get("batch_first", False), "batch_first", path)
     elif "batch_first" in options:
         raise TorchInteropError(f"{path}: batch_first does not apply to {found.name}")
     if "nonlinearity" in options:
@@ -864,6 +1035,16 @@ def _infer(torch, state: dict, path, kind: str | None, options) -> _Spec:
             )
         arguments["nonlinearity"] = options["nonlinearity"]
     return _Spec(found, arguments, w_hh.dtype)
+
+
+def _flag(value, name: str, path) -> bool:
+    """A bool, or its text from a MODEL spec (``rnn.pt:batch_first=true``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+        return text in ("true", "yes", "on", "1")
+    raise TorchInteropError(f"{path}: {name}={value!r} is not true or false")
 
 
 def _parse_key(key: str, path):
