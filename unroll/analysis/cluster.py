@@ -61,10 +61,10 @@ def parse_address(text: str) -> Cluster:
     --------
     >>> parse_address("local:2"), parse_address("tcp://127.0.0.1:8786")
     (Cluster(address=None, workers=2), Cluster(address='tcp://127.0.0.1:8786', workers=None))
-    >>> parse_address("127.0.0.1")
+    >>> parse_address("127.0.0.1")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    unroll.analysis.errors.AnalysisError: '127.0.0.1' is neither local:N (N worker processes here) nor a scheduler address such as tcp://127.0.0.1:8786
+    unroll.analysis.errors.AnalysisError: '127.0.0.1' is neither local:N ... tcp://127.0.0.1:8786
     """
     local = _LOCAL.fullmatch(text.strip())
     if local and int(local.group(1)) >= 1:

@@ -5,9 +5,9 @@ product of ``grid``'s value lists (in the order the grid lists its keys and valu
 summarizes each model with :func:`~unroll.analysis.profile.analyze`. Each point is a pure
 function of its settings, so ``workers=K`` (a process pool) or ``executor=`` (any
 ``concurrent.futures.Executor``: a Dask cluster's, see :mod:`unroll.analysis.cluster`)
-gives results identical to ``workers=1``. A setting named ``steps`` sets the unrolled length of that point instead
-of being passed to the factory; so do the settings in :data:`ANALYZE_SETTINGS`
-(``input_scale``, ``mode``, ``batch``, ``loss``, ``threshold``).
+gives results identical to ``workers=1``. A setting named ``steps`` sets the unrolled
+length of that point instead of being passed to the factory; so do the settings in
+:data:`ANALYZE_SETTINGS` (``input_scale``, ``mode``, ``batch``, ``loss``, ``threshold``).
 
 A point that fails (a factory that refuses its settings, a model with nothing to
 measure) becomes one row with verdict ``"error"`` and its message in ``error``; the
@@ -435,7 +435,6 @@ def _check_picklable(factory) -> None:
         ) from None
 
 
-
 def _slots(executor: Executor) -> int:
     """How many tasks ``executor`` runs at once: the threads of a Dask client's workers, a
     standard pool's ``max_workers``, else the CPUs of this machine."""
@@ -468,6 +467,7 @@ def _run_tasks(executor, tasks, factory, grid_points, steps, seed_list, options,
         for future in futures:
             future.cancel()
         raise
+
 
 def sweep(
     factory,
