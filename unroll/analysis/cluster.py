@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from ..errors import RunFailure
 from .errors import AnalysisError
 
-__all__ = ["RETRIES", "Cluster", "ClusterError", "dask_executor", "parse_address"]
+__all__ = [
+    "RETRIES",
+    "Cluster",
+    "ClusterError",
+    "dask_executor",
+    "local_cluster",
+    "parse_address",
+]
 
 #: Times a task that raised is run again before the sweep fails.
 RETRIES = 2
@@ -121,7 +128,7 @@ def dask_executor(where: str | Cluster, retries: int = RETRIES) -> Iterator[Exec
     distributed = _distributed()
     with contextlib.ExitStack() as stack:
         try:
-            address = cluster.address or stack.enter_context(_local_cluster(distributed, cluster))
+            address = cluster.address or stack.enter_context(local_cluster(cluster.workers))
             client = stack.enter_context(
                 distributed.Client(address, timeout=f"{CONNECT_SECONDS}s", set_as_default=False)
             )
@@ -130,13 +137,23 @@ def dask_executor(where: str | Cluster, retries: int = RETRIES) -> Iterator[Exec
         yield client.get_executor(pure=False, retries=retries)
 
 
-def _local_cluster(distributed, cluster: Cluster):
-    return distributed.LocalCluster(
-        n_workers=cluster.workers,
+def local_cluster(workers: int):
+    """A ``distributed.LocalCluster`` of ``workers`` processes, one thread each, on
+    127.0.0.1 without a dashboard.
+
+    Raises
+    ------
+    AnalysisError
+        When Dask is not installed.
+    """
+    return _distributed().LocalCluster(
+        n_workers=workers,
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
+        # the scheduler's health page still listens: on a free loopback port, not 8787
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.ERROR,
     )
 
