@@ -45,6 +45,16 @@ def _assert_gone(pids) -> None:
     assert not alive, f"worker processes still running: {sorted(alive)}"
 
 
+def _listening_hosts(pids) -> set[str]:
+    psutil = pytest.importorskip("psutil")
+    return {
+        c.laddr.ip
+        for p in pids
+        for c in psutil.Process(p).net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    }
+
+
 @pytest.fixture(scope="module")
 def client():
     """A two-worker LocalCluster on 127.0.0.1 for the module; its workers end with it."""
@@ -208,6 +218,7 @@ def test_dask_executor_closes_its_local_cluster():
         pids = list(client.run(os.getpid).values())
         assert len(pids) == 2
         assert all(a.startswith("tcp://127.0.0.1:") for a in client.scheduler_info()["workers"])
+        assert _listening_hosts([os.getpid(), *pids]) == {"127.0.0.1"}  # loopback only
     assert client.status == "closed"
     _assert_gone(pids)
 
