@@ -172,6 +172,31 @@ def test_a_task_that_raises_once_is_retried(tmp_path, serial):
     assert result.to_json() == serial.to_json()
 
 
+def _killing_its_worker(**settings):
+    """A factory that ends the worker process it runs on (but plans in the client)."""
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return standard_model("elman", **settings)
+    os._exit(1)
+
+
+def test_a_task_that_kills_every_worker_is_a_one_line_failure():
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    from unroll.analysis.cluster import ClusterError
+
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        pytest.raises(ClusterError, match=r"^Dask cluster local:1: .*") as caught,
+        dask_executor("local:1") as executor,
+    ):
+        sweep(_killing_its_worker, GRID, **SETTINGS, executor=executor)
+    assert caught.value.exit_code == 1 and "\n" not in str(caught.value)
+
+
 def test_a_worker_killed_mid_sweep_loses_no_point(serial):
     distributed = pytest.importorskip("distributed")
     grid = {"hidden_size": [2, 3, 4, 5, 6, 7], "spectral_radius": [0.5, 1.5]}

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Iterator
-from concurrent.futures import Executor
+from concurrent.futures import CancelledError, Executor
 from dataclasses import dataclass
 
 from ..errors import RunFailure
@@ -115,7 +115,9 @@ def dask_executor(where: str | Cluster, retries: int = RETRIES) -> Iterator[Exec
     AnalysisError
         When Dask is not installed (naming the extra), or for a malformed ``where``.
     ClusterError
-        When the scheduler does not answer, or the local cluster does not start.
+        When the scheduler does not answer, the local cluster does not start, or, while
+        the sweep runs, the scheduler goes away or a task killed every worker it ran on
+        more often than Dask allows (``distributed.scheduler.allowed-failures``).
 
     Examples
     --------
@@ -134,7 +136,10 @@ def dask_executor(where: str | Cluster, retries: int = RETRIES) -> Iterator[Exec
             )
         except (OSError, TimeoutError) as e:
             raise ClusterError(f"Dask scheduler at {cluster}: {_reason(e)}") from None
-        yield client.get_executor(pure=False, retries=retries)
+        try:
+            yield client.get_executor(pure=False, retries=retries)
+        except (distributed.KilledWorker, distributed.comm.CommClosedError, CancelledError) as e:
+            raise ClusterError(f"Dask cluster {cluster}: {_reason(e)}") from None
 
 
 def local_cluster(workers: int):
@@ -161,7 +166,7 @@ def local_cluster(workers: int):
             dashboard_address=None,
             # the scheduler's health page still listens: on a free loopback port, not 8787
             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
+            silence_logs=logging.CRITICAL,  # our one Error: line says what went wrong
         )
 
 
