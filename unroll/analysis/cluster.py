@@ -134,7 +134,7 @@ def dask_executor(where: str | Cluster, retries: int = RETRIES) -> Iterator[Exec
             client = stack.enter_context(
                 distributed.Client(address, timeout=f"{CONNECT_SECONDS}s", set_as_default=False)
             )
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, RuntimeError) as e:  # RuntimeError: workers failed
             raise ClusterError(f"Dask scheduler at {cluster}: {_reason(e)}") from None
         try:
             yield client.get_executor(pure=False, retries=retries)
