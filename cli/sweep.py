@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 
 import click
 
+from unroll.analysis.cluster import dask_executor, parse_address
+from unroll.analysis.errors import AnalysisError
 from unroll.analysis.sweep import grid_values
 from unroll.analysis.sweeplog import SweepLog, read_log
 from unroll.models import ModelFactory, ModelSpecError
@@ -24,7 +27,7 @@ from .params import (
     write_output,
 )
 
-__all__ = ["Vary", "grid_values", "stderr_is_terminal", "sweep", "sweep_table"]
+__all__ = ["DaskAddress", "Vary", "grid_values", "stderr_is_terminal", "sweep", "sweep_table"]
 
 
 class Vary(click.ParamType):
@@ -45,6 +48,18 @@ class Vary(click.ParamType):
         if not values:
             self.fail(f"{value!r} gives no values", param, ctx)
         return key.strip(), values
+
+
+class DaskAddress(click.ParamType):
+    """``local:N`` or a scheduler address (``tcp://HOST:PORT``), read into a Cluster."""
+
+    name = "ADDRESS"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_address(value) if isinstance(value, str) else value
+        except AnalysisError as e:
+            self.fail(str(e), param, ctx)
 
 
 def _cell(value) -> str:
@@ -110,6 +125,13 @@ def stderr_is_terminal() -> bool:
     help="Processes to run grid points in (same results as 1).",
 )
 @click.option(
+    "--dask",
+    type=DaskAddress(),
+    help="Run the grid points on a Dask cluster: a scheduler's address "
+    "(tcp://127.0.0.1:8786) or local:N (N worker processes here, stopped afterwards). "
+    "Same results as one process; needs the dask extra.",
+)
+@click.option(
     "--jsonl",
     type=OutputPath(),
     help="Write each point as one JSON line as it completes (kept if the sweep stops).",
@@ -134,6 +156,7 @@ def sweep(
     json_out,
     csv_out,
     workers,
+    dask,
     jsonl,
     resume,
     quiet,
@@ -152,15 +175,19 @@ def sweep(
       unroll sweep gru --vary steps=10,100,1000 --json - --quiet
       unroll sweep lstm --vary hidden=8,16,32,64 --jsonl points.jsonl
       unroll sweep lstm --vary hidden=8,16,32,64 --resume points.jsonl
+      unroll sweep elman --vary spectral_radius=0.5:1.5:101 --dask tcp://127.0.0.1:8786
 
     A point that fails is one row with verdict "error" and its message; the sweep
-    goes on.
+    goes on. With --dask the workers read MODEL themselves: a model file must be at
+    the same path on every worker.
     """
     from unroll.analysis import sweep as run_sweep
 
     to_stdout = one_stdout(json=json_out, csv=csv_out)
     if jsonl and resume and jsonl != resume:
         raise click.UsageError("--resume FILE appends to FILE: give --jsonl the same file or none")
+    if dask and workers != 1:
+        raise click.UsageError("give --workers or --dask, not both")
     names = [name for name, _ in grid]
     if len(set(names)) != len(names):
         raise click.BadParameter("each setting may be varied once", param_hint="--vary")
@@ -179,9 +206,10 @@ def sweep(
     show = not quiet and stderr_is_terminal()
     log = SweepLog(resume or jsonl, header, append=bool(resume)) if resume or jsonl else None
     try:
-        with click.progressbar(
-            length=total, label="sweep", file=sys.stderr, hidden=not show
-        ) as bar:
+        with (
+            _executor(dask) as executor,
+            click.progressbar(length=total, label="sweep", file=sys.stderr, hidden=not show) as bar,
+        ):
             bar.update(len(done))
             result = run_sweep(
                 factory,
@@ -189,6 +217,7 @@ def sweep(
                 steps,
                 seeds,
                 workers=workers,
+                executor=executor,
                 mode=mode,
                 progress=lambda count, _: bar.update(count - bar.pos),
                 on_point=log.write if log else None,
@@ -214,6 +243,11 @@ def sweep(
         write_output(csv_out, result.to_csv())
     if plot:
         save_figure(_figure(result), plot)
+
+
+def _executor(cluster):
+    """The Dask cluster's executor while the sweep runs, or None to run it here."""
+    return contextlib.nullcontext() if cluster is None else dask_executor(cluster)
 
 
 def _figure(result):

@@ -17,7 +17,12 @@ def test_every_python_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     namespace: dict = {}
     for block in BLOCKS:
-        for module, used in (("torch", "import torch"), ("keras", "keras"), ("onnx", "from_onnx")):
+        for module, used in (
+            ("torch", "import torch"),
+            ("keras", "keras"),
+            ("onnx", "from_onnx"),
+            ("distributed", "dask_executor"),
+        ):
             if used in block:
                 pytest.importorskip(module)
         block = re.sub(r"iterations=\d+", "iterations=3", block)  # the API, not the minutes

@@ -1,12 +1,13 @@
-"""Grid sweeps: analyze one model per grid point, serially or in parallel processes.
+"""Grid sweeps: analyze one model per grid point, serially, in processes or on a cluster.
 
 ``sweep(factory, grid, ...)`` calls ``factory(**settings)`` for every point of the
 product of ``grid``'s value lists (in the order the grid lists its keys and values) and
 summarizes each model with :func:`~unroll.analysis.profile.analyze`. Each point is a pure
-function of its settings, so ``workers=K`` (a process pool) gives results identical to
-``workers=1``. A setting named ``steps`` sets the unrolled length of that point instead
-of being passed to the factory; so do the settings in :data:`ANALYZE_SETTINGS`
-(``input_scale``, ``mode``, ``batch``, ``loss``, ``threshold``).
+function of its settings, so ``workers=K`` (a process pool) or ``executor=`` (any
+``concurrent.futures.Executor``: a Dask cluster's, see :mod:`unroll.analysis.cluster`)
+gives results identical to ``workers=1``. A setting named ``steps`` sets the unrolled
+length of that point instead of being passed to the factory; so do the settings in
+:data:`ANALYZE_SETTINGS` (``input_scale``, ``mode``, ``batch``, ``loss``, ``threshold``).
 
 A point that fails (a factory that refuses its settings, a model with nothing to
 measure) becomes one row with verdict ``"error"`` and its message in ``error``; the
@@ -23,9 +24,10 @@ import io
 import itertools
 import json
 import math
+import os
 import pickle
 from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -433,6 +435,40 @@ def _check_picklable(factory) -> None:
         ) from None
 
 
+def _slots(executor: Executor) -> int:
+    """How many tasks ``executor`` runs at once: the threads of a Dask client's workers, a
+    standard pool's ``max_workers``, else the CPUs of this machine."""
+    client = getattr(executor, "_client", None)  # distributed's ClientExecutor
+    if client is not None:
+        return max(1, sum(client.nthreads().values()))
+    return getattr(executor, "_max_workers", None) or os.cpu_count() or 1
+
+
+def _split(tasks: list[list[int]], count: int, slots: int) -> list[list[int]]:
+    """Split long tasks so that ``count`` points keep ``slots`` workers busy."""
+    size = max(1, -(-count // slots))
+    return [task[k : k + size] for task in tasks for k in range(0, len(task), size)]
+
+
+def _run_tasks(executor, tasks, factory, grid_points, steps, seed_list, options, finished):
+    """Submit every task to ``executor`` and hand each point's rows to ``finished`` as its
+    task completes; cancel the tasks not yet run if anything goes wrong here."""
+    futures = {
+        executor.submit(
+            run_points, factory, [grid_points[i] for i in task], steps, seed_list, options
+        ): task
+        for task in tasks
+    }
+    try:
+        for future in as_completed(futures):
+            for i, rows in zip(futures[future], future.result(), strict=True):
+                finished(i, rows)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+
+
 def sweep(
     factory,
     grid: Mapping,
@@ -440,6 +476,7 @@ def sweep(
     seeds=10,
     *,
     workers: int = 1,
+    executor: Executor | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_point: Callable[[int, dict, list[dict]], None] | None = None,
     done: Mapping[int, list[dict]] | None = None,
@@ -462,14 +499,21 @@ def sweep(
     steps : int
     seeds : int or list of int
     workers : int
-        Processes to run points in (a ``ProcessPoolExecutor``); results are identical to
-        ``workers=1``.
+        Processes to run points in (a ``ProcessPoolExecutor`` made for this sweep);
+        results are identical to ``workers=1``.
+    executor : concurrent.futures.Executor, optional
+        Run the tasks here instead: a Dask client's ``get_executor(pure=False)`` (see
+        :mod:`unroll.analysis.cluster`), a ``ProcessPoolExecutor`` or a
+        ``ThreadPoolExecutor`` of yours, left running afterwards. Results are identical
+        to a serial run, byte for byte. Each task is a run of consecutive points of one
+        graph (at most :data:`POINTS_PER_TASK`, one ensemble engine pass with all their
+        seeds), split so that every worker thread gets some.
     progress : callable, optional
         ``progress(done, total)``, called in this process after each point.
     on_point : callable, optional
         ``on_point(index, settings, rows)``, called in this process as each point
-        completes (in completion order with several workers); a failed point's rows
-        are its one error row.
+        completes (in completion order with several workers or an executor); a failed
+        point's rows are its one error row.
     done : dict, optional
         ``{index: rows}`` of points already computed (a resumed sweep): not run again.
     max_points : int or None
@@ -500,6 +544,10 @@ def sweep(
         raise AnalysisError(f"factory must be callable or a cell name, got {factory!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise AnalysisError(f"workers must be a positive integer, got {workers!r}")
+    if executor is not None and workers != 1:
+        raise AnalysisError("give workers or executor, not both (workers makes an executor)")
+    if executor is not None and not isinstance(executor, Executor):
+        raise AnalysisError(f"executor must be a concurrent.futures.Executor, got {executor!r}")
     unknown = sorted(set(options) - set(inspect.signature(analyze).parameters))
     if unknown:
         raise AnalysisError(
@@ -523,27 +571,21 @@ def sweep(
             progress(len(results), len(grid_points))
 
     tasks = _tasks(factory, grid_points, todo, steps, options)
-    if workers == 1 or len(todo) <= 1:
+    if executor is None and (workers == 1 or len(todo) <= 1):
         for task in tasks:
             task_rows = run_points(
                 factory, [grid_points[i] for i in task], steps, seed_list, options
             )
             for i, rows in zip(task, task_rows, strict=True):
                 finished(i, rows)
-    else:
+    elif executor is None:
         _check_picklable(factory)
-        size = max(1, -(-len(todo) // workers))  # split long tasks so every worker is busy
-        tasks = [task[k : k + size] for task in tasks for k in range(0, len(task), size)]
+        tasks = _split(tasks, len(todo), workers)
         with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-            futures = {
-                pool.submit(
-                    run_points, factory, [grid_points[i] for i in task], steps, seed_list, options
-                ): task
-                for task in tasks
-            }
-            for future in as_completed(futures):
-                for i, rows in zip(futures[future], future.result(), strict=True):
-                    finished(i, rows)
+            _run_tasks(pool, tasks, factory, grid_points, steps, seed_list, options, finished)
+    else:
+        tasks = _split(tasks, len(todo), _slots(executor))
+        _run_tasks(executor, tasks, factory, grid_points, steps, seed_list, options, finished)
     rows = [{**point, **row} for i, point in enumerate(grid_points) for row in results[i]]
     settings = {
         "steps": steps,
