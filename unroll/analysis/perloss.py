@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import bptt
-from ..losses import LOSSES, _stack_targets
+from ..losses import loss_cotangents
 
 __all__ = ["by_distance_rows", "loss_step_cotangents", "per_loss_norms"]
 
@@ -30,11 +30,9 @@ def loss_step_cotangents(unrolled, full: dict, loss_steps: list[int]) -> dict:
 
 def real_loss_cotangents(unrolled, params, inputs, loss: str, targets) -> dict:
     """dL/dy of a real loss at each loss instance, from one forward pass."""
-    r = bptt(unrolled, params, inputs, loss="sum", input_grads=False)
-    instances = unrolled.loss_instances
-    ys = [r.values[inst] for inst in instances]
-    _, grads = LOSSES[loss].fn(ys, _stack_targets(unrolled, instances, targets))
-    return dict(zip(instances, grads, strict=True))
+    r = bptt(unrolled, params, inputs, input_grads=False)
+    instances = {inst: inst for inst in unrolled.loss_instances}
+    return loss_cotangents(unrolled, r.values, instances, loss, targets)[1]
 
 
 def by_distance_rows(norms: np.ndarray, loss_steps: list[int]) -> np.ndarray:
