@@ -1,5 +1,6 @@
 """The gallery: regenerated into a temporary folder, it matches the committed gallery/."""
 
+import importlib.util
 import re
 import shutil
 from pathlib import Path
@@ -80,7 +81,10 @@ def test_the_readme_shows_every_entry_with_its_title_and_caption(fresh):
 def test_every_dot_file_equals_the_committed_one(fresh):
     folder, _, _ = fresh
     built = sorted(p.name for p in folder.glob("*.dot"))
-    assert built == sorted(p.name for p in GALLERY.glob("*.dot")), "run `make gallery`"
+    committed = sorted(p.name for p in GALLERY.glob("*.dot"))
+    if importlib.util.find_spec("keras") is None:  # the Keras entry is drawn only with Keras
+        committed = [name for name in committed if not name.startswith("keras_")]
+    assert built == committed, "run `make gallery`"
     for name in built:
         assert (folder / name).read_bytes() == (GALLERY / name).read_bytes(), (
             f"gallery/{name} is not what the code draws: run `make gallery`"
