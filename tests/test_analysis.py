@@ -147,6 +147,39 @@ def test_theory_bound_uses_sigma_max_not_spectral_radius():
     assert r.log10_grad_norms("h")[1] <= th.log10[1] + 1e-12
 
 
+@pytest.mark.parametrize("preset", ["elman", "lstm", "gru"])
+def test_theory_of_an_ensemble_is_each_models_theory(preset):
+    g = getattr(unroll.presets, preset)(2, 4)
+    u = unroll.unroll(g, 6, mode="many-to-one")
+    drawn = [unroll.init_params(g, seed=s, spectral_radius=0.5 + s) for s in range(3)]
+    stacked = {k: np.stack([p[k] for p in drawn]) for k in drawn[0]}
+    xs = {"x": np.random.default_rng(1).standard_normal((6, 1, 2))}
+    cot = {(g.output_nodes()[0], 5): np.ones((1, 4))}
+    together = theory_bound(g, stacked, unroll.bptt(u, stacked, xs, cot))
+    assert together
+    for m, p in enumerate(drawn):
+        for node, th in theory_bound(g, p, unroll.bptt(u, p, xs, cot)).items():
+            np.testing.assert_allclose(together[node].log10[m], th.log10, rtol=0, atol=1e-12)
+            if th.log10_factor is not None:
+                assert together[node].log10_factor[m] == pytest.approx(th.log10_factor)
+
+
+def test_init_params_many_equals_one_call_per_draw():
+    g = unroll.presets.lstm(3, 4)
+    draws = [
+        (seed, scheme, {"spectral_radius": r, "forget_bias": f})
+        for seed in (0, 3)
+        for scheme in ("torch", "orthogonal")
+        for r, f in ((None, None), (0.7, 1.0), (1.3, None))
+    ] + [(1, "normal", {"spectral_norm": 0.9, "bias": 0.5})]
+    many = unroll.init.init_params_many(g, draws)
+    for (seed, scheme, options), got in zip(draws, many, strict=True):
+        want = unroll.init_params(g, seed, scheme, **options)
+        assert got.keys() == want.keys()
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+
+
 def test_theory_applies_only_to_single_cells():
     assert theory_bound.__name__ == "theory_bound"
     g = unroll.presets.stacked("elman", 2, 3, layers=2)

@@ -15,7 +15,7 @@ import numpy as np
 from .errors import InputError
 from .graph import Graph
 
-__all__ = ["SCHEMES", "Scheme", "init_params"]
+__all__ = ["SCHEMES", "Scheme", "init_params", "init_params_many"]
 
 
 @dataclass(frozen=True)
@@ -134,9 +134,18 @@ def init_params(
     >>> round(float(np.linalg.norm(p["W_hh"], 2)), 12)
     0.5
     """
-    _check_arguments(graph, seed, scheme, spectral_radius, spectral_norm, forget_bias, bias)
-    if spectral_radius is not None and spectral_norm is not None:
-        raise InputError("give spectral_radius or spectral_norm, not both")
+    options = {
+        "spectral_radius": spectral_radius,
+        "spectral_norm": spectral_norm,
+        "forget_bias": forget_bias,
+        "bias": bias,
+    }
+    (params,) = init_params_many(graph, [(seed, scheme, options)])
+    return {k: np.asarray(v, dtype=dtype) for k, v in params.items()}
+
+
+def _draw(graph: Graph, seed: int, scheme: str, bias: float | None) -> dict[str, np.ndarray]:
+    """Every parameter as the scheme draws it for ``seed``, before any rescaling."""
     rule = SCHEMES[scheme]
     recurrent = set(graph.recurrent_weights())
     params = {}
@@ -146,11 +155,7 @@ def init_params(
             params[name] = rule.weight(rng, shape, name in recurrent)
         else:
             params[name] = rule.bias(rng, shape[0]) if bias is None else np.full(shape, bias)
-    for name in recurrent:
-        _rescale(params[name], spectral_radius, spectral_norm)
-    if forget_bias is not None:
-        _set_forget_bias(graph, params, forget_bias)
-    return {k: np.asarray(v, dtype=dtype) for k, v in params.items()}
+    return params
 
 
 def _check_arguments(graph, seed, scheme, *options) -> None:
@@ -174,16 +179,66 @@ def _check_arguments(graph, seed, scheme, *options) -> None:
             raise InputError(f"{name} must not be negative, got {value!r}")
 
 
-def _rescale(w: np.ndarray, radius: float | None, norm: float | None) -> None:
+def _rescale(w: np.ndarray, radius: float | None, norm: float | None, current=None) -> None:
+    """Scale ``w`` in place to spectral ``radius`` or ``norm``; ``current`` is its measure,
+    where the caller knows it already (:func:`_spectral_measure`)."""
     if w.shape[0] != w.shape[1] or (radius is None and norm is None):
         return
-    if radius is not None:
-        current = np.max(np.abs(np.linalg.eigvals(w)))
-        target = radius
-    else:
-        current, target = np.linalg.norm(w, 2), norm
+    if current is None:
+        current = _spectral_measure(w, radius is not None)
+    target = radius if radius is not None else norm
     if current > 0:
         w *= target / current
+
+
+def _spectral_measure(w: np.ndarray, radius: bool) -> float:
+    """The largest absolute eigenvalue of ``w`` (``radius``), else its largest singular value."""
+    return np.max(np.abs(np.linalg.eigvals(w))) if radius else np.linalg.norm(w, 2)
+
+
+def init_params_many(graph: Graph, draws: list[tuple[int, str, dict]]) -> list[dict]:
+    """:func:`init_params` of each ``(seed, scheme, options)`` in ``draws`` (float64).
+
+    Equal to calling :func:`init_params` once per draw, but each seed is drawn once and each
+    recurrent weight measured once: a sweep over ``spectral_radius`` x seeds draws and
+    measures per seed, not per point. ``options`` holds keyword options of
+    :func:`init_params` (absent ones are None).
+
+    Examples
+    --------
+    >>> from unroll import presets
+    >>> g = presets.elman(3, 4)
+    >>> a, b = init_params_many(g, [(0, "torch", {"spectral_radius": r}) for r in (0.5, 2.0)])
+    >>> bool(np.array_equal(2.0 * a["W_hh"], 0.5 * b["W_hh"]))
+    True
+    >>> bool(np.array_equal(b["W_hh"], init_params(g, 0, spectral_radius=2.0)["W_hh"]))
+    True
+    """
+    bases: dict = {}
+    measures: dict = {}
+    out = []
+    for seed, scheme, options in draws:
+        radius, norm = options.get("spectral_radius"), options.get("spectral_norm")
+        forget_bias, bias = options.get("forget_bias"), options.get("bias")
+        _check_arguments(graph, seed, scheme, radius, norm, forget_bias, bias)
+        if radius is not None and norm is not None:
+            raise InputError("give spectral_radius or spectral_norm, not both")
+        recurrent = graph.recurrent_weights()
+        key = (seed, scheme, bias)
+        if key not in bases:
+            bases[key] = _draw(graph, seed, scheme, bias)
+        params = {k: v.copy() for k, v in bases[key].items()} if len(draws) > 1 else bases[key]
+        for name in recurrent:
+            w = bases[key][name]
+            if (radius, norm) != (None, None) and w.shape[0] == w.shape[1]:
+                kind = (key, name, radius is not None)
+                if kind not in measures:
+                    measures[kind] = _spectral_measure(w, radius is not None)
+                _rescale(params[name], radius, norm, measures[kind])
+        if forget_bias is not None:
+            _set_forget_bias(graph, params, forget_bias)
+        out.append(params)
+    return out
 
 
 def _set_forget_bias(graph: Graph, params: dict, value: float) -> None:

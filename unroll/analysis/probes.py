@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import UnrollError
 from ..graph import Graph
-from ..init import init_params
+from ..init import init_params, init_params_many
 from ..unrolled import Unrolled
 from .errors import AnalysisError
 
@@ -78,6 +78,10 @@ class ModelSpec:
         except (TypeError, ValueError) as e:  # a value of the wrong type for an init option
             raise AnalysisError(f"model {self.graph.name!r}: bad init option ({e})") from None
 
+    def drawn(self) -> bool:
+        """Whether the parameters are drawn by an init scheme (not given)."""
+        return self.params is None
+
     def _check_init_options(self) -> None:
         """Each init option is one :func:`unroll.init_params` takes, and a number or None."""
         for key, value in self.init_options.items():
@@ -99,6 +103,28 @@ class ModelSpec:
         if self.params is not None:
             return {"params": "given"}
         return {"init": self.init, "init_options": dict(sorted(self.init_options.items()))}
+
+
+def params_for_many(jobs: list[tuple[ModelSpec, int]]) -> list[dict[str, np.ndarray]]:
+    """``spec.params_for(seed)`` of each ``(spec, seed)``, specs of one graph: the drawn ones
+    through :func:`unroll.init.init_params_many`, so seeds are drawn once across specs that
+    differ only in their spectral options (a sweep's radius axis)."""
+    out = [None if spec.drawn() else spec.params_for(seed) for spec, seed in jobs]
+    drawn = [i for i, (spec, _) in enumerate(jobs) if spec.drawn()]
+    for i in drawn:
+        jobs[i][0]._check_init_options()
+    if drawn:
+        graph = jobs[drawn[0]][0].graph
+        draws = [(jobs[i][1], jobs[i][0].init, dict(jobs[i][0].init_options)) for i in drawn]
+        try:
+            many = init_params_many(graph, draws)
+        except UnrollError:
+            raise
+        except (TypeError, ValueError) as e:  # a value of the wrong type for an init option
+            raise AnalysisError(f"model {graph.name!r}: bad init option ({e})") from None
+        for i, params in zip(drawn, many, strict=True):
+            out[i] = params
+    return out
 
 
 def as_spec(

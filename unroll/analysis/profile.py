@@ -75,6 +75,7 @@ from .probes import (
     as_models,
     draw_inputs,
     given_data,
+    params_for_many,
     probe_cotangents,
     probe_name,
 )
@@ -246,10 +247,11 @@ def _measure(
     per_pass = _seeds_per_pass(u, batch, len(jobs), limits["max_memory"])
     for start in range(0, len(jobs), per_pass):
         chunk = jobs[start : start + per_pass]
-        drawn = [specs[i].params_for(seed) for i, _, seed in chunk]
+        drawn = params_for_many([(specs[i], seed) for i, _, seed in chunk])
+        stacked = _stack(drawn)
         r = bptt(
             u,
-            _stack(drawn),
+            stacked,
             *_inputs_and_cotangents(
                 data, g, u, [seed for _, _, seed in chunk], batch, input_scale, loss
             ),
@@ -260,6 +262,7 @@ def _measure(
         )
         grads = {s: r.log10_grad_norms(s) for s in states}
         shares = {w: r.contribution_log10_norms(w) for w in weights}
+        bounds = theory_bound(g, stacked, r) if with_theory else {}
         for m, (i, k, seed) in enumerate(chunk):
             norms, contrib, theory, factors, info, faults, per_loss = out[i]
             one = r.model(m)
@@ -278,10 +281,10 @@ def _measure(
                 )
                 for s, rows in _per_loss(u, drawn[m], xs, seed, batch, loss, data, limits).items():
                     per_loss[s].append(rows)
-            for s, th in theory_bound(g, drawn[m], one).items() if with_theory else ():
-                theory.setdefault(s, np.empty((len(seeds), steps)))[k] = th.log10
+            for s, th in bounds.items():
+                theory.setdefault(s, np.empty((len(seeds), steps)))[k] = th.log10[m]
                 factors.setdefault(s, np.full(len(seeds), np.nan))[k] = (
-                    np.nan if th.log10_factor is None else th.log10_factor
+                    np.nan if th.log10_factor is None else th.log10_factor[m]
                 )
                 info[s] = (th.kind, th.formula)
     return [
@@ -316,13 +319,16 @@ def _per_loss(u, params, inputs, seed, batch, loss, data, limits) -> dict:
 
 def _inputs_and_cotangents(data, graph, unrolled, chunk, batch, input_scale, loss):
     """The stacked inputs and probe cotangents of the seeds in ``chunk`` (None for a loss)."""
+    seeds = sorted(set(chunk))  # a sweep's points share their seeds: draw each seed once
     if data is None:
-        inputs = [draw_inputs(graph, unrolled.steps, seed, batch, input_scale) for seed in chunk]
+        drawn = {s: draw_inputs(graph, unrolled.steps, s, batch, input_scale) for s in seeds}
+        inputs = [drawn[s] for s in chunk]
     else:
         inputs = [data.inputs] * len(chunk)
     if data is not None and data.loss is not None:
         return _stack(inputs), None
-    return _stack(inputs), _stack([probe_cotangents(loss, unrolled, s, batch) for s in chunk])
+    cotangents = {s: probe_cotangents(loss, unrolled, s, batch) for s in seeds}
+    return _stack(inputs), _stack([cotangents[s] for s in chunk])
 
 
 def _given_loss(data) -> dict:

@@ -36,7 +36,8 @@ class Theory:
     """An overlay for one state node: ``log10[k]`` at distance ``k`` from the last step.
 
     ``log10_factor`` is the bound's per-step factor ``log10(gamma sigma_max)`` (Pascanu)
-    or ``None`` (a path product, whose factor changes from step to step).
+    or ``None`` (a path product, whose factor changes from step to step). For an ensemble
+    result, ``log10`` is ``(S, T)`` and the factor one per model.
     """
 
     node: str
@@ -73,27 +74,33 @@ def _match_elman(graph: Graph, node: str) -> dict | None:
     return {"weight": loops[0].weight, "activation": n.activation}
 
 
-def pascanu_factor(params: Mapping, weight: str, activation: str) -> float:
+def pascanu_factor(params: Mapping, weight: str, activation: str):
     """``log10(gamma * sigma_max(W))``: the per-step factor of Pascanu's bound.
+
+    A float, or one per model where ``W`` carries a leading ensemble axis.
 
     Examples
     --------
     >>> W = np.diag([0.5, 2.0])
     >>> float(pascanu_factor({"W_hh": W}, "W_hh", "sigmoid"))  # log10(2 / 4)
     -0.3010299956639812
+    >>> pascanu_factor({"W_hh": np.stack([W, 2 * W])}, "W_hh", "tanh").round(6).tolist()
+    [0.30103, 0.60206]
     """
-    sigma = float(np.linalg.norm(np.asarray(params[weight], dtype=float), 2))
+    sigma = np.linalg.norm(np.asarray(params[weight], dtype=float), 2, axis=(-2, -1))
     value = ACTIVATIONS[activation].gamma * sigma
-    return float(np.log10(value)) if value > 0 else -np.inf
+    with np.errstate(divide="ignore"):
+        factor = np.where(value > 0, np.log10(np.where(value > 0, value, 1.0)), -np.inf)
+    return float(factor) if factor.ndim == 0 else factor
 
 
 def _pascanu(graph, params, result, node, match) -> Theory:
     T = result.unrolled.steps
     factor = pascanu_factor(params, match["weight"], match["activation"])
-    anchor = result.log10_grad_norms(node)[T - 1]
+    anchor = result.log10_grad_norms(node)[..., T - 1, None]
     k = np.arange(T, dtype=float)
     with np.errstate(invalid="ignore"):
-        curve = np.where(k == 0, anchor, anchor + k * factor)
+        curve = np.where(k == 0, anchor, anchor + k * np.asarray(factor)[..., None])
     gamma = ACTIVATIONS[match["activation"]].gamma
     formula = (
         f"‖∂L/∂{node}_T‖·(γ σ_max({match['weight']}))^k, γ = {gamma:g} ({match['activation']})"
@@ -136,7 +143,9 @@ def _gated(graph, params, result, node, match) -> Theory:
         else:
             logs = np.log10(np.stack([result.values[(gate, t)] for t in range(T)]))
     carried = np.concatenate([np.zeros((1, *cot.shape)), np.cumsum(logs[::-1], axis=0)[:-1]])
-    curve = log10_norm((start[None] + carried).reshape(T, -1), axis=1)
+    lead = cot.shape[:-2]  # the ensemble's models, if any
+    paths = (start[None] + carried).reshape(T, *lead, -1)
+    curve = np.moveaxis(log10_norm(paths, axis=-1), 0, -1)
     if gate is None:
         return Theory(
             node,
