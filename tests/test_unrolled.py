@@ -1,9 +1,10 @@
 """Unrolling: node and edge counts, boundary nodes, tied weights, sequence modes, ordering."""
 
 import networkx as nx
+import numpy as np
 import pytest
 
-from unroll import Graph, InputError, presets, unroll
+from unroll import Graph, GraphError, InputError, bptt, init_params, presets, unroll
 from unroll.errors import UnrollWarning
 from unroll.unrolled import MODES
 
@@ -163,3 +164,27 @@ def test_dag_is_deterministic():
     b = unroll(presets.gru(2, 3), steps=3).dag
     assert list(a.nodes(data=True)) == list(b.nodes(data=True))
     assert list(a.edges(data=True)) == list(b.edges(data=True))
+
+
+def test_editing_the_graph_after_unrolling_leaves_the_unrolled_graph_as_it_was():
+    g = presets.elman(2, 3)
+    u = unroll(g, steps=4)
+    p = init_params(g, seed=0)
+    g.layer("extra", 3)  # the user's graph changes after unrolling ...
+    g.edge("h", "extra", weight="W_extra")
+    assert "W_extra" in g.params()
+    xs = {"x": np.ones((4, 1, 2))}
+    r = bptt(u, p, xs, {("h", 3): np.ones((1, 3))})
+    assert sorted(r.param_grads) == sorted(p)  # ... the unrolled one does not
+    assert "extra" not in u.graph.nodes and u.graph.frozen and not g.frozen
+    for edit in (
+        lambda: u.graph.layer("more", 3),
+        lambda: u.graph.edge("h", "h", delay=2),
+        lambda: u.graph.edges.append(u.graph.edges[0]),
+        lambda: u.graph.nodes.pop("h"),
+        lambda: u.graph.set_outputs("x"),
+        lambda: setattr(u.graph, "name", "other"),
+    ):
+        with pytest.raises(GraphError, match="'elman' is frozen"):
+            edit()
+    assert u.graph == presets.elman(2, 3) and u.graph.copy().layer("more", 3) == "more"

@@ -63,12 +63,47 @@ def _delay_suffix(delay: int) -> str:
 
 
 class _EdgeList(list):
-    """A list of edges that counts its changes, so :meth:`Graph.in_edges` can keep an index."""
+    """A list of edges that counts its changes, so :meth:`Graph.in_edges` can keep an index;
+    a frozen graph's list refuses them."""
 
     version = 0
+    owner: str | None = None  # the name of the frozen graph holding this list
 
     def _changed(self):
+        if self.owner is not None:
+            _refuse_edit(self.owner)
         self.version += 1
+
+
+class _FrozenList(_EdgeList):
+    """A frozen graph's list of outputs or edges."""
+
+    def __init__(self, items, owner: str):
+        super().__init__(items)
+        self.owner = owner
+
+
+class _FrozenNodes(dict):
+    """A frozen graph's nodes: reading as a dict, refusing every change."""
+
+    def __init__(self, nodes, owner: str):
+        super().__init__(nodes)
+        self.owner = owner
+
+    def _refuse(self, *args, **kwargs):
+        _refuse_edit(self.owner)
+
+
+for _method in ("__setitem__", "__delitem__", "clear", "pop", "popitem", "setdefault", "update"):
+    setattr(_FrozenNodes, _method, _FrozenNodes._refuse)
+_FrozenNodes.__ior__ = _FrozenNodes._refuse  # type: ignore[method-assign,assignment]
+
+
+def _refuse_edit(name: str):
+    raise GraphError(
+        f"graph {name!r} is frozen: it is the graph of an unrolled graph; "
+        "edit a copy (graph.copy()) and unroll that"
+    )
 
 
 def _counting(method):
@@ -117,6 +152,42 @@ class Graph:
 
     def __post_init__(self):
         self.edges = _EdgeList(self.edges)
+
+    def __setattr__(self, name, value):
+        if isinstance(self.__dict__.get("nodes"), _FrozenNodes):
+            _refuse_edit(self.name)
+        super().__setattr__(name, value)
+
+    @property
+    def frozen(self) -> bool:
+        """Whether this graph refuses edits (:func:`unroll.unroll` keeps a frozen copy)."""
+        return isinstance(self.nodes, _FrozenNodes)
+
+    def freeze(self) -> Graph:
+        """A frozen copy (this graph itself if frozen already): every edit raises
+        :class:`GraphError`, so what was unrolled cannot drift from what is run.
+
+        Examples
+        --------
+        >>> g = Graph("g")
+        >>> g.input("x", 1)
+        'x'
+        >>> f = g.freeze()
+        >>> f.input("y", 1)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        unroll.errors.GraphError: graph 'g' is frozen: ... edit a copy (graph.copy()) ...
+        >>> f.copy().input("y", 1)
+        'y'
+        """
+        if self.frozen:
+            return self
+        g = self.copy()
+        d = g.__dict__
+        d["edges"] = _FrozenList(g.edges, g.name)
+        d["outputs"] = _FrozenList(g.outputs, g.name)
+        d["nodes"] = _FrozenNodes(g.nodes, g.name)
+        return g
 
     # ---- building -------------------------------------------------------------------
 
@@ -211,7 +282,7 @@ class Graph:
 
     def incoming(self) -> dict[str, list[Edge]]:
         """``{node: edges into it}`` in declaration order, built once per change of edges."""
-        if type(self.edges) is not _EdgeList:  # assigned a plain list
+        if not isinstance(self.edges, _EdgeList):  # assigned a plain list
             self.edges = _EdgeList(self.edges)
         key = (self.edges.version, len(self.edges))
         cached = self.__dict__.get("_incoming")

@@ -100,7 +100,8 @@ class Unrolled:
     Attributes
     ----------
     graph : Graph
-        The folded graph.
+        A frozen copy of the folded graph (:meth:`Graph.freeze`): edits to the graph the
+        user unrolled do not reach it, and it refuses edits of its own.
     steps : int
     mode : SequenceMode
     encoder_steps : int
@@ -373,7 +374,7 @@ def unroll(
         )
     _check_size(graph, steps, max_nodes)
     _warn_long_delays(graph, steps)
-    return Unrolled(graph, steps, seq, encoder_steps)
+    return Unrolled(graph.freeze(), steps, seq, encoder_steps)
 
 
 def _is_int(value) -> bool:
