@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 import sys
 
 import click
 
-from unroll.init import SCHEMES, init_params
+from unroll.init import INIT_OPTIONS, SCHEMES
 from unroll.tasks import TASKS
 from unroll.training import OPTIMIZERS
 
@@ -24,12 +23,6 @@ from .params import (
 )
 
 __all__ = ["Truncation", "train"]
-
-_INIT_OPTIONS = [
-    p.name
-    for p in inspect.signature(init_params).parameters.values()
-    if p.kind is p.KEYWORD_ONLY and p.name != "dtype"
-]
 
 
 class Truncation(click.ParamType):
@@ -176,9 +169,9 @@ def train(
 
     names = [name for name, _ in init_options]
     for name in names:
-        if name not in _INIT_OPTIONS:
+        if name not in INIT_OPTIONS:
             raise click.BadParameter(
-                f"unknown init option {name!r}; options: {', '.join(_INIT_OPTIONS)}",
+                f"unknown init option {name!r}; options: {', '.join(INIT_OPTIONS)}",
                 param_hint="--init-option",
             )
     task = make_task(task_name, length, probe_batch, seed=[seed, 2])

@@ -10,6 +10,7 @@ __all__ = [
     "RunFailure",
     "UnrollError",
     "UnrollWarning",
+    "format_shape",
 ]
 
 
@@ -71,3 +72,14 @@ class RunFailure(UnrollError):
 
 class UnrollWarning(UserWarning):
     """Something unroll accepted but that is likely not what was meant (one line)."""
+
+
+def format_shape(shape) -> str:
+    """A shape as error messages write it.
+
+    Examples
+    --------
+    >>> format_shape((3, 4))
+    '(3, 4)'
+    """
+    return "(" + ", ".join(str(s) for s in shape) + ")"

@@ -6,6 +6,7 @@ a parameter to a graph does not change the values drawn for the others.
 
 from __future__ import annotations
 
+import inspect
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import numpy as np
 from .errors import InputError
 from .graph import Graph
 
-__all__ = ["SCHEMES", "Scheme", "init_params", "init_params_many"]
+__all__ = ["INIT_OPTIONS", "SCHEMES", "Scheme", "init_params", "init_params_many"]
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,15 @@ def init_params(
     }
     (params,) = init_params_many(graph, [(seed, scheme, options)])
     return {k: np.asarray(v, dtype=dtype) for k, v in params.items()}
+
+
+#: The keyword options of :func:`init_params` (besides ``dtype``): what a model spec, a
+#: sweep axis or ``unroll train`` may set.
+INIT_OPTIONS: tuple[str, ...] = tuple(
+    p.name
+    for p in inspect.signature(init_params).parameters.values()
+    if p.kind is p.KEYWORD_ONLY and p.name != "dtype"
+)
 
 
 def _draw(graph: Graph, seed: int, scheme: str, bias: float | None) -> dict[str, np.ndarray]:

@@ -33,7 +33,7 @@ from .engine import BPTTResult, bptt, check_memory
 from .errors import UnrollError
 from .files import load_toml, suggest
 from .graph import Graph
-from .init import init_params
+from .init import INIT_OPTIONS, init_params
 from .limits import MAX_GRAPH_NODES, MAX_PARAM_BYTES, check_graph_size, extrapolate
 from .ops import ACTIVATIONS
 from .presets import CELLS, PRESETS, preset_options
@@ -442,12 +442,8 @@ def _check_no_arguments(spec: str, function) -> None:
 
 #: Options of a preset spec that say how to draw its parameters rather than what it is:
 #: ``lstm:hidden=32,forget_bias=1`` is an LSTM whose forget gates start at bias 1.
-SPEC_INIT_OPTIONS = {
-    "init": str,
-    "forget_bias": float,
-    "spectral_radius": float,
-    "spectral_norm": float,
-}
+#: (``bias`` is left out: presets take ``bias=`` for whether to have biases at all.)
+SPEC_INIT_OPTIONS = {"init": str, **{k: float for k in INIT_OPTIONS if k != "bias"}}
 
 
 def _load_preset(spec: str, limits: LoadLimits) -> Model:
@@ -579,14 +575,7 @@ def load_model(
 # ---- a model per grid point, for sweeps ---------------------------------------------------
 
 # init_params' keyword options a sweep may vary, and the scheme itself as ``init``.
-_INIT_SETTINGS = (
-    "init",
-    *(
-        p.name
-        for p in inspect.signature(init_params).parameters.values()
-        if p.kind is p.KEYWORD_ONLY and p.name != "dtype"
-    ),
-)
+_INIT_SETTINGS = ("init", *INIT_OPTIONS)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ two models with an output of the same name and size get the same loss cotangent.
 from __future__ import annotations
 
 import difflib
-import inspect
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import numpy as np
 
 from ..errors import UnrollError
 from ..graph import Graph
-from ..init import init_params, init_params_many
+from ..init import INIT_OPTIONS, init_params, init_params_many
 from ..unrolled import Unrolled
 from .errors import AnalysisError
 
@@ -37,13 +36,6 @@ __all__ = [
 ]
 
 _INPUT_STREAM, _LOSS_STREAM = 1, 2
-
-#: The options of :func:`unroll.init_params` a model spec may set (all numbers or None).
-INIT_OPTIONS = [
-    p.name
-    for p in inspect.signature(init_params).parameters.values()
-    if p.kind is p.KEYWORD_ONLY and p.name != "dtype"
-]
 
 
 @dataclass(frozen=True)

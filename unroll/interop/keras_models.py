@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import presets
-from ..errors import InputError
+from ..errors import InputError, format_shape
 from ..graph import Graph
 
 __all__ = [
@@ -574,7 +574,8 @@ class KerasImport:
         a = _numeric(x, "x")
         if a.ndim != 3 or a.shape[2] != self.input_size or a.shape[1] < 1:
             raise KerasInteropError(
-                f"x has shape {_fmt(a.shape)}, expected (B, T, {self.input_size}) (Keras is "
+                f"x has shape {format_shape(a.shape)}, expected (B, T, "
+                f"{self.input_size}) (Keras is "
                 "batch first)"
             )
         self._steps_of(a.shape[1])
@@ -671,14 +672,16 @@ class KerasImport:
         a = _numeric(g, "gradient 0")
         if a.shape[1:] != (steps, size) or a.ndim != 3:
             raise KerasInteropError(
-                f"gradient 0 has shape {_fmt(a.shape)}, expected (B, {steps}, {size})"
+                f"gradient 0 has shape {format_shape(a.shape)}, expected (B, {steps}, {size})"
             )
         return [((node, self._time(s, steps)), a[:, s]) for s in range(steps)]
 
     def _vector(self, value, size: int, what: str) -> np.ndarray:
         a = _numeric(value, what)
         if a.ndim != 2 or a.shape[1] != size:
-            raise KerasInteropError(f"{what} has shape {_fmt(a.shape)}, expected (B, {size})")
+            raise KerasInteropError(
+                f"{what} has shape {format_shape(a.shape)}, expected (B, {size})"
+            )
         return a
 
     def keras_grads(self, result) -> dict[str, np.ndarray]:
@@ -718,10 +721,6 @@ def _numeric(value, what: str) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
         raise KerasInteropError(f"{what} has dtype {a.dtype}, expected real numbers")
     return a.astype(np.float64)
-
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
 def from_keras(model, *, steps: int | None = None, training: bool = False) -> KerasImport:

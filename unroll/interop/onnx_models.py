@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import presets
+from ..errors import format_shape
 from ..graph import Graph
 from .torch_modules import (
     SUPPORTED,
@@ -221,13 +222,10 @@ def _check_weight_shapes(layer: _Layer, label: str) -> None:
     for role, value in layer.weights.items():
         if value.shape != expected[role]:
             raise OnnxInteropError(
-                f"{label}: {role} has shape {_fmt(value.shape)}, expected {_fmt(expected[role])} "
+                f"{label}: {role} has shape {format_shape(value.shape)}, "
+                f"expected {format_shape(expected[role])} "
                 f"(directions {D}, hidden_size {H}, {G} gate blocks)"
             )
-
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
 # ---- checking the glue by a probe run -------------------------------------------------------

@@ -24,7 +24,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .. import presets
-from ..errors import InputError
+from ..errors import InputError, format_shape
 from ..graph import Graph
 from ..limits import MAX_PARAM_BYTES, check_parameters
 
@@ -422,7 +422,7 @@ class TorchImport:
             a = a.transpose(1, 0, 2)
         if a.ndim != 3 or a.shape[2] != width or a.shape[0] < 1:
             raise TorchInteropError(
-                f"{what} has shape {_fmt(np.shape(value))}, expected "
+                f"{what} has shape {format_shape(np.shape(value))}, expected "
                 f"{layout.replace('n', str(width))} or (T, {width})"
             )
         return np.ascontiguousarray(a)
@@ -445,7 +445,7 @@ class TorchImport:
         expected = f"(B, {H})" if self.kind.is_cell else f"({n}, B, {H})"
         if a.ndim != 3 or a.shape[0] != n or a.shape[2] != H:
             raise TorchInteropError(
-                f"{what} has shape {_fmt(np.shape(value))}, expected {expected}"
+                f"{what} has shape {format_shape(np.shape(value))}, expected {expected}"
             )
         return list(a)
 
@@ -665,10 +665,6 @@ def _drop_batch(a: np.ndarray) -> np.ndarray:
     if a.shape[1] != 1:
         raise TorchInteropError(f"batched=False needs batch size 1, the result has {a.shape[1]}")
     return a[:, 0, :]
-
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
 def from_torch(module, head=None) -> TorchImport:
@@ -985,7 +981,8 @@ def _check_dense(torch, key: str, value, path) -> None:
     stored = value.untyped_storage().nbytes() // max(1, value.element_size())
     if declared > stored:
         raise TorchInteropError(
-            f"{path}: entry {key!r} declares shape {_fmt(value.shape)} ({declared:,} numbers) "
+            f"{path}: entry {key!r} declares shape {format_shape(value.shape)} "
+            f"({declared:,} numbers) "
             f"but stores {stored:,} (an expanded or strided view); save module.state_dict()"
         )
 
@@ -1077,7 +1074,9 @@ def _weight(state: dict, key: str, path):
         raise TorchInteropError(f"{path}: no {key!r} (found: {', '.join(sorted(state))})")
     value = state[key]
     if value.dim() != 2:
-        raise TorchInteropError(f"{path}: {key!r} has shape {_fmt(value.shape)}, expected a matrix")
+        raise TorchInteropError(
+            f"{path}: {key!r} has shape {format_shape(value.shape)}, expected a matrix"
+        )
     return value
 
 
@@ -1110,6 +1109,7 @@ def _check_names_and_shapes(module, state: dict, path, spec: _Spec) -> None:
             raise TorchInteropError(f"{path}: unexpected {name!r} for a {spec.describe()}")
         if tuple(state[name].shape) != expected[name]:
             raise TorchInteropError(
-                f"{path}: {name!r} has shape {_fmt(state[name].shape)}, a {spec.describe()} "
-                f"needs {_fmt(expected[name])}"
+                f"{path}: {name!r} has shape {format_shape(state[name].shape)}, "
+                f"a {spec.describe()} "
+                f"needs {format_shape(expected[name])}"
             )
