@@ -11,7 +11,8 @@ import warnings
 
 import numpy as np
 
-from .. import bptt, unroll
+from ..engine import bptt
+from ..unrolled import unroll
 from ..errors import UnrollWarning
 from ..render import render
 from .pictures import Diagram
