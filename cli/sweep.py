@@ -27,7 +27,7 @@ from .params import (
     write_output,
 )
 
-__all__ = ["DaskAddress", "Vary", "grid_values", "stderr_is_terminal", "sweep", "sweep_table"]
+__all__ = ["DaskAddress", "Vary", "grid_values", "stderr_is_terminal", "sweep"]
 
 
 class Vary(click.ParamType):
@@ -60,33 +60,6 @@ class DaskAddress(click.ParamType):
             return parse_address(value) if isinstance(value, str) else value
         except AnalysisError as e:
             self.fail(str(e), param, ctx)
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "never"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def sweep_table(result) -> str:
-    """A text table of a sweep: the grid settings, then state, decay, distance, verdict."""
-    names = [*result.grid, "state", "decay_per_step", "distance_to_threshold", "verdict"]
-    head = [*result.grid, "state", "decay/step", "distance", "verdict"]
-    rows = [head]
-    for row in result.rows:
-        cells = [_cell(row.get(n)) for n in names]
-        decay = row.get("decay_per_step")
-        cells[len(result.grid) + 1] = "-" if decay is None else f"{decay:+.4f}"
-        if row.get("state") is None:
-            cells[len(result.grid)] = "-"
-        rows.append(cells)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    for row in result.failed:
-        where = ", ".join(f"{k}={_cell(row.get(k))}" for k in result.grid)
-        lines.append(f"error at {where}: {row['error']}")
-    return "\n".join(lines)
 
 
 def stderr_is_terminal() -> bool:
@@ -236,7 +209,7 @@ def sweep(
             log.close()
     if len(result.failed) == total:
         raise click.ClickException(f"every grid point failed: {result.failed[0]['error']}")
-    click.echo(sweep_table(result), err=to_stdout)
+    click.echo(result.summary_table(), err=to_stdout)
     if json_out:
         write_output(json_out, with_newline(result.to_json()))
     if csv_out:

@@ -316,8 +316,49 @@ class SweepResult:
             out.writerow([csv_cell(plain(r.get(c))) for c in self.columns])
         return buf.getvalue()
 
+    def summary_table(self) -> str:
+        """A text table: the grid settings, then state, decay, distance and verdict per
+        row; a line per failed point after it.
+
+        Examples
+        --------
+        >>> row = {"hidden": 4, "state": "h", "decay_per_step": -0.25,
+        ...        "distance_to_threshold": 12, "verdict": "vanishing"}
+        >>> r = SweepResult([row], {"hidden": [4]}, {})
+        >>> print(r.summary_table())
+        hidden  state  decay/step  distance  verdict
+        ------  -----  ----------  --------  ---------
+        4       h      -0.2500     12        vanishing
+        """
+        names = [*self.grid, "state", "decay_per_step", "distance_to_threshold", "verdict"]
+        head = [*self.grid, "state", "decay/step", "distance", "verdict"]
+        rows = [head]
+        for row in self.rows:
+            cells = [_cell(row.get(n)) for n in names]
+            decay = row.get("decay_per_step")
+            cells[len(self.grid) + 1] = "-" if decay is None else f"{decay:+.4f}"
+            if row.get("state") is None:
+                cells[len(self.grid)] = "-"
+            rows.append(cells)
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        for row in self.failed:
+            where = ", ".join(f"{k}={_cell(row.get(k))}" for k in self.grid)
+            lines.append(f"error at {where}: {row['error']}")
+        return "\n".join(lines)
+
     def __repr__(self) -> str:
         return f"SweepResult(grid={self.grid!r}, rows={len(self.rows)})"
+
+
+def _cell(value) -> str:
+    """A table cell: ``never`` for no value, floats in ``%g``."""
+    if value is None:
+        return "never"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _is_number(value) -> bool:
