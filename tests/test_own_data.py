@@ -351,6 +351,38 @@ def test_synced_tanh_rnn_is_vanishing_at_the_many_to_one_factor():
     assert total_slope > 0.5 * synced.summary["h"].decay_per_step
 
 
+def test_analyze_of_a_synced_run_reads_each_losss_decay():
+    from unroll.analysis import draw_inputs, fit_decay
+
+    g = unroll.presets.elman(4, 16)
+    params, xs = unroll.init_params(g, seed=0), draw_inputs(g, 60, seed=0)
+    r = unroll.bptt(unroll.unroll(g, 60, mode="synced"), params, xs, loss="sum")
+    p = unroll.analyze(r)["elman"]
+    assert p.verdict_from == "per-loss" and p.summary["h"].verdict == "vanishing"
+    same = unroll.analyze(g, params=params, inputs=xs["x"], loss="sum", mode="synced", seeds=1)
+    np.testing.assert_allclose(p.per_loss["h"], same["elman"].per_loss["h"], rtol=1e-12)
+    assert p.summary["h"] == same["elman"].summary["h"]
+    # the total sums every later loss: it reads far flatter than the verdict's curve
+    assert fit_decay(p.by_distance("h")["median"]) > 0.5 * p.summary["h"].decay_per_step
+    one = unroll.bptt(unroll.unroll(g, 60, mode="many-to-one"), params, xs, loss="sum")
+    assert unroll.analyze(one)["elman"].verdict_from == "total"
+
+
+def test_analyze_of_a_run_splits_its_cotangents_by_step():
+    g = unroll.presets.elman(2, 3)
+    u = unroll.unroll(g, steps=5, mode="synced")
+    params = unroll.init_params(g, seed=3)
+    xs = {"x": np.random.default_rng(2).standard_normal((5, 2, 2))}
+    start = {"h": np.full((2, 3), 0.7)}
+    cots = {("h", t): np.full((2, 3), 1.0 + t) for t in (1, 3, 4)}
+    rows = unroll.analyze(unroll.bptt(u, params, xs, cots, initial_states=start))
+    rows = rows["elman"].per_loss["h"]
+    assert rows.shape == (3, 5)
+    for i, t in enumerate((1, 3, 4)):
+        alone = unroll.bptt(u, params, xs, {("h", t): cots[("h", t)]}, initial_states=start)
+        np.testing.assert_allclose(rows[i, : t + 1], alone.log10_grad_norms("h")[t::-1], rtol=1e-12)
+
+
 def test_per_loss_rows_equal_separate_runs():
     g = unroll.presets.elman(2, 3)
     u = unroll.unroll(g, steps=5, mode="synced")

@@ -913,6 +913,7 @@ def _report_of_result(result, quantiles_, threshold, rule) -> Report:
         shares["recurrent"] = _shares(log10_norm(np.stack(list(contrib.values())), axis=0))
     spec = ModelSpec(g, params="given")
     profile = ModelProfile(g.name, spec, [0], qs, norms, contrib, shares)
+    profile.per_loss = _per_loss_of_result(result)
     _summarize(profile, threshold, rule)
     settings = {
         "steps": u.steps,
@@ -928,6 +929,29 @@ def _report_of_result(result, quantiles_, threshold, rule) -> Report:
         "inputs": "given",
     }
     return Report({g.name: profile}, settings, rule, threshold)
+
+
+def _per_loss_of_result(result) -> dict:
+    """Each loss step's own decay in a run whose cotangents sit at several steps (as
+    :func:`analyze` measures it for a model); ``{}`` for one step or a truncated run."""
+    run = getattr(result, "run", None)
+    steps = sorted({t for _, t in run.cotangents}) if run is not None else []
+    if len(steps) < 2 or run.truncate is not None:
+        return {}
+    u = result.unrolled
+    batch = next(iter(run.cotangents.values())).shape[-2]
+    per_pass = _seeds_per_pass(u, batch, len(steps), "auto")
+    return per_loss_norms(
+        u,
+        run.params,
+        run.inputs,
+        run.cotangents,
+        u.graph.state_nodes(),
+        "auto",
+        per_pass,
+        loss_steps=steps,
+        initial_states=run.initial_states,
+    )
 
 
 def compare(
