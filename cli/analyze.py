@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .grads import data_options, echo_and_write, read_data, refuse_init_for_weights
+from .grads import data_options, echo_and_write, read_given, refuse_init_for_weights
 from .params import (
     force_option,
     limits,
@@ -100,12 +100,9 @@ def analyze(
 
 def _given(models, data) -> dict:
     """``analyze``'s ``inputs``/``targets``/``loss`` for --inputs/--targets/--loss."""
-    loss = data["loss"] or ("mse" if data["targets"] else "random")
-    if data["inputs"] is None:
-        if data["targets"] is not None:
-            raise click.UsageError("--targets needs --inputs")
+    loss, given = read_given(models[0], data, "random")
+    if given is None:
         return {"loss": loss}
-    given = read_data(models[0], data["inputs"], data["targets"], loss, data["batch_first"])
     return {"inputs": given.inputs, "targets": given.targets, "loss": loss}
 
 

@@ -14,10 +14,17 @@ from .params import (
     write_output,
 )
 
-__all__ = ["data_options", "echo_and_write", "grads", "read_data", "refuse_init_for_weights"]
+__all__ = [
+    "data_options",
+    "echo_and_write",
+    "grads",
+    "read_data",
+    "read_given",
+    "refuse_init_for_weights",
+]
 
 
-def data_options(*, required: bool, losses: tuple[str, ...]):
+def data_options(*, required: bool, losses: tuple[str, ...], loss_help: str | None = None):
     """--inputs FILE, --targets FILE, --loss and --batch-first, for commands reading data."""
     return stacked(
         click.option(
@@ -35,7 +42,8 @@ def data_options(*, required: bool, losses: tuple[str, ...]):
         click.option(
             "--loss",
             type=click.Choice(losses),
-            help="The loss: mse or xent on --targets (the default with targets), or "
+            help=loss_help
+            or "The loss: mse or xent on --targets (the default with targets), or "
             f"{' / '.join(x for x in losses if x not in ('mse', 'xent'))} without.",
         ),
         click.option(
@@ -59,6 +67,22 @@ def read_data(model, inputs, targets, loss, batch_first):
         return load_data(model.graph, model.graph, inputs, targets, real, batch_first)
     except DataFileError as e:
         raise click.UsageError(str(e)) from None
+
+
+def read_given(model, data: dict, default: str | None):
+    """The loss and the checked sequences (None without --inputs) of :func:`data_options`.
+
+    ``data`` holds the options' values (``inputs``, ``targets``, ``loss``,
+    ``batch_first``); the loss is --loss, else ``mse`` with --targets, else ``default``.
+    """
+    loss = data["loss"] or ("mse" if data["targets"] else default)
+    if data["inputs"] is None:
+        if data["targets"] is not None:
+            raise click.UsageError("--targets needs --inputs (the sequences the targets belong to)")
+        if data["batch_first"]:
+            raise click.UsageError("--batch-first: only with --inputs")
+        return loss, None
+    return loss, read_data(model, data["inputs"], data["targets"], loss, data["batch_first"])
 
 
 def refuse_init_for_weights(ctx: click.Context, models) -> None:
@@ -87,7 +111,7 @@ def refuse_init_for_weights(ctx: click.Context, models) -> None:
 )
 @click.option("--json", "json_out", type=OutputPath(stdout=True), help="Write JSON (- for stdout).")
 @click.option("--csv", "csv_out", type=OutputPath(stdout=True), help="Write CSV (- for stdout).")
-def grads(model, inputs, targets, loss, batch_first, mode, encoder_steps, json_out, csv_out):
+def grads(model, mode, encoder_steps, json_out, csv_out, **data):
     """Print ||dL/ds_t|| of every state node at every step of one run of MODEL on --inputs.
 
     A model with its own weights (rnn.pt, model.keras, model.onnx, a TOML file
@@ -102,10 +126,9 @@ def grads(model, inputs, targets, loss, batch_first, mode, encoder_steps, json_o
     from unroll.analysis.stepnorms import step_grad_norms
     from unroll.init import init_params
 
-    loss = loss or ("mse" if targets else "sum")
-    data = read_data(model, inputs, targets, loss, batch_first)
+    _, given = read_given(model, data, "sum")
     params = model.params if model.params is not None else init_params(model.graph, seed=0)
-    norms = step_grad_norms(model.graph, params, data, mode=mode, encoder_steps=encoder_steps)
+    norms = step_grad_norms(model.graph, params, given, mode=mode, encoder_steps=encoder_steps)
     echo_and_write(norms.table(), norms, json_out, csv_out)
 
 

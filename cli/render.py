@@ -11,6 +11,7 @@ from unroll.losses import LOSSES
 from unroll.models import probe, probe_loss_instances
 from unroll.unrolled import unroll
 
+from .grads import data_options, read_given
 from .params import MODE, STEPS, OutputPath, force_option, limits, model_argument, write_output
 
 __all__ = ["DEFAULT_MAX_NODES", "DEFAULT_STEPS", "RENDER_SUFFIXES", "render"]
@@ -100,11 +101,12 @@ def _drawable(span) -> bool:
     help="For --mode many-to-many: steps that read input before outputs start "
     "[default: half the steps].",
 )
-@click.option(
-    "--loss",
-    type=click.Choice(sorted(LOSSES)),
-    help="For --grads/--values: this loss on the outputs at every loss step of --mode "
-    "(seeded targets) [default: the sum of the outputs at the last loss step].",
+@data_options(
+    required=False,
+    losses=tuple(sorted(LOSSES)),
+    loss_help="For --grads/--values: this loss on the outputs at every loss step of --mode "
+    "(on --targets, else seeded targets) [default: mse with --targets, else the sum of the "
+    "outputs at the last loss step].",
 )
 @click.option(
     "--grad-range",
@@ -168,7 +170,6 @@ def render(
     full,
     steps_shown,
     encoder_steps,
-    loss,
     grad_range,
     seed,
     mode,
@@ -178,6 +179,7 @@ def render(
     output,
     max_nodes,
     force,
+    **data,
 ):
     """Draw MODEL, folded (the cycle) or unrolled in time (the DAG BPTT runs on).
 
@@ -185,7 +187,9 @@ def render(
     and need no graphviz binary, images need `dot`. --grads and --values run BPTT
     once: seeded parameters (or the model's own) and inputs, and the sum of the
     outputs at the last loss step as the loss (or --loss at every loss step); the
-    loss node L shows where it sits.
+    loss node L shows where it sits. --inputs (and --targets) run it on your
+    sequences (and your loss), read and checked as `unroll grads` reads them; the
+    steps then come from the file.
 
     \b
     Examples:
@@ -193,6 +197,7 @@ def render(
       unroll render elman:hidden=2 --steps 3 --values -o - | dot -Tpng > elman.png
       unroll render examples/gru.toml --folded -o gru.pdf
       unroll render elman --steps 8 --grads --mode many-to-one --grad-range -8:0 -o a.svg
+      unroll render model.pt --grads --inputs x.npy --targets y.npy --batch-first -o g.svg
     """
     unrolled_only = {
         "--steps": steps,
@@ -200,31 +205,35 @@ def render(
         "--values": values,
         "--steps-shown": steps_shown,
         "--encoder-steps": encoder_steps,
-        "--loss": loss,
         "--grad-range": grad_range,
         "--full": full,
+        **_data_given(data),
     }
-    given = [name for name, value in unrolled_only.items() if value]
-    if folded and given:
+    for_unrolled = [name for name, value in unrolled_only.items() if value]
+    if folded and for_unrolled:
         raise click.UsageError(
-            f"--folded draws the cyclic graph; {', '.join(given)}: for the unrolled one only"
+            f"--folded draws the cyclic graph; {', '.join(for_unrolled)}: for the unrolled one only"
         )
-    if encoder_steps is not None and mode != "many-to-many":
-        raise click.UsageError("--encoder-steps: only with --mode many-to-many")
-    if encoder_steps is not None and not encoder_steps < (steps or DEFAULT_STEPS):
-        raise click.UsageError(
-            f"--encoder-steps must be below --steps ({steps or DEFAULT_STEPS}): "
-            "the decoder needs at least one step"
-        )
-    overlays = {"--loss": loss, "--grad-range": grad_range}
+    overlays = {"--grad-range": grad_range, **_data_given(data)}
     if not (grads or values) and (needless := [n for n, v in overlays.items() if v]):
         raise click.UsageError(f"{', '.join(needless)}: only with --grads or --values")
+    loss, given = read_given(model, data, None) if grads or values else (None, None)
+    if given is not None and steps is not None and steps != given.steps:
+        raise click.UsageError(
+            f"--steps {steps}: the sequences of --inputs {data['inputs']} have {given.steps} steps"
+        )
+    steps = steps or (given.steps if given is not None else DEFAULT_STEPS)
+    if encoder_steps is not None and mode != "many-to-many":
+        raise click.UsageError("--encoder-steps: only with --mode many-to-many")
+    if encoder_steps is not None and not encoder_steps < steps:
+        raise click.UsageError(
+            f"--encoder-steps must be below --steps ({steps}): the decoder needs at least one step"
+        )
     from unroll.render import render as draw
     from unroll.render import save
 
     _check_diagram_size(model.graph, max_nodes, force)
     result, loss_at = None, None
-    steps = steps or DEFAULT_STEPS
     if folded:
         target = model.graph
     elif grads or values:
@@ -235,6 +244,7 @@ def render(
             mode=mode,
             loss=loss,
             encoder_steps=encoder_steps,
+            data=given,
             **limits(force),
         )
         loss_at = None if loss else probe_loss_instances(target)
@@ -264,6 +274,11 @@ def render(
         write_output(output, digraph.source)
     else:
         save(digraph, output)
+
+
+def _data_given(data: dict) -> dict:
+    """``{"--inputs": value, ...}`` of the data options (for the checks of what applies)."""
+    return {f"--{k.replace('_', '-')}": v for k, v in data.items()}
 
 
 def _check_diagram_size(graph, max_nodes: int, force: bool) -> None:

@@ -328,6 +328,8 @@ def test_json_schema_keys_and_csv_table():
     assert list(lstm) == [
         "label",
         "graph",
+        "axis",
+        "distance",
         "params",
         "state_nodes",
         "recurrent_weights",

@@ -69,7 +69,7 @@ def test_constant_bias_and_float32():
 @pytest.mark.parametrize(
     ("graph", "kwargs", "message"),
     [
-        (presets.elman(), {"scheme": "he"}, "unknown init scheme 'he' (known: torch, glorot,"),
+        (presets.elman(), {"scheme": "kaiming"}, "unknown init scheme 'kaiming' (known: torch,"),
         (
             presets.elman(),
             {"spectral_norm": 1, "spectral_radius": 1},

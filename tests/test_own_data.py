@@ -218,6 +218,63 @@ def test_cli_analyze_uses_the_files(saved):
     np.testing.assert_allclose(per_seed[0], expected, rtol=0, atol=1e-10)
 
 
+def _drawn_norms(dot: str, node: str) -> dict[int, float]:
+    """``{t: ||dL/d node_t||}`` as the grad field of each drawn copy of ``node`` reads."""
+    found = re.findall(rf"^\s*{node}_(\d+) \[label=<.*?‖·‖ ([0-9.e+-]+)<", dot, re.M)
+    return {int(t): float(v) for t, v in found}
+
+
+@pytest.mark.parametrize("loss", [["--targets", "y.npy"], ["--loss", "sum"]])
+def test_cli_render_draws_the_norms_grads_reports(saved, loss):
+    folder, _ = saved
+    files = [folder / "model.pt", "--inputs", folder / "x.npy", "--batch-first"]
+    files += [folder / a if a.endswith(".npy") else a for a in loss]
+    report = folder / "norms.json"
+    assert _cli("grads", *files, "--json", report).exit_code == 0
+    expected = json.loads(report.read_text())["log10_grad_norms"]["h_l1"]
+    out = folder / "grads.dot"
+    result = _cli("render", *files, "--grads", "-o", out)
+    assert result.exit_code == 0, result.output
+    drawn = _drawn_norms(out.read_text(), "h_l1")
+    assert sorted(drawn) == list(range(7))  # every step drawn, steps taken from the file
+    for t, value in drawn.items():  # the label prints 4 significant digits
+        assert value == pytest.approx(10.0 ** expected[t], rel=5e-4), t
+
+
+def test_probe_on_given_data_is_the_grads_run(saved):
+    from unroll.analysis.stepnorms import step_grad_norms
+    from unroll.datafiles import load_data
+    from unroll.models import load_model, probe
+
+    folder, expected = saved
+    model = load_model(str(folder / "model.pt"))
+    data = load_data(model.graph, model.graph, folder / "x.npy", folder / "y.npy", "mse", True)
+    _, r = probe(model, steps=3, loss="mse", data=data)
+    assert r.unrolled.steps == 7 and r.loss == pytest.approx(step_grad_norms(
+        model.graph, model.params, data).result.loss, rel=1e-14)  # fmt: skip
+    np.testing.assert_allclose(r.log10_grad_norms("h_l1"), expected, rtol=0, atol=1e-10)
+
+
+def test_cli_render_checks_the_files_as_grads_does(saved):
+    folder, _ = saved
+    base = ["render", folder / "model.pt", "--grads", "--batch-first", "-o", folder / "g.dot"]
+    np.save(folder / "bad.npy", np.zeros((4, 7, 5)))
+    for extra, message in [
+        (["--inputs", folder / "bad.npy"], "bad.npy: inputs for 'x' have shape (4, 7, 5)"),
+        (["--inputs", folder / "missing.npy"], "missing.npy: no such file"),
+        (["--inputs", folder / "x.npy", "--targets", folder / "bad.npy"],
+         "bad.npy: targets for 'head' have shape (7, 4, 5) (time first), expected (T, 4, 2)"),
+        (["--inputs", folder / "x.npy", "--steps", "3"], "--steps 3: the sequences of --inputs"),
+        (["--targets", folder / "y.npy"], "--targets needs --inputs"),
+    ]:  # fmt: skip
+        result = _cli(*base, *extra)
+        assert result.exit_code == 2 and message in result.output, (extra, result.output)
+        assert "Traceback" not in result.output
+    assert not (folder / "g.dot").exists()
+    result = _cli("render", folder / "model.pt", "--inputs", folder / "x.npy")
+    assert result.exit_code == 2 and "--inputs: only with --grads or --values" in result.output
+
+
 def test_cli_reads_csv_and_npz(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((6, 3))
@@ -292,6 +349,38 @@ def test_synced_tanh_rnn_is_vanishing_at_the_many_to_one_factor():
     # the total sums every later loss: far flatter than each loss's own decay
     total_slope = unroll.analysis.fit_decay(synced.by_distance("h")["median"])
     assert total_slope > 0.5 * synced.summary["h"].decay_per_step
+
+
+def test_analyze_of_a_synced_run_reads_each_losss_decay():
+    from unroll.analysis import draw_inputs, fit_decay
+
+    g = unroll.presets.elman(4, 16)
+    params, xs = unroll.init_params(g, seed=0), draw_inputs(g, 60, seed=0)
+    r = unroll.bptt(unroll.unroll(g, 60, mode="synced"), params, xs, loss="sum")
+    p = unroll.analyze(r)["elman"]
+    assert p.verdict_from == "per-loss" and p.summary["h"].verdict == "vanishing"
+    same = unroll.analyze(g, params=params, inputs=xs["x"], loss="sum", mode="synced", seeds=1)
+    np.testing.assert_allclose(p.per_loss["h"], same["elman"].per_loss["h"], rtol=1e-12)
+    assert p.summary["h"] == same["elman"].summary["h"]
+    # the total sums every later loss: it reads far flatter than the verdict's curve
+    assert fit_decay(p.by_distance("h")["median"]) > 0.5 * p.summary["h"].decay_per_step
+    one = unroll.bptt(unroll.unroll(g, 60, mode="many-to-one"), params, xs, loss="sum")
+    assert unroll.analyze(one)["elman"].verdict_from == "total"
+
+
+def test_analyze_of_a_run_splits_its_cotangents_by_step():
+    g = unroll.presets.elman(2, 3)
+    u = unroll.unroll(g, steps=5, mode="synced")
+    params = unroll.init_params(g, seed=3)
+    xs = {"x": np.random.default_rng(2).standard_normal((5, 2, 2))}
+    start = {"h": np.full((2, 3), 0.7)}
+    cots = {("h", t): np.full((2, 3), 1.0 + t) for t in (1, 3, 4)}
+    rows = unroll.analyze(unroll.bptt(u, params, xs, cots, initial_states=start))
+    rows = rows["elman"].per_loss["h"]
+    assert rows.shape == (3, 5)
+    for i, t in enumerate((1, 3, 4)):
+        alone = unroll.bptt(u, params, xs, {("h", t): cots[("h", t)]}, initial_states=start)
+        np.testing.assert_allclose(rows[i, : t + 1], alone.log10_grad_norms("h")[t::-1], rtol=1e-12)
 
 
 def test_per_loss_rows_equal_separate_runs():

@@ -62,6 +62,29 @@ def test_gradient_norms_lines_labels_and_ticks(report):
     assert ax.yaxis.get_major_formatter()(-3, 0) == "$10^{-3}$"
 
 
+def test_gradient_norms_draw_each_losss_decay_beside_the_total():
+    rep = analyze(unroll.presets.elman(2, 6), steps=30, seeds=3, mode="synced")
+    p, s = rep["elman"], rep.summary["elman"]["h"]
+    ax = plot.plot_gradient_norms(rep, theory=False)
+    solid, dotted = ax.get_lines()
+    assert solid.get_label() == (
+        "elman: each loss alone, ‖∂ℓ_t/∂h_(t−k)‖, median over t — "
+        f"{s.verdict}, ×{s.factor_per_step:.2g} per step (the verdict)"
+    )
+    assert dotted.get_label().startswith("elman: total ‖∂L/∂h_t‖ at k = T−1−t")
+    assert solid.get_linestyle() == "-" and dotted.get_linestyle() == ":"
+    np.testing.assert_array_equal(solid.get_ydata(), p.per_loss_by_distance("h")["median"])
+    np.testing.assert_array_equal(dotted.get_ydata(), p.by_distance("h")["median"])
+    assert "verdict from each loss's own gradient (solid)" in ax.get_title()
+    assert ax.get_ylabel() == "gradient norm (log scale)"
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]  # the per-loss band, not the total's
+    np.testing.assert_allclose(band.max(), np.nanmax(p.per_loss_by_distance("h")["q_high"]))
+
+
+def test_gradient_norms_title_names_the_total_for_one_loss_step(report):
+    assert "verdict from the total ‖∂L/∂s‖" in plot.plot_gradient_norms(report).get_title()
+
+
 def test_gradient_norms_state_options(report):
     ax = plot.plot_gradient_norms(report, state="all", theory=False, band=False)
     labels = [line.get_label() for line in ax.get_lines()]

@@ -374,15 +374,17 @@ def test_a_state_no_gradient_reaches_beside_one_that_is_reached():
     assert json.loads(rep.to_json())["models"][0]["warnings"] == rep["nopath"].warnings
 
 
-def test_a_graph_without_state_nodes_has_nothing_to_measure(tmp_path):
+def test_a_graph_without_state_nodes_or_layers_has_nothing_to_measure(tmp_path):
+    """A feed-forward graph is measured per layer (tests/test_depth.py); one without any
+    layer between its input and its output has neither time nor depth."""
     g = unroll.Graph("ff")
     g.input("x", 2)
     g.layer("y", 2)
     g.edge("x", "y", weight="W")
-    with pytest.raises(AnalysisError, match=r"'ff' has no state node .* no gradient through time"):
+    with pytest.raises(AnalysisError, match=r"'ff' has no delayed edge and no layer between"):
         analyze(g, steps=5, seeds=1)
     shown = error_line(cli("analyze", write(tmp_path, unroll.to_toml(g)), "--steps", 5), 2)
-    assert "has no state node" in shown
+    assert "no gradient through time or depth to measure" in shown
 
 
 def test_a_mode_that_starves_a_node_is_refused_when_unrolling(tmp_path):

@@ -43,6 +43,10 @@ def _lecun_normal(rng, shape, recurrent=False):
     return rng.normal(0.0, 1.0 / np.sqrt(shape[1]), size=shape)
 
 
+def _he_normal(rng, shape, recurrent=False):
+    return rng.normal(0.0, np.sqrt(2.0 / shape[1]), size=shape)
+
+
 def _orthogonal(rng, shape, recurrent=False):
     if not recurrent or shape[0] != shape[1]:
         return _glorot(rng, shape)
@@ -71,6 +75,12 @@ SCHEMES: dict[str, Scheme] = {
         ),
         Scheme("glorot", _glorot, _zeros, "Glorot/Xavier uniform weights, zero biases"),
         Scheme("normal", _lecun_normal, _zeros, "N(0, 1/fan_in) weights, zero biases"),
+        Scheme(
+            "he",
+            _he_normal,
+            _zeros,
+            "He/Kaiming normal N(0, 2/fan_in) weights, zero biases (for ReLU nets)",
+        ),
         Scheme(
             "orthogonal",
             _orthogonal,
@@ -106,7 +116,7 @@ def init_params(
     seed : int
         Seed of the draw; the same seed gives the same arrays.
     scheme : str
-        A key of :data:`SCHEMES`: ``torch`` (default), ``glorot``, ``normal``,
+        A key of :data:`SCHEMES`: ``torch`` (default), ``glorot``, ``normal``, ``he``,
         ``orthogonal`` or ``identity``.
     spectral_radius, spectral_norm : float, optional
         Rescale every square recurrent weight (on an edge with nonzero delay) to this

@@ -686,11 +686,15 @@ def probe(
     max_memory: int | str | None = "auto",
     loss: str | None = None,
     encoder_steps: int | None = None,
+    data=None,
 ) -> tuple[Unrolled, BPTTResult]:
     """Unroll a model and run BPTT once, to show values and gradients on a diagram.
 
     Parameters come from the model when it carries them, else
-    ``init_params(graph, seed)``; inputs are standard normal (seeded by ``seed``). Without
+    ``init_params(graph, seed)``; inputs are standard normal (seeded by ``seed``), or
+    ``data`` (a :class:`~unroll.analysis.probes.GivenData`, as
+    :func:`unroll.datafiles.load_data` reads it): its sequences set the steps and the
+    batch, its targets (if any) those of ``loss``. Without
     ``loss`` the cotangent is ones on the output nodes at the last loss step (the
     instances :func:`probe_loss_instances` names); with ``loss`` (``"sum"``, ``"mse"``,
     ``"xent"``) that loss on the outputs at every loss step of the mode, against seeded
@@ -712,17 +716,24 @@ def probe(
     True
     """
     model = load_model(model)
+    if data is not None:
+        steps, batch = data.steps, data.batch
     unrolled = unroll(model.graph, steps, mode, encoder_steps, max_nodes=max_nodes)
     check_memory(unrolled, batch, max_memory=max_memory)  # before drawing parameters
     graph = unrolled.graph
     params = model.params if model.params is not None else init_params(graph, seed)
     rng = np.random.default_rng(seed)
-    inputs = {
-        name: rng.normal(size=(len(unrolled.input_steps(name)), batch, graph.nodes[name].size))
-        for name in graph.input_nodes()
-    }
+    inputs = (
+        data.inputs
+        if data is not None
+        else {
+            name: rng.normal(size=(len(unrolled.input_steps(name)), batch, graph.nodes[name].size))
+            for name in graph.input_nodes()
+        }
+    )
     if loss is not None:
-        targets = _probe_targets(unrolled, loss, batch, rng)
+        given = data is not None and data.targets is not None
+        targets = data.targets if given else _probe_targets(unrolled, loss, batch, rng)
         return unrolled, bptt(
             unrolled, params, inputs, loss=loss, targets=targets, max_memory=max_memory
         )

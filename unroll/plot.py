@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .analysis.axes import AXES
+
 __all__ = [
     "AXIS_NAMES",
     "plot_clipping",
@@ -83,8 +85,11 @@ def _theory_label(profile, state: str, theory: dict) -> str:
     return f"ungated {state}-path, factor 1"
 
 
-def _norm_label(states) -> str:
-    names = ", ".join(f"‖∂L/∂{s}_t‖" for s in states)
+def _norm_label(states, per_loss: bool = False) -> str:
+    """``states``: ``(state, index)`` pairs drawn (``("h", "t")``; ``("h", "l")`` per layer)."""
+    if per_loss:
+        return "gradient norm (log scale)"
+    names = ", ".join(f"‖∂L/∂{s}_{i}‖" for s, i in states)
     return f"{names} (log scale)"
 
 
@@ -119,28 +124,16 @@ def plot_gradient_norms(report, ax=None, state=None, theory: bool = True, band: 
     """
     ax = axes_or_new(ax)
     theories = report.theory
-    distance = np.arange(report.steps)
     drawn, theory_notes, values = [], [], [np.zeros(1)]
     for i, (label, profile) in enumerate(report.profiles.items()):
         color = f"C{i % 10}"
+        distance = np.arange(profile.steps)
         model_theory = theories.get(label, {})
         for j, s in enumerate(_states_to_draw(profile, model_theory, state)):
-            curve, summary = profile.by_distance(s), profile.summary[s]
             name = label if len(profile.state_nodes) == 1 else f"{label} — {s}"
-            ax.plot(
-                distance,
-                curve["median"],
-                color=color,
-                lw=2.4,
-                ls="-" if j == 0 else (0, (5, 1, 1, 1)),
-                label=f"{name}: {summary.verdict}, ×{summary.factor_per_step:.2g} per step",
-            )
-            if band:
-                ax.fill_between(
-                    distance, curve["q_low"], curve["q_high"], color=color, alpha=0.18, lw=0
-                )
-            values += [curve["q_low"], curve["q_high"]]
-            drawn.append(s)
+            style = "-" if j == 0 else (0, (5, 1, 1, 1))
+            values += _draw_decay(ax, distance, profile, s, name, color, style, band)
+            drawn.append((s, AXES[profile.axis].index))
             if theory and s in model_theory:
                 th = model_theory[s]
                 ax.plot(distance, th["median"], color=color, lw=1.2, ls="--")
@@ -157,14 +150,19 @@ def plot_gradient_norms(report, ax=None, state=None, theory: bool = True, band: 
         )
     finite = np.concatenate([v[np.isfinite(v)] for v in values])
     ax.set_ylim(finite.min() - 1.0, finite.max() + 1.0)
-    ax.set_xlim(0, report.steps - 1)
-    ax.set_xlabel("distance from the loss (steps)")
-    ax.set_ylabel(_norm_label(dict.fromkeys(drawn)))
+    longest = max(p.steps for p in report.profiles.values())
+    ax.set_xlim(0, max(longest - 1, 1))
+    ax.set_xlabel(_distance_label(report))
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    per_loss = any(p.per_loss for p in report.profiles.values())
+    ax.set_ylabel(_norm_label(dict.fromkeys(drawn), per_loss))
     _power_of_ten_ticks(ax.yaxis)
     if finite.min() < _FLOAT64_FLOOR:
         ax.axhline(_FLOAT64_FLOOR, color="0.5", lw=0.8, ls=":")
         ax.text(
-            report.steps - 1,
+            longest - 1,
             _FLOAT64_FLOOR,
             "float64 underflows below (values exact)",
             ha="right",
@@ -175,13 +173,71 @@ def plot_gradient_norms(report, ax=None, state=None, theory: bool = True, band: 
     seeds = len(report.settings["seeds"])
     lo, hi = report.settings["quantiles"]
     ax.set_title(
-        f"Gradient norm vs distance from the loss ({report.steps} steps; median of "
-        f"{seeds} seeds, band {lo:.0%}–{hi:.0%})",
+        f"Gradient norm vs distance from the loss ({_extent(report)}; median of "
+        f"{seeds} seeds, band {lo:.0%}–{hi:.0%})\n{_verdict_caption(report)}",
         fontsize=10,
     )
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return ax
+
+
+def _axes_of(report) -> dict:
+    """``{axis: longest profile}`` of the report's models, in order of appearance."""
+    out: dict = {}
+    for p in report.profiles.values():
+        out[AXES[p.axis]] = max(out.get(AXES[p.axis], 0), p.steps)
+    return out
+
+
+def _distance_label(report) -> str:
+    """``distance from the loss (steps)``, ``layers from the loss``, or both in one."""
+    axes = list(_axes_of(report))
+    if len(axes) == 1:
+        return axes[0].distance_label
+    return "distance from the loss: " + ", ".join(f"{a.units} ({a.nets})" for a in axes)
+
+
+def _extent(report) -> str:
+    return ", ".join(f"{n} {a.units}" for a, n in _axes_of(report).items())
+
+
+def _draw_decay(ax, distance, profile, s, name, color, style, band) -> list[np.ndarray]:
+    """The curve the verdict reads (solid, with its band) and, where losses sit at many
+    steps, the total dL/ds beside it (thin, dotted); returns the values drawn."""
+    summary = profile.summary[s]
+    verdict = f"{summary.verdict}, ×{summary.factor_per_step:.2g} per {AXES[profile.axis].unit}"
+    total = profile.by_distance(s)
+    per_loss = s in profile.per_loss
+    curve = profile.per_loss_by_distance(s) if per_loss else total
+    label = (
+        f"{name}: each loss alone, ‖∂ℓ_t/∂{s}_(t−k)‖, median over t — {verdict} (the verdict)"
+        if per_loss
+        else f"{name}: {verdict}"
+    )
+    ax.plot(distance, curve["median"], color=color, lw=2.4, ls=style, label=label)
+    if band:
+        ax.fill_between(distance, curve["q_low"], curve["q_high"], color=color, alpha=0.18, lw=0)
+    if per_loss:
+        ax.plot(
+            distance,
+            total["median"],
+            color=color,
+            lw=1.3,
+            ls=":",
+            label=f"{name}: total ‖∂L/∂{s}_t‖ at k = T−1−t: sums every later loss, so it "
+            "stays high",
+        )
+    return [curve["q_low"], curve["q_high"], total["median"]]
+
+
+def _verdict_caption(report) -> str:
+    """Which curve the verdicts read: each loss's own gradient, or the total."""
+    sources = {p.verdict_from for p in report.profiles.values()}
+    if sources == {"total"}:
+        return "verdict from the total ‖∂L/∂s‖ (one loss step)"
+    per_loss = "verdict from each loss's own gradient (solid), not the total (dotted)"
+    return per_loss if sources == {"per-loss"} else per_loss + " where losses sit at many steps"
 
 
 def _legend_below(ax) -> None:

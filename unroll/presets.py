@@ -24,6 +24,8 @@ __all__ = [
     "gru",
     "jordan",
     "lstm",
+    "mlp",
+    "mlp_torch_names",
     "neuron",
     "stacked",
 ]
@@ -384,6 +386,62 @@ def bidirectional(
     return g
 
 
+def mlp(
+    input_size: int = 3,
+    hidden_size: int = 32,
+    depth: int = 20,
+    activation: str = "relu",
+    bias: bool = True,
+    output_size: int = 1,
+) -> Graph:
+    """A deep feed-forward net: ``depth`` layers ``h_l = act(W_l h_(l-1) + b_l)``, no delays.
+
+    The layers are ``h_l0`` (reading ``x``) ... ``h_l{depth-1}``, then a linear output
+    ``y = W_head h + b_head``. Unrolled over time it is one step: its depth plays the part
+    of an RNN's time, and :func:`unroll.analyze` measures its gradient per layer. The
+    weights ``W_l0, b_l0, ..., W_head, b_head`` are torch's ``layers.0.weight,
+    layers.0.bias, ..., head.weight, head.bias`` (:func:`mlp_torch_names`).
+
+    Examples
+    --------
+    >>> g = mlp(2, 4, depth=3)
+    >>> list(g.nodes), g.max_delay()
+    (['x', 'h_l0', 'h_l1', 'h_l2', 'y'], 0)
+    >>> sorted(g.params())[:3]
+    ['W_head', 'W_l0', 'W_l1']
+    """
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise InputError(f"depth must be a positive number of layers, got {depth!r}")
+    g = Graph("mlp")
+    below = g.input("x", input_size)
+    for k in range(depth):
+        h = g.layer(f"h_l{k}", hidden_size, activation, biases=_biases(bias, f"b_l{k}"))
+        g.edge(below, h, weight=f"W_l{k}")
+        below = h
+    g.layer("y", output_size, "identity", biases=_biases(bias, "b_head"))
+    g.edge(below, "y", weight="W_head")
+    return g
+
+
+def mlp_torch_names(depth: int, bias: bool = True) -> dict[str, str]:
+    """``{parameter of mlp(depth=...): its name in a torch module}``: ``layers`` an
+    ``nn.ModuleList`` of ``nn.Linear``, ``head`` an ``nn.Linear`` (``weight`` is ``W``).
+
+    Examples
+    --------
+    >>> mlp_torch_names(1)
+    {'W_l0': 'layers.0.weight', 'b_l0': 'layers.0.bias', 'W_head': 'head.weight', \
+'b_head': 'head.bias'}
+    """
+    modules = [*((f"l{k}", f"layers.{k}") for k in range(depth)), ("head", "head")]
+    out = {}
+    for ours, theirs in modules:
+        out[f"W_{ours}"] = f"{theirs}.weight"
+        if bias:
+            out[f"b_{ours}"] = f"{theirs}.bias"
+    return out
+
+
 #: Every preset by name; ``unroll presets`` lists them with their options.
 PRESETS: dict[str, Callable[..., Graph]] = {
     "neuron": neuron,
@@ -393,6 +451,7 @@ PRESETS: dict[str, Callable[..., Graph]] = {
     "gru": gru,
     "stacked": stacked,
     "bidirectional": bidirectional,
+    "mlp": mlp,
 }
 
 

@@ -44,13 +44,22 @@ def by_distance_rows(norms: np.ndarray, loss_steps: list[int]) -> np.ndarray:
 
 
 def per_loss_norms(
-    unrolled, params, inputs, cotangents: dict, states, max_memory, per_pass: int | None = None
+    unrolled,
+    params,
+    inputs,
+    cotangents: dict,
+    states,
+    max_memory,
+    per_pass: int | None = None,
+    loss_steps=None,
+    initial_states=None,
 ) -> dict:
     """``{state: (S, T)}``: ``log10 ||dℓ_t/ds||`` over distance, one row per loss step.
 
-    ``per_pass`` loss steps run as one ensemble (default: all of them).
+    ``per_pass`` loss steps run as one ensemble (default: all of them); ``loss_steps``
+    default to the sequence mode's.
     """
-    loss_steps = list(unrolled.loss_steps)
+    loss_steps = list(unrolled.loss_steps if loss_steps is None else loss_steps)
     per_pass = per_pass or len(loss_steps)
     parts = []
     for start in range(0, len(loss_steps), per_pass):
@@ -60,6 +69,14 @@ def per_loss_norms(
         xs = {k: np.broadcast_to(v, (S, *np.shape(v))).copy() for k, v in inputs.items()}
         mine = {k: v for k, v in cotangents.items() if k[1] in chunk}
         cots = loss_step_cotangents(unrolled, mine, chunk)
-        r = bptt(unrolled, stacked, xs, cots, input_grads=False, max_memory=max_memory)
+        r = bptt(
+            unrolled,
+            stacked,
+            xs,
+            cots,
+            initial_states=initial_states,
+            input_grads=False,
+            max_memory=max_memory,
+        )
         parts.append({s: by_distance_rows(r.log10_grad_norms(s), chunk) for s in states})
     return {s: np.concatenate([p[s] for p in parts]) for s in states}

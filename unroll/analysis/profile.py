@@ -26,7 +26,8 @@ JSON schema (``Report.to_json``; key order fixed; non-finite numbers are ``null`
      "thresholds": {"vanishing_below", "exploding_above", "first_steps_fraction",
                     "norm_drop", "units", "rule"},
      "distance": [T-1, ..., 0],                    # indexed by step t
-     "models": [{"label", "graph", "params", "state_nodes", "recurrent_weights",
+     "models": [{"label", "graph", "axis", "distance", "params", "state_nodes",
+                 "recurrent_weights",
                  "first_steps_share",
                  "summary": {state: {"decay_per_step", "factor_per_step",
                                      "distance_to_threshold", "verdict",
@@ -41,7 +42,9 @@ JSON schema (``Report.to_json``; key order fixed; non-finite numbers are ``null`
                  "warnings": [str]}]}       # only when there are any (see ModelProfile)
 
 where a band is ``{"median", "q_low", "q_high"}``, each a list over steps t = 0 ... T-1
-(``"distance"`` gives T-1-t for each), and ``log10_factor`` is Pascanu's per-step
+(``"distance"`` gives T-1-t for each; a model's own ``"distance"`` counts layers where its
+``"axis"`` is ``"depth"``: a feed-forward graph, measured per layer, the first at index 0),
+and ``log10_factor`` is Pascanu's per-step
 ``log10(gamma sigma_max)`` as ``{"median", "q_low", "q_high"}`` numbers over seeds, or
 ``null`` for a gate-path overlay.
 """
@@ -65,6 +68,7 @@ from ..errors import InputError, LimitError
 from ..graph import Graph
 from ..losses import LOSSES
 from ..unrolled import DEFAULT_MAX_NODES, unroll
+from .axes import AXES, axis_of
 from .errors import AnalysisError
 from .export import csv_cell, plain, plain_list, versions
 from .logspace import log10_norm, log10_sum, quantiles
@@ -138,6 +142,10 @@ class ModelProfile:
     warnings : list of str
         One line per fault of the measurement: a forward pass that overflowed (its seeds'
         norms are NaN), a state no gradient reaches.
+    axis : str
+        What distance counts (a key of :data:`unroll.analysis.axes.AXES`): ``"time"``
+        (steps), or ``"depth"`` for a feed-forward graph, measured per layer: its series
+        ``"h"`` holds ``log10 ||dL/dh||`` of each layer, the first layer at index 0.
     """
 
     label: str
@@ -154,6 +162,7 @@ class ModelProfile:
     first_steps_share: float | None = None
     warnings: list[str] = field(default_factory=list)
     per_loss: dict[str, np.ndarray] = field(default_factory=dict)
+    axis: str = "time"
 
     @property
     def verdict_from(self) -> str:
@@ -226,13 +235,14 @@ def _measure(
     per-seed arrays, theory, overflow faults and (where losses sit at many steps) each
     loss's own gradient profile. ``data``: given inputs (and a loss) for every seed."""
     g = specs[0].graph
-    u = unroll(g, steps, mode=mode, max_nodes=limits["max_nodes"])
+    axis = axis_of(g)
+    u = unroll(g, *axis.unrolling(steps, mode), max_nodes=limits["max_nodes"])
     check_memory(u, batch, contributions=True, max_memory=limits["max_memory"])  # before init
-    states, weights = g.state_nodes(), g.recurrent_weights()
+    states, weights, length = axis.series(g), g.recurrent_weights(), axis.length(g, steps)
     seeds = list(seeds)
     out = [
         (
-            {s: np.empty((len(seeds), steps)) for s in states},
+            {s: np.empty((len(seeds), length)) for s in states},
             {w: np.empty((len(seeds), steps)) for w in weights},
             {},
             {},
@@ -242,7 +252,7 @@ def _measure(
         )
         for _ in specs
     ]
-    with_theory = u.loss_steps == [steps - 1]
+    with_theory = u.loss_steps == [steps - 1] and bool(weights)
     jobs = [(i, k, seed) for i in range(len(specs)) for k, seed in enumerate(seeds)]
     per_pass = _seeds_per_pass(u, batch, len(jobs), limits["max_memory"])
     for start in range(0, len(jobs), per_pass):
@@ -260,7 +270,7 @@ def _measure(
             max_memory=limits["max_memory"],
             **_given_loss(data),
         )
-        grads = {s: r.log10_grad_norms(s) for s in states}
+        grads = axis.norms(r, g)
         shares = {w: r.contribution_log10_norms(w) for w in weights}
         bounds = theory_bound(g, stacked, r) if with_theory else {}
         for m, (i, k, seed) in enumerate(chunk):
@@ -387,16 +397,14 @@ def _check_reachable(label: str, graph) -> dict[str, str]:
 
     Raises :class:`AnalysisError` when the graph has no state node, or none reaches.
     """
-    states, outputs = graph.state_nodes(), graph.output_nodes()
+    axis = axis_of(graph)
+    states, outputs = axis.series(graph), graph.output_nodes()
     if not states:
-        raise AnalysisError(
-            f"model {label!r} has no state node (no node is read across time by an edge with "
-            "a nonzero delay): there is no gradient through time to measure"
-        )
+        raise AnalysisError(f"model {label!r} {axis.nothing}")
     folded = nx.DiGraph([(e.source, e.target) for e in graph.edges])
     cut = {
         s: f"no path from {s} to the outputs ({', '.join(outputs)})"
-        for s in states
+        for s in graph.state_nodes()
         if not any(s == o or (o in folded and nx.has_path(folded, s, o)) for o in outputs)
     }
     if len(cut) == len(states):
@@ -437,6 +445,7 @@ def _profile(label, spec, seeds, measured, qs, threshold, rule) -> ModelProfile:
         label, spec, list(seeds), qs, norms, contrib, shares, theory, info, factors
     )
     profile.per_loss = per_loss
+    profile.axis = axis_of(spec.graph).name
     _summarize(profile, threshold, rule)
     if all(sm.verdict == "unreached" for sm in profile.summary.values()):
         raise AnalysisError(
@@ -521,7 +530,8 @@ class Report:
         """A compact text table: one row per model and state node, the rule underneath."""
         drop = f"dist. to {self.threshold:g}"
         first = f"first {self.rule.first_steps_fraction:.0%} share"
-        head = ["model", "state", "decay/step", "×/step", drop, "verdict", first]
+        per = " or ".join(dict.fromkeys(AXES[p.axis].unit for p in self.profiles.values()))
+        head = ["model", "state", f"decay/{per}", f"×/{per}", drop, "verdict", first]
         rows = [head]
         for label, p in self.profiles.items():
             for s, sm in p.summary.items():
@@ -551,6 +561,7 @@ class Report:
             self.rule.describe(),
         ]
         notes += [_verdict_note(p) for p in self.profiles.values() if p.per_loss]
+        notes += [_depth_note(p) for p in self.profiles.values() if p.axis == "depth"]
         notes += [f"warning: {w}" for w in self.warnings]
         return "\n".join([*lines, "", *notes])
 
@@ -591,6 +602,8 @@ class Report:
         return {
             "label": p.label,
             "graph": g.name,
+            "axis": p.axis,
+            "distance": list(range(p.steps))[::-1],
             "params": plain(p.spec.describe()),
             "state_nodes": p.state_nodes,
             "recurrent_weights": list(p.contribution_norms),
@@ -657,14 +670,16 @@ class Report:
         Columns: ``model, series, node, step, distance, median, q_low, q_high``; series
         ``log10_grad_norm`` (node: a state), ``log10_contribution_norm`` and
         ``contribution_share`` (node: a recurrent weight, or ``recurrent`` for all of
-        them), ``theory_log10`` (node: a state). Numbers are written with 17 significant
-        digits; ``-inf`` is an exactly zero gradient.
+        them), ``theory_log10`` (node: a state). For a feed-forward model (``axis``
+        ``depth`` in the JSON) ``step`` is a layer's index (0: the first) and ``distance``
+        the layers from the loss. Numbers are written with 17 significant digits; ``-inf``
+        is an exactly zero gradient.
         """
         buf = io.StringIO()
         out = csv.writer(buf, lineterminator="\n")
         out.writerow(["model", "series", "node", "step", "distance", "median", "q_low", "q_high"])
-        T = self.steps
         for label, p in self.profiles.items():
+            T = p.steps
             series = [("log10_grad_norm", s, v) for s, v in p.grad_norms.items()]
             series += [("log10_contribution_norm", w, v) for w, v in p.contribution_norms.items()]
             series += [("contribution_share", w, v) for w, v in p.shares.items()]
@@ -871,6 +886,14 @@ def analyze(
     return Report(profiles, settings, rule, threshold)
 
 
+def _depth_note(p: ModelProfile) -> str:
+    return (
+        f"{p.label}: no delays, a feed-forward net of {p.steps} layers: distance = layers "
+        "from the loss, decay and × per layer, ‖∂L/∂h_l‖ of each layer l (depth is "
+        "time without tied weights)"
+    )
+
+
 def _verdict_note(p: ModelProfile) -> str:
     return (
         f"{p.label}: losses at {len(p.per_loss[p.state_nodes[0]]) // len(p.seeds)} steps: "
@@ -904,7 +927,8 @@ def _report_of_result(result, quantiles_, threshold, rule) -> Report:
     u = result.unrolled
     g = u.graph
     qs = _check_settings(1, 1.0, quantiles_, threshold)
-    norms = {s: np.atleast_2d(result.log10_grad_norms(s)) for s in g.state_nodes()}
+    axis = axis_of(g)
+    norms = {s: np.atleast_2d(v) for s, v in axis.norms(result, g).items()}
     if any(v.shape[0] != 1 for v in norms.values()):
         raise AnalysisError("analyze takes one run; pick one model of an ensemble with r.model(m)")
     contrib = {}
@@ -918,7 +942,8 @@ def _report_of_result(result, quantiles_, threshold, rule) -> Report:
     if contrib:
         shares["recurrent"] = _shares(log10_norm(np.stack(list(contrib.values())), axis=0))
     spec = ModelSpec(g, params="given")
-    profile = ModelProfile(g.name, spec, [0], qs, norms, contrib, shares)
+    profile = ModelProfile(g.name, spec, [0], qs, norms, contrib, shares, axis=axis.name)
+    profile.per_loss = _per_loss_of_result(result)
     _summarize(profile, threshold, rule)
     settings = {
         "steps": u.steps,
@@ -934,6 +959,29 @@ def _report_of_result(result, quantiles_, threshold, rule) -> Report:
         "inputs": "given",
     }
     return Report({g.name: profile}, settings, rule, threshold)
+
+
+def _per_loss_of_result(result) -> dict:
+    """Each loss step's own decay in a run whose cotangents sit at several steps (as
+    :func:`analyze` measures it for a model); ``{}`` for one step or a truncated run."""
+    run = getattr(result, "run", None)
+    steps = sorted({t for _, t in run.cotangents}) if run is not None else []
+    if len(steps) < 2 or run.truncate is not None:
+        return {}
+    u = result.unrolled
+    batch = next(iter(run.cotangents.values())).shape[-2]
+    per_pass = _seeds_per_pass(u, batch, len(steps), "auto")
+    return per_loss_norms(
+        u,
+        run.params,
+        run.inputs,
+        run.cotangents,
+        u.graph.state_nodes(),
+        "auto",
+        per_pass,
+        loss_steps=steps,
+        initial_states=run.initial_states,
+    )
 
 
 def compare(

@@ -36,7 +36,7 @@ from .checks import (
 from .forward import Forward
 from .memory import DEFAULT_MAX_MEMORY, estimate_memory, minimum_bytes
 from .plan import Program, compile_program
-from .result import BPTTResult, _Store
+from .result import BPTTResult, BPTTRun, _Store
 from .scale import Grads
 
 __all__ = [
@@ -186,8 +186,9 @@ def bptt(
             for key, c in extra.items():
                 cots[key] = cots[key] + c if key in cots else c
         store, grads_of_params, records = _backward(fwd, cots, truncate, input_grads, recorded)
+    run = BPTTRun(params, xs, initial, cots, truncate)
     return BPTTResult(
-        unrolled, store, grads_of_params, records, recorded, loss_value, first_bad, dtype
+        unrolled, store, grads_of_params, records, recorded, loss_value, first_bad, dtype, run
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from ..errors import InputError
 from .forward import Forward
 from .scale import NO_SCALE, Grads, safe_norms
 
-__all__ = ["BPTTResult", "ModelView"]
+__all__ = ["BPTTResult", "BPTTRun", "ModelView"]
 
 _LOG10_2 = math.log10(2.0)
 
@@ -190,6 +191,17 @@ class _InstanceMap(Mapping):
         return self._unrolled.num_nodes()
 
 
+class BPTTRun(NamedTuple):
+    """What a run started from, as :func:`bptt` takes it, so that parts of it can be run
+    again (decay per loss re-runs each loss step's cotangents alone)."""
+
+    params: dict
+    inputs: dict
+    initial_states: dict
+    cotangents: dict  # every seeded instance, the loss's dL/dy included
+    truncate: tuple[int, int] | None
+
+
 class BPTTResult:
     """What :func:`bptt` computed.
 
@@ -206,14 +218,19 @@ class BPTTResult:
     loss : float or None
         The loss value, when a ``loss`` was given (an array of one per model for an
         ensemble).
+    run : BPTTRun
+        The parameters, inputs, initial states and cotangents the run started from.
     models : int or None
         For an ensemble (parameters with a leading axis of ``S`` models), ``S``: every
         array above then carries that leading axis.
     unrolled : Unrolled
     """
 
-    def __init__(self, unrolled, store: _Store, params, records, recorded, loss, first_bad, dtype):
+    def __init__(
+        self, unrolled, store: _Store, params, records, recorded, loss, first_bad, dtype, run=None
+    ):
         self.unrolled, self._store, self.loss, self.dtype = unrolled, store, loss, dtype
+        self.run = run
         self._records, self._recorded, self._first_bad = records or {}, recorded, first_bad
         self._views_cache: dict = {}
         fwd, program = store.fwd, store.program

@@ -162,6 +162,20 @@ _ROWS = [
         side_by_side=True,
     ),
     Entry(
+        "depth-and-time",
+        "Per layer or per step: one curve for depth and time",
+        "`unroll analyze` measures a net without delays layer by layer: here the gradient of "
+        "a loss on the output of three MLPs of 20 layers (256 units), against how many layers "
+        "below the output it is, and beside them a tanh RNN's gradient against how many steps "
+        "before the loss (hidden size 32; median of 10 seeds, bands 10%–90%). Read the "
+        "slopes: the sigmoid (slope at most 1/4) loses more than half a decade at every layer "
+        "and leaves the first layer some twelve decades below the last; ReLU with He's init "
+        "(N(0, 2/n), made for it) keeps the gradient flat across all 20 layers; tanh with "
+        "Glorot's init loses only a little (×0.98 per layer). The RNN falls like a deep net does, because unrolled it "
+        "is one: 20 layers that share a single W_hh.",
+        plots.depth_and_time,
+    ),
+    Entry(
         "gradient-vs-distance",
         "Gradient norm against distance: RNN, LSTM and GRU",
         "How large the gradient of a loss at the last of 100 steps still is k steps earlier "

@@ -26,6 +26,7 @@ __all__ = [
     "FAST",
     "FULL",
     "clipping",
+    "depth_and_time",
     "forget_bias",
     "gradient_norms",
     "phase_diagram",
@@ -120,6 +121,30 @@ def phase_diagram(fast: bool = False) -> list[Plot]:
             "phase_diagram",
             png_bytes(figure),
             "decay rate per step against the recurrent weight's largest singular value",
+        )
+    ]
+
+
+#: The deep nets beside the RNN: width, depth (= the RNN's steps), and each one's own init.
+MLP_WIDTH, DEPTH = 256, 20
+MLP_INITS = {"sigmoid": "glorot", "tanh": "glorot", "relu": "he"}
+
+
+def depth_and_time(fast: bool = False) -> list[Plot]:
+    """Sigmoid, tanh and ReLU MLPs of 20 layers per layer, beside a tanh RNN per step."""
+    models = {
+        f"{act} MLP, {init} init": (presets.mlp(INPUT, MLP_WIDTH, DEPTH, act), {"init": init})
+        for act, init in MLP_INITS.items()
+    }
+    models["tanh RNN, hidden 32, torch init"] = presets.elman(INPUT, HIDDEN)
+    report = analyze(models, steps=DEPTH, seeds=_settings(fast)["seeds"])
+    figure, ax = new_figure(9.0, 6.0)
+    plot_gradient_norms(report, ax=ax)
+    return [
+        Plot(
+            "depth_and_time",
+            png_bytes(figure),
+            "gradient norm per layer of three deep MLPs beside a tanh RNN per step",
         )
     ]
 
