@@ -95,7 +95,9 @@ def analyze(
     )
     echo_and_write(report.summary_table(), report, json_out, csv_out)
     if plot:
-        save_figure(_figure(report), plot)
+        from unroll.plot import gradient_figure
+
+        save_figure(gradient_figure(report), plot)
 
 
 def _given(models, data) -> dict:
@@ -104,13 +106,3 @@ def _given(models, data) -> dict:
     if given is None:
         return {"loss": loss}
     return {"inputs": given.inputs, "targets": given.targets, "loss": loss}
-
-
-def _figure(report):
-    from matplotlib.figure import Figure
-
-    from unroll.plot import plot_gradient_norms
-
-    figure = Figure(figsize=(8.5, 5.5))
-    plot_gradient_norms(report, ax=figure.subplots())
-    return figure

@@ -215,22 +215,14 @@ def sweep(
     if csv_out:
         write_output(csv_out, result.to_csv())
     if plot:
-        save_figure(_figure(result), plot)
+        from unroll.plot import phase_figure
+
+        save_figure(phase_figure(result), plot)
 
 
 def _executor(cluster):
     """The Dask cluster's executor while the sweep runs, or None to run it here."""
     return contextlib.nullcontext() if cluster is None else dask_executor(cluster)
-
-
-def _figure(result):
-    from matplotlib.figure import Figure
-
-    from unroll.plot import plot_phase
-
-    figure = Figure(figsize=(6, 4.5))
-    plot_phase(result, ax=figure.subplots())
-    return figure
 
 
 def _check_grid(model, grid: dict) -> None:

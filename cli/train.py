@@ -218,6 +218,6 @@ def train(
     if json_out:
         write_output(json_out, with_newline(history.to_json()))
     if plot:
-        from unroll.training import training_figure
+        from unroll.plot import training_figure
 
         save_figure(training_figure(history), plot)

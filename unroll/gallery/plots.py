@@ -20,6 +20,9 @@ from ..plot import (
     plot_gradient_norms,
     plot_phase,
 )
+from ..plot.training import power_text, training_figure
+from ..tasks import adding_problem
+from ..training import train
 from .pictures import Plot, new_figure, png_bytes, without_software
 
 __all__ = [
@@ -224,10 +227,69 @@ def clipping(fast: bool = False) -> list[Plot]:
 
 def training(fast: bool = False) -> list[Plot]:
     """Train a tanh RNN and an LSTM on the adding problem (see ``unroll.train``)."""
-    from ..training import train_gallery_figure
+    _, figure = adding_problem_runs(**_settings(fast)["train"])
+    return [
+        Plot("training_adding_problem", png_bytes(figure), "loss and gradient reach while training")
+    ]
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "training.png"
-        train_gallery_figure(path, **_settings(fast)["train"])
-        data = without_software(path.read_bytes())
-    return [Plot("training_adding_problem", data, "loss and gradient reach while training")]
+
+def adding_problem_runs(
+    length: int = 100,
+    hidden: int = 32,
+    iterations: int = 3000,
+    batch: int = 32,
+    lr: float = 0.01,
+    seed: int = 0,
+    probe_batch: int = 256,
+):
+    """Train a tanh RNN and an LSTM on the adding problem; return the runs and their figure.
+
+    The LSTM's loss falls far below the memoryless baseline (MSE 1/6) while the plain
+    tanh loop's stays near it; the right panel shows why: its gradient does not reach
+    back to the first half of the sequence.
+
+    Parameters
+    ----------
+    length, hidden, iterations, batch, lr, seed : optional
+        The problem's ``T``, both nets' hidden size, and the training settings (Adam).
+    probe_batch : int
+        Sequences in the fixed batch the gradient profiles are measured on.
+
+    Returns
+    -------
+    tuple
+        ``({"tanh RNN": TrainHistory, "LSTM": TrainHistory}, matplotlib Figure)``.
+    """
+    task = adding_problem(length, probe_batch, seed=[seed, 2])
+    models = {"tanh RNN": presets.elman(2, hidden, "tanh"), "LSTM": presets.lstm(2, hidden)}
+    histories = {}
+    for label, graph in models.items():
+        every = max(1, iterations // 20)
+        histories[label] = train(
+            graph, task, iterations, "adam", lr, batch=batch, seed=seed, record_every=every
+        )
+        histories[label].label = label
+    finals = ", ".join(f"{label} {h.final_loss():.3g}" for label, h in histories.items())
+    figure = training_figure(
+        histories,
+        title=(
+            f"Adding problem, T = {length} (hidden {hidden}, Adam lr {lr:g}, batch {batch}): "
+            f"final loss {finals}; memoryless baseline 1/6 = 0.167"
+        ),
+        count=2,
+    )
+    figure.supxlabel(_training_caption(histories, task), fontsize=9.5, color="0.2")
+    return histories, figure
+
+
+def _training_caption(histories: dict, task) -> str:
+    last, (start, end) = task.steps - 1, task.source_span
+    reach = ", ".join(
+        f"the {label}'s {power_text(h.reach(max(h.profiles)))}" for label, h in histories.items()
+    )
+    return (
+        f"The answer is read at the last step (t = {last}); the first marked value lies in "
+        f"steps {start}–{end - 1}. A net can learn to use it only if the gradient ∂L/∂h_t "
+        f"still reaches those steps.\nAfter training, the gradient at t = {start}, relative "
+        f"to its value at the loss, is {reach}."
+    )

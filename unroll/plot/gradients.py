@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .analysis.axes import AXES
+from ..analysis.axes import AXES
 
 __all__ = [
     "AXIS_NAMES",
