@@ -255,8 +255,11 @@ class Op:
     ``equation(node, reads, params)`` writes the node's formula from its reads' text.
     ``traits`` say what the rest of the package may rely on: ``"fed"`` (a sequence fed
     from outside: inputs), ``"absent_zero"`` (a read the sequence mode leaves absent adds
-    zero), ``"sum"`` and ``"product"`` (elementwise sum and product of the inputs: the
-    cell-state highway and the gated-path theory are made of these).
+    zero), ``"sum"`` and ``"product"`` (elementwise sum and product of the inputs, which
+    the gated-path theory looks for), ``"carry"`` (passes a state on elementwise: the
+    cell-state highway diagrams draw is made of these). ``diagonal(**ps)``, where given,
+    is the per-unit factor of a row that is ``y = factor * x`` (the theory overlays'
+    exact diagonal recurrences read it).
     """
 
     kind: str
@@ -278,6 +281,7 @@ class Op:
     check_sizes: Callable = _equal_sizes_check
     traits: frozenset = frozenset()
     formula: str = ""  # the formula in words, for docs and `unroll presets`
+    diagonal: Callable | None = None  # diagonal(**ps): the per-unit factor y = factor * x
 
     def has(self, trait: str) -> bool:
         """Whether the row declares ``trait`` (see the class docstring)."""
@@ -459,7 +463,7 @@ OPS: dict[str, Op] = {
             forward_into=_sum_into,
             vjp_into=_sum_vjp_into,
             equation=lambda node, reads, params: " + ".join(reads),
-            traits=frozenset({"absent_zero", "sum"}),
+            traits=frozenset({"absent_zero", "sum", "carry"}),
             formula="a + b + ...",
         ),
         Op(
@@ -479,7 +483,7 @@ OPS: dict[str, Op] = {
             forward_into=_product_into,
             vjp_into=_product_vjp_into,
             equation=lambda node, reads, params: " × ".join(reads),
-            traits=frozenset({"product"}),
+            traits=frozenset({"product", "carry"}),
             formula="a ⊙ b ⊙ ...",
         ),
         Op(
@@ -537,7 +541,9 @@ OPS: dict[str, Op] = {
             "⊙",
             "w ⊙ x: a per-unit vector parameter w times the input (IndRNN's u, a peephole)",
             params=(Param("w", "w_{node}", doc="the per-unit factor"),),
+            traits=frozenset({"carry"}),
             equation=lambda node, reads, params: f"{params[0]} ⊙ {reads[0]}",
+            diagonal=lambda w: w,
             formula="w ⊙ x",
         ),
         Op(
@@ -552,6 +558,8 @@ OPS: dict[str, Op] = {
             "λ ⊙ x with λ = exp(-exp(ν)) in (0, 1): the LRU's diagonal recurrence",
             params=(Param("nu", "nu_{node}", init="lru", doc="log of -log λ"),),
             equation=lambda node, reads, params: f"exp(−exp({params[0]})) ⊙ {reads[0]}",
+            traits=frozenset({"carry"}),
+            diagonal=_decay,
             formula="exp(−exp(ν)) ⊙ x",
         ),
         Op(
@@ -567,6 +575,7 @@ OPS: dict[str, Op] = {
             params=(Param("nu", "nu_{node}", init="lru", doc="log of -log λ"),),
             equation=lambda node, reads, params: f"sqrt(1 − exp(−2 exp({params[0]}))) ⊙ {reads[0]}",
             formula="sqrt(1 − exp(−2 exp(ν))) ⊙ x",
+            diagonal=_gain,
         ),
         Op(
             "share",

@@ -362,7 +362,7 @@ def _shared_range(results) -> tuple[int, int]:
     for r in results:
         graph = r.unrolled.graph
         drawn = graph.state_nodes() + graph.input_nodes()
-        drawn += [n for n in graph.nodes if graph.nodes[n].kind == "layer"]
+        drawn += [n for n in graph.nodes if graph.nodes[n].op.weighted]
         for name in dict.fromkeys(drawn):
             logs += [x for x in r.log10_grad_norms(name) if math.isfinite(x)]
     return math.floor(min(logs)), math.ceil(max(logs))
