@@ -16,7 +16,7 @@ from unroll import ops, presets
 from unroll.check import directional_error
 from unroll.files import parse_toml, to_toml
 
-T, B, I, H = 7, 3, 3, 4
+T, B, I, H = 7, 3, 3, 4  # noqa: E741
 
 
 def _sig(v):

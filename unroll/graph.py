@@ -301,6 +301,13 @@ class Graph:
         """Names of weights on edges with nonzero delay, sorted."""
         return sorted({e.weight for e in self.edges if e.weight is not None and e.delay != 0})
 
+    def recurrent_params(self) -> list[str]:
+        """The recurrent weights, and the op parameters of nodes that read across time
+        (IndRNN's ``w_hh``, the LRU's ``nu``, a peephole's ``w_ci``), sorted."""
+        delayed = {e.target for e in self.edges if e.delay != 0}
+        own = {p for n in delayed for p in self.nodes[n].params}
+        return sorted(set(self.recurrent_weights()) | own)
+
     def is_causal(self) -> bool:
         """True when no edge reads the future (every delay is >= 0)."""
         return all(e.delay >= 0 for e in self.edges)

@@ -406,8 +406,9 @@ def lstm(
 def indrnn(
     input_size: int = 3, hidden_size: int = 8, activation: str = "relu", bias: bool = True
 ) -> Graph:
-    """IndRNN (Li et al. 2018): ``h = act(W_ih x + w_hh * h[t-1] + b_ih)``, one recurrent
-    weight per unit (``w_hh``, the paper's ``u``), drawn in ``[0, 1)``.
+    """IndRNN (Li et al. 2018): ``h = act(W_ih x + w_hh * h[t-1] + b_ih)``, ``w_hh`` per unit.
+
+    One recurrent weight per unit (``w_hh``, the paper's ``u``), drawn in ``[0, 1)``.
 
     Examples
     --------
@@ -421,8 +422,9 @@ def indrnn(
 
 
 def mingru(input_size: int = 3, hidden_size: int = 8, bias: bool = True) -> Graph:
-    """minGRU (Feng et al. 2024): ``h = (1 - z) * h[t-1] + z * (W_in x + b_in)``,
-    ``z = sigmoid(W_iz x + b_iz)``.
+    """minGRU (Feng et al. 2024): ``h = (1 - z) * h[t-1] + z * n``, z and n from x alone.
+
+    ``z = sigmoid(W_iz x + b_iz)``, ``n = W_in x + b_in``.
 
     Examples
     --------
@@ -436,8 +438,10 @@ def mingru(input_size: int = 3, hidden_size: int = 8, bias: bool = True) -> Grap
 
 
 def minlstm(input_size: int = 3, hidden_size: int = 8, bias: bool = True) -> Graph:
-    """minLSTM (Feng et al. 2024): ``h = f' * h[t-1] + i' * (W_in x + b_in)`` with the
-    gates normalised, ``f' = f / (f + i)``, ``i' = i / (f + i)``.
+    """minLSTM (Feng et al. 2024): ``h = f' * h[t-1] + i' * n``, ``f' = f / (f + i)``.
+
+    The gates ``f, i = sigmoid(W_i* x + b_i*)`` are normalised, ``i' = i / (f + i)``, and
+    ``n = W_in x + b_in``.
 
     Examples
     --------
@@ -453,8 +457,9 @@ def minlstm(input_size: int = 3, hidden_size: int = 8, bias: bool = True) -> Gra
 def lru(
     input_size: int = 3, hidden_size: int = 8, bias: bool = False, output_size: int | None = None
 ) -> Graph:
-    """A real diagonal linear recurrence (LRU, Orvieto et al. 2023, real eigenvalues):
-    ``h = lambda * h[t-1] + gamma * (W_ih x)``, ``lambda = exp(-exp(nu))``,
+    """LRU, real (Orvieto et al. 2023): ``h = lambda * h[t-1] + gamma * (W_ih x)`` per unit.
+
+    ``lambda = exp(-exp(nu))``,
     ``gamma = sqrt(1 - lambda**2)``; ``|lambda|`` drawn on the ring [0.9, 0.999]. With
     ``output_size``, a readout ``y = W_hy h + b_y``.
 

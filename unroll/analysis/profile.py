@@ -227,7 +227,7 @@ def _measure(
     g = specs[0].graph
     u = unroll(g, steps, mode=mode, max_nodes=limits["max_nodes"])
     check_memory(u, batch, contributions=True, max_memory=limits["max_memory"])  # before init
-    states, weights = g.state_nodes(), g.recurrent_weights()
+    states, weights = g.state_nodes(), g.recurrent_params()
     seeds = list(seeds)
     out = [
         (
@@ -902,7 +902,7 @@ def _report_of_result(result, quantiles_, threshold, rule) -> Report:
     if any(v.shape[0] != 1 for v in norms.values()):
         raise AnalysisError("analyze takes one run; pick one model of an ensemble with r.model(m)")
     contrib = {}
-    for w in g.recurrent_weights():
+    for w in g.recurrent_params():
         try:
             contrib[w] = np.atleast_2d(result.contribution_log10_norms(w))
         except InputError:  # the run kept no per-step contributions

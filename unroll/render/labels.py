@@ -8,7 +8,6 @@ tied, and the diagram says so on every step without crowding the edges with labe
 from __future__ import annotations
 
 from ..graph import Graph
-from ..ops import OPS
 from .structure import Cell, Plan, delay_text
 from .style import (
     ACTIVATION_SYMBOLS,

@@ -10,7 +10,6 @@ below, so every piece of text is escaped in one place.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..ops import OPS, Drawing
 from ..quoting import html_text
@@ -25,9 +24,9 @@ __all__ = [
     "KIND_STYLES",
     "NodeStyle",
     "cell_kind",
-    "kind_style",
     "dot_id",
     "html_label",
+    "kind_style",
     "small",
     "split_layer",
     "subscript",
