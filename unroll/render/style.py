@@ -112,6 +112,8 @@ CELL_KINDS: dict[frozenset[str], str] = {
     frozenset({"input", "forget", "cell", "output"}): "LSTM cell",
     frozenset({"input", "cell", "output"}): "LSTM cell (no forget gate)",
     frozenset({"reset", "update", "new"}): "GRU cell",
+    frozenset({"update", "new"}): "minGRU cell",
+    frozenset({"forget", "input", "cell"}): "minLSTM cell",
     frozenset(): "RNN cell",
 }
 
