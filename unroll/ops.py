@@ -3,7 +3,23 @@
 Every kind of node a recurrent graph may hold is one row of :data:`OPS`, and every
 activation a ``layer`` node may apply is one row of :data:`ACTIVATIONS`, in the manner
 of HIPS autograd's ``defvjp`` table. The engine, the validator and the renderer all read
-these tables; nothing else in the package switches on a node's kind.
+these tables; nothing else in the package switches on a node's kind: the graph validates
+sizes with :attr:`Op.check_sizes` and writes :attr:`Op.equation`, the engine runs
+:attr:`Op.forward` and :attr:`Op.vjp` with the row's parameters, the renderer draws
+:attr:`Op.drawing`, and the rest asks a row's :attr:`Op.traits`.
+
+How to add a node kind
+----------------------
+Write one :class:`Op` row and pass it to :func:`register` (or add it to :data:`OPS`
+below). Give it its inputs (``min_inputs``, ``max_inputs``), its forward and its VJP; if it
+has parameters, declare each as a :class:`Param` (role, default name pattern, shape,
+default init from :data:`PARAM_INITS`): the forward takes them as keywords and the VJP
+returns their unreduced cotangents after the inputs'. Optionally a drawing, an equation,
+a size check, traits and, for ``y = factor * x`` rows, the ``diagonal`` factor. Then
+``Graph.add_node(name, kind, size, params=[...])``, TOML files (``params = [...]`` on the
+node), ``init_params``, ``bptt`` (with its per-step contributions, ensembles,
+checkpointing and truncation), ``render`` and ``analyze`` all take it with no other
+change; ``tests/test_cells.py`` registers one at run time to prove it.
 """
 
 from __future__ import annotations
