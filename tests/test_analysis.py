@@ -147,7 +147,7 @@ def test_theory_bound_uses_sigma_max_not_spectral_radius():
     assert r.log10_grad_norms("h")[1] <= th.log10[1] + 1e-12
 
 
-@pytest.mark.parametrize("preset", ["elman", "lstm", "gru"])
+@pytest.mark.parametrize("preset", ["elman", "lstm", "gru", "indrnn", "mingru", "minlstm", "lru"])
 def test_theory_of_an_ensemble_is_each_models_theory(preset):
     g = getattr(unroll.presets, preset)(2, 4)
     u = unroll.unroll(g, 6, mode="many-to-one")
@@ -535,7 +535,7 @@ def test_sweep_json_schema_and_standard_cells():
     assert len(data["rows"]) == 2 * 2 * 2  # two states (c, h) per point
     assert res.to_csv().splitlines()[0] == ",".join(data["columns"])
     assert standard_model("gru", hidden_size=5)[0].params()["W_hz"] == (5, 5)
-    with pytest.raises(AnalysisError, match="elman cell only"):
+    with pytest.raises(AnalysisError, match="elman and indrnn cells only"):
         standard_model("lstm", activation="relu")
     with pytest.raises(AnalysisError, match="unknown analyze option 'hidden_size'"):
         sweep("lstm", {"forget_bias": [1.0]}, steps=5, seeds=1, hidden_size=3)

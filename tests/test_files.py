@@ -73,9 +73,15 @@ def test_toml_round_trip_gives_an_equal_graph(name):
     assert list(loaded.graph.nodes) == list(graph.nodes)  # declaration order kept
 
 
-@pytest.mark.parametrize("name", ["neuron", "elman", "jordan", "lstm", "gru"])
+@pytest.mark.parametrize(
+    "name", ["neuron", "elman", "jordan", "lstm", "gru", "indrnn", "mingru", "minlstm", "lru"]
+)
 def test_examples_equal_their_presets(name):
     assert load_toml(EXAMPLES / f"{name}.toml").graph == presets.PRESETS[name]()
+
+
+def test_the_peephole_example_equals_its_preset():
+    assert load_toml(EXAMPLES / "lstm_peephole.toml").graph == presets.lstm(peephole=True)
 
 
 def test_every_example_loads_and_validates():
@@ -366,7 +372,9 @@ def _check_node_link(doc):
     assert all(e["source"] in ids and e["target"] in ids for e in doc["edges"])
     assert set(doc["outputs"]) <= set(ids)
     for n in doc["nodes"]:
-        assert set(n) == {"id", "name", "step", "kind", "size", "activation", "biases", "gate"}
+        assert set(n) == {
+            "id", "name", "step", "kind", "size", "activation", "biases", "gate", "params"
+        }  # fmt: skip
     for e in doc["edges"]:
         assert set(e) == {"source", "target", "delay", "weight"}
 

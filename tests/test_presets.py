@@ -129,7 +129,8 @@ def test_every_preset_builds_a_valid_graph_with_torch_names():
     for name, make in PRESETS.items():
         g = make().validate()
         assert "x" in g.nodes, name
-        assert all(n.startswith(("W_", "b_")) for n in g.params()), name
+        # matrices W_*, biases b_*, per-unit vectors w_* (IndRNN, peepholes), the LRU's nu
+        assert all(n.startswith(("W_", "b_", "w_")) or n == "nu" for n in g.params()), name
 
 
 def test_preset_options_come_from_the_signatures():
@@ -138,10 +139,14 @@ def test_preset_options_come_from_the_signatures():
         "hidden_size": 8,
         "bias": True,
         "forget_gate": True,
+        "peephole": False,
     }
     assert preset_options("stacked")["cell"] == "lstm"
 
 
 def test_unknown_cell():
-    with pytest.raises(ValueError, match=r"unknown cell 'rnn' \(known: elman, gru, lstm\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown cell 'rnn' \(known: elman, gru, indrnn, lru, lstm, mingru, minlstm\)",
+    ):
         presets.stacked("rnn")

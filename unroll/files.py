@@ -124,7 +124,7 @@ def _unknown(what: str, name: str, known: Iterable[str]) -> str:
 # ---- reading TOML -----------------------------------------------------------------------
 
 _ROOT_KEYS = ("name", "outputs", "nodes", "edges", "params")
-_NODE_FIELDS = ("kind", "size", "activation", "biases", "gate")
+_NODE_FIELDS = ("kind", "size", "activation", "biases", "gate", "params", "init")
 _EDGE_FIELDS = ("from", "to", "delay", "weight")
 _EDGE = re.compile(
     r"\A\s*(?P<source>[A-Za-z_]\w*)\s*->\s*(?P<target>[A-Za-z_]\w*)\s*"
@@ -392,7 +392,10 @@ class _Reader:
             if key not in spec:
                 self.fail(f"node {name!r}: missing {key!r}", line)
         kind, activation, gate = spec["kind"], spec.get("activation"), spec.get("gate")
-        for key, value in (("kind", kind), ("activation", activation), ("gate", gate)):
+        init = spec.get("init")
+        for key, value in (
+            ("kind", kind), ("activation", activation), ("gate", gate), ("init", init)
+        ):  # fmt: skip
             if value is not None and not isinstance(value, str):
                 self.fail(f"node {name!r}: {key} must be a string, got {value!r}", line)
         if kind not in OPS:
@@ -402,6 +405,15 @@ class _Reader:
         biases = spec.get("biases", ())
         if not isinstance(biases, str | list | tuple) or not all(map(_is_str, biases)):
             self.fail(f"node {name!r}: biases must be a list of names", line)
+        params = spec.get("params")
+        if params is not None and not (
+            (isinstance(params, list) and all(map(_is_str, params)))
+            or (isinstance(params, dict) and all(map(_is_str, params.values())))
+        ):
+            self.fail(
+                f"node {name!r}: params must be a list of names or a table of role = name",
+                line,
+            )
         try:
             self.graph.add_node(
                 name,
@@ -410,6 +422,8 @@ class _Reader:
                 activation=activation,
                 biases=biases,
                 gate=gate,
+                params=params,
+                init=init,
             )
         except GraphError as e:
             self.fail(str(e), line)
@@ -603,6 +617,8 @@ def _node_table(node) -> str:
         "activation": node.activation,
         "biases": list(node.biases) or None,
         "gate": node.gate,
+        "params": list(node.params) or None,
+        "init": node.init,
     }
     inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in fields.items() if v is not None)
     return f"{{ {inner} }}"
@@ -716,6 +732,8 @@ def unrolled_as_graph(unrolled: Unrolled) -> Graph:
             activation=node.activation,
             biases=node.biases,
             gate=node.gate,
+            params=node.params if node.params else None,
+            init=node.init,
         )
     for inst in unrolled.order:
         for e, src in unrolled.sources(inst):
@@ -736,6 +754,7 @@ def _node_record(node, node_id: str, step: int | None, boundary: bool = False) -
             "activation": None,
             "biases": [],
             "gate": None,
+            "params": [],
         }
     return {
         "id": node_id,
@@ -746,6 +765,7 @@ def _node_record(node, node_id: str, step: int | None, boundary: bool = False) -
         "activation": node.activation,
         "biases": list(node.biases),
         "gate": node.gate,
+        "params": list(node.params),
     }
 
 
@@ -804,7 +824,7 @@ def to_json(obj: Graph | Unrolled) -> str:
     - ``view``: ``"folded"`` or ``"unrolled"``; ``steps`` and ``mode``: the unrolling's
       step count and sequence mode (``null`` when folded);
     - ``outputs``: ids of the nodes a loss reads;
-    - ``nodes``: objects ``{id, name, step, kind, size, activation, biases, gate}``; the
+    - ``nodes``: objects ``{id, name, step, kind, size, activation, biases, gate, params}``; the
       id is the node's name when folded and ``"name@t"`` when unrolled (``step`` is
       ``null`` when folded); boundary states (initial states such as ``h@-1``) have kind
       ``"boundary"``; declaration order when folded, topological order when unrolled;

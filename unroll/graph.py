@@ -34,6 +34,9 @@ class Node:
 
     ``activation`` and ``biases`` apply to ``layer`` nodes; ``gate`` names the role a
     node plays in a gated cell (``"forget"``, ``"update"``, ...) for init and diagrams.
+    ``params`` names the parameters the kind's row declares (:attr:`unroll.ops.Op.params`,
+    in its order; the same name on two nodes ties them) and ``init`` a rule of
+    :data:`unroll.ops.PARAM_INITS` that replaces the row's default for them.
     """
 
     name: str
@@ -42,6 +45,13 @@ class Node:
     activation: str | None = None
     biases: tuple[str, ...] = ()
     gate: str | None = None
+    params: tuple[str, ...] = ()
+    init: str | None = None
+
+    @property
+    def op(self) -> ops.Op:
+        """The row of :data:`unroll.ops.OPS` for this node's kind."""
+        return ops.op(self.kind)
 
 
 @dataclass(frozen=True)
@@ -200,23 +210,31 @@ class Graph:
         activation: str | None = None,
         biases=(),
         gate: str | None = None,
+        params=None,
+        init: str | None = None,
     ) -> str:
-        """Add a node of any kind and return its name; errors name the node."""
+        """Add a node of any kind and return its name; errors name the node.
+
+        ``params`` names the parameters the kind's row declares: a dict by role, a list
+        in the row's order, or ``None`` for the row's default names (e.g. ``w_uh``).
+        """
         _check_name(name, "node")
         if name in self.nodes:
             raise GraphError(f"duplicate node {name!r}")
-        for what, value in (("kind", kind), ("activation", activation), ("gate", gate)):
+        for what, value in (
+            ("kind", kind), ("activation", activation), ("gate", gate), ("init", init)
+        ):  # fmt: skip
             if value is not None and not isinstance(value, str):
                 raise GraphError(f"node {name!r}: {what} must be a string, got {value!r}")
         try:
-            ops.op(kind)
+            row = ops.op(kind)
         except KeyError as e:
             raise GraphError(f"node {name!r}: {e.args[0]}") from None
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise GraphError(f"node {name!r}: size must be a positive integer, got {size!r}")
         if size > MAX_SIZE:
             raise GraphError(f"node {name!r}: size {size:,} is more than the {MAX_SIZE:,} allowed")
-        if kind == "layer":
+        if row.weighted:
             activation = activation or "identity"
             try:
                 ops.activation(activation)
@@ -225,7 +243,11 @@ class Graph:
         elif activation is not None or biases:
             raise GraphError(f"node {name!r}: only layer nodes take an activation or biases")
         biases = _bias_names(name, biases)
-        self.nodes[name] = Node(name, kind, size, activation, biases, gate)
+        names = _param_names(name, row, params)
+        if init is not None and init not in ops.PARAM_INITS:
+            known = ", ".join(sorted(ops.PARAM_INITS))
+            raise GraphError(f"node {name!r}: unknown init {init!r} (known: {known})")
+        self.nodes[name] = Node(name, kind, size, activation, biases, gate, names, init)
         return name
 
     def input(self, name: str, size: int) -> str:
@@ -249,6 +271,13 @@ class Graph:
     def one_minus(self, name: str, size: int) -> str:
         """Add ``1 - x`` of the single incoming edge."""
         return self.add_node(name, "one_minus", size)
+
+    def scale(self, name: str, size: int, weight: str | None = None, init=None) -> str:
+        """Add ``w ⊙ x`` of the single incoming edge: ``weight`` names the per-unit vector
+        ``w`` (default ``w_<name>``); the same name on two scale nodes ties them."""
+        return self.add_node(
+            name, "scale", size, params=None if weight is None else [weight], init=init
+        )
 
     def concat(self, name: str, size: int) -> str:
         """Add the incoming edges' values joined end to end, in declaration order."""
@@ -305,12 +334,12 @@ class Graph:
 
     def input_nodes(self) -> list[str]:
         """The input nodes, in declaration order."""
-        return [n.name for n in self.nodes.values() if n.kind == "input"]
+        return [n.name for n in self.nodes.values() if n.op.has("fed")]
 
     def state_nodes(self) -> list[str]:
         """Nodes read across time (the source of an edge with nonzero delay)."""
         sources = {e.source for e in self.edges if e.delay != 0}
-        return [n for n in self.nodes if n in sources and self.nodes[n].kind != "input"]
+        return [n for n in self.nodes if n in sources and not self.nodes[n].op.has("fed")]
 
     def params(self) -> dict[str, tuple[int, ...]]:
         """Every parameter name with its shape, sorted by name (validates first)."""
@@ -322,11 +351,33 @@ class Graph:
         for node in self.nodes.values():
             for b in node.biases:
                 shapes[b] = (node.size,)
+        for name, (node, spec) in self.op_params().items():
+            shapes[name] = self._param_shape(node, spec)
         return dict(sorted(shapes.items()))
+
+    def op_params(self) -> dict[str, tuple[Node, ops.Param]]:
+        """Every parameter an op row declares, by name: the first node that uses it and
+        the row's declaration (:class:`unroll.ops.Param`)."""
+        found: dict[str, tuple[Node, ops.Param]] = {}
+        for node in self.nodes.values():
+            for name, spec in zip(node.params, node.op.params, strict=True):
+                found.setdefault(name, (node, spec))
+        return found
+
+    def _param_shape(self, node: Node, spec: ops.Param) -> tuple[int, ...]:
+        sizes = [self.nodes[e.source].size for e in self.incoming().get(node.name, ())]
+        return tuple(spec.shape(node.size, sizes))
 
     def recurrent_weights(self) -> list[str]:
         """Names of weights on edges with nonzero delay, sorted."""
         return sorted({e.weight for e in self.edges if e.weight is not None and e.delay != 0})
+
+    def recurrent_params(self) -> list[str]:
+        """The recurrent weights, and the op parameters of nodes that read across time
+        (IndRNN's ``w_hh``, the LRU's ``nu``, a peephole's ``w_ci``), sorted."""
+        delayed = {e.target for e in self.edges if e.delay != 0}
+        own = {p for n in delayed for p in self.nodes[n].params}
+        return sorted(set(self.recurrent_weights()) | own)
 
     def is_causal(self) -> bool:
         """True when no edge reads the future (every delay is >= 0)."""
@@ -353,6 +404,7 @@ class Graph:
                 activation=node.activation or "",
                 biases=",".join(node.biases),
                 gate=node.gate or "",
+                params=",".join(node.params),
             )
         for i, e in enumerate(self.edges):
             g.add_edge(e.source, e.target, key=i, delay=e.delay, weight=e.weight or "")
@@ -387,6 +439,7 @@ class Graph:
         self._check_weight_shapes()
         self._check_node_sizes()
         self._check_biases()
+        self._check_op_params()
         for name in self.outputs:
             if not isinstance(name, str) or name not in self.nodes:
                 raise GraphError(f"output {name!r}: unknown node")
@@ -397,12 +450,12 @@ class Graph:
         return self
 
     def _check_outputs_computed(self) -> None:
-        if all(node.kind == "input" for node in self.nodes.values()):
+        if all(node.op.has("fed") for node in self.nodes.values()):
             raise GraphError(
                 f"graph {self.name!r} has only input nodes: there is nothing to compute"
             )
         for name in self.output_nodes():
-            if self.nodes[name].kind == "input":
+            if self.nodes[name].op.has("fed"):
                 raise GraphError(
                     f"output {name!r} is an input node: a loss attaches to a computed node "
                     "(name one in outputs)"
@@ -413,7 +466,7 @@ class Graph:
             if end not in self.nodes:
                 raise GraphError(f"edge {e.describe()}: unknown node {end!r}")
         target = self.nodes[e.target]
-        if target.kind == "input":
+        if target.op.has("fed"):
             raise GraphError(
                 f"edge {e.describe()}: input node {e.target!r} cannot have incoming edges"
             )
@@ -455,26 +508,9 @@ class Graph:
         for node in self.nodes.values():
             edges = self.incoming().get(node.name, [])
             sizes = [self.nodes[e.source].size for e in edges]
-            if node.kind == "layer":
-                for e, s in zip(edges, sizes, strict=True):
-                    if e.weight is None and s != node.size:
-                        raise GraphError(
-                            f"edge {e.describe()}: identity edge needs equal sizes, got "
-                            f"{s} -> {node.size} (give the edge a weight)"
-                        )
-            elif node.kind == "concat":
-                if sum(sizes) != node.size:
-                    raise GraphError(
-                        f"node {node.name!r} (concat) has size {node.size} but "
-                        f"its inputs add up to {sum(sizes)}"
-                    )
-            else:
-                for e, s in zip(edges, sizes, strict=True):
-                    if s != node.size:
-                        raise GraphError(
-                            f"edge {e.describe()}: size {s} does not match "
-                            f"{node.kind} node {node.name!r} of size {node.size}"
-                        )
+            message = node.op.check_sizes(node, edges, sizes)
+            if message:
+                raise GraphError(message)
 
     def _check_biases(self) -> None:
         weights = {e.weight for e in self.edges if e.weight is not None}
@@ -490,6 +526,25 @@ class Graph:
                         f"{node.size})"
                     )
                 owner.setdefault(b, node)
+
+    def _check_op_params(self) -> None:
+        taken = {e.weight: "a weight" for e in self.edges if e.weight is not None}
+        taken.update((b, "a bias") for node in self.nodes.values() for b in node.biases)
+        first: dict[str, tuple[Node, tuple[int, ...]]] = {}
+        for node in self.nodes.values():
+            for name, spec in zip(node.params, node.op.params, strict=True):
+                if name in taken:
+                    raise GraphError(
+                        f"node {node.name!r}: parameter {name!r} is also used as {taken[name]}"
+                    )
+                shape = self._param_shape(node, spec)
+                if name in first and first[name][1] != shape:
+                    other, other_shape = first[name]
+                    raise GraphError(
+                        f"parameter {name!r}: node {node.name!r} needs {_fmt(shape) or 'a scalar'}"
+                        f", but node {other.name!r} needs {_fmt(other_shape) or 'a scalar'}"
+                    )
+                first.setdefault(name, (node, shape))
 
     # ---- display ----------------------------------------------------------------------
 
@@ -524,9 +579,9 @@ class Graph:
     def _equation(self, name: str) -> str:
         node = self.nodes[name]
         reads = [_read_text(e) for e in self.in_edges(name)]
-        if node.kind == "input":
+        if node.op.has("fed"):
             return f"input of size {node.size}"
-        return "= " + _EQUATIONS.get(node.kind, _as_call(node.kind))(node, reads)
+        return "= " + node.op.equation(node, reads, list(node.params))
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         from .render import render
@@ -541,24 +596,36 @@ def _read_text(e: Edge) -> str:
     return f"{e.weight} {read}" if e.weight else read
 
 
-def _layer_equation(node: Node, reads: list[str]) -> str:
-    inner = " + ".join([*reads, *node.biases])
-    return inner if node.activation in (None, "identity") else f"{node.activation}({inner})"
-
-
-def _as_call(function: str):
-    return lambda node, reads: f"{function}({', '.join(reads)})"
-
-
-#: How each node kind's equation reads its inputs (others: ``kind(a, b)``).
-_EQUATIONS = {
-    "layer": _layer_equation,
-    "add": lambda node, reads: " + ".join(reads),
-    "mul": lambda node, reads: " × ".join(reads),
-    "one_minus": lambda node, reads: f"1 − {reads[0]}" if len(reads) == 1 else "1 − ?",
-    "mean": _as_call("mean"),
-    "concat": lambda node, reads: f"[{'; '.join(reads)}]",
-}
+def _param_names(node: str, row: ops.Op, params) -> tuple[str, ...]:
+    """The checked names of a node's op parameters (the row's defaults where not given)."""
+    if params is not None and not row.params:
+        raise GraphError(f"node {node!r}: {row.kind} nodes take no parameters, got {params!r}")
+    if isinstance(params, str):
+        params = [params]
+    if params is not None and not isinstance(params, dict):
+        try:
+            params = list(params)
+        except TypeError:
+            raise GraphError(
+                f"node {node!r}: params must be a list or table of names, got {params!r}"
+            ) from None
+        if len(params) != len(row.params):
+            raise GraphError(
+                f"node {node!r}: {row.kind} takes {len(row.params)} parameter(s) "
+                f"({', '.join(p.role for p in row.params)}), got {len(params)}"
+            )
+    if isinstance(params, dict):
+        roles = {p.role for p in row.params}
+        for role in params:
+            if role not in roles:
+                raise GraphError(
+                    f"node {node!r}: {row.kind} has no parameter {role!r} "
+                    f"(it has: {', '.join(sorted(roles))})"
+                )
+    names = row.param_names(node, params)
+    for name in names:
+        _check_name(name, "parameter")
+    return names
 
 
 def _bias_names(node: str, biases) -> tuple[str, ...]:

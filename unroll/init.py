@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import InputError
 from .graph import Graph
+from .ops import PARAM_INITS
 
 __all__ = ["INIT_OPTIONS", "SCHEMES", "Scheme", "init_params", "init_params_many"]
 
@@ -126,6 +127,9 @@ def init_params(
         (the first bias takes it, the others 0).
     bias : float, optional
         Set every bias to this constant.
+
+    An op's own parameters (a ``scale`` node's ``w``, the LRU's ``nu``) are drawn by the
+    rule their row declares (:attr:`unroll.ops.Param.init`), or the node's ``init``.
     dtype : numpy dtype
 
     Returns
@@ -169,9 +173,13 @@ def _draw(graph: Graph, seed: int, scheme: str, bias: float | None) -> dict[str,
     rule = SCHEMES[scheme]
     recurrent = set(graph.recurrent_weights())
     params = {}
+    declared = graph.op_params()
     for name, shape in graph.params().items():
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        if len(shape) == 2:
+        if name in declared:  # an op's parameter: its row's rule, or its node's
+            node, spec = declared[name]
+            params[name] = PARAM_INITS[node.init or spec.init](rng, shape)
+        elif len(shape) == 2:
             params[name] = rule.weight(rng, shape, name in recurrent)
         else:
             params[name] = rule.bias(rng, shape[0]) if bias is None else np.full(shape, bias)

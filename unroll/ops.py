@@ -3,7 +3,23 @@
 Every kind of node a recurrent graph may hold is one row of :data:`OPS`, and every
 activation a ``layer`` node may apply is one row of :data:`ACTIVATIONS`, in the manner
 of HIPS autograd's ``defvjp`` table. The engine, the validator and the renderer all read
-these tables; nothing else in the package switches on a node's kind.
+these tables; nothing else in the package switches on a node's kind: the graph validates
+sizes with :attr:`Op.check_sizes` and writes :attr:`Op.equation`, the engine runs
+:attr:`Op.forward` and :attr:`Op.vjp` with the row's parameters, the renderer draws
+:attr:`Op.drawing`, and the rest asks a row's :attr:`Op.traits`.
+
+How to add a node kind
+----------------------
+Write one :class:`Op` row and pass it to :func:`register` (or add it to :data:`OPS`
+below). Give it its inputs (``min_inputs``, ``max_inputs``), its forward and its VJP; if it
+has parameters, declare each as a :class:`Param` (role, default name pattern, shape,
+default init from :data:`PARAM_INITS`): the forward takes them as keywords and the VJP
+returns their unreduced cotangents after the inputs'. Optionally a drawing, an equation,
+a size check, traits and, for ``y = factor * x`` rows, the ``diagonal`` factor. Then
+``Graph.add_node(name, kind, size, params=[...])``, TOML files (``params = [...]`` on the
+node), ``init_params``, ``bptt`` (with its per-step contributions, ensembles,
+checkpointing and truncation), ``render`` and ``analyze`` all take it with no other
+change; ``tests/test_cells.py`` registers one at run time to prove it.
 """
 
 from __future__ import annotations
@@ -13,7 +29,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS", "OPS", "Activation", "Op", "activation", "op"]
+__all__ = [
+    "ACTIVATIONS",
+    "OPS",
+    "PARAM_INITS",
+    "Activation",
+    "Drawing",
+    "Op",
+    "Param",
+    "activation",
+    "op",
+    "register",
+]
 
 
 @dataclass(frozen=True)
@@ -159,14 +186,96 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 @dataclass(frozen=True)
-class Op:
-    """One kind of node: how many inputs it takes, its forward and its VJP.
+class Drawing:
+    """How the renderer draws a node of one kind: graphviz shape, fill, style, border;
+    ``symbol`` nodes show the op's symbol large and their name small."""
 
-    ``forward(*xs)`` maps the input values (in edge declaration order) to the output;
-    ``vjp(g, y, *xs)`` maps the cotangent ``g`` of the output to one cotangent per input.
-    ``output_size(sizes)`` gives the output size the inputs imply, or ``None`` where the
-    node's declared size stands (``layer``, ``input``). ``weighted`` says whether edges
-    into the node may carry weight matrices.
+    shape: str = "circle"
+    fill: str = "#ffffff"
+    style: str = "filled"
+    border: str = "#444444"
+    symbol: bool = True
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter an op row declares: its ``role`` (the keyword its forward and VJP take),
+    the default name ``pattern`` (``{node}`` is the node's name, ``{role}`` the role),
+    its shape from the node's size and its input sizes, and its default init (a key of
+    :data:`PARAM_INITS`). A parameter's shape is ``()`` or ``(size,)``: it broadcasts
+    against the node's value over the trailing axes."""
+
+    role: str
+    pattern: str = "{role}_{node}"
+    shape: Callable[[int, list[int]], tuple[int, ...]] = lambda size, sizes: (size,)
+    init: str = "fan"
+    doc: str = ""
+
+
+def _uniform_fan(rng, shape):
+    n = shape[0] if shape else 1
+    return rng.uniform(-1.0 / np.sqrt(n), 1.0 / np.sqrt(n), size=shape)
+
+
+#: LRU ring init (Orvieto et al. 2023): |lambda| uniform on the ring r_min <= |lambda| <= r_max.
+LRU_RING = (0.9, 0.999)
+
+
+def _lru_nu(rng, shape, ring=LRU_RING):
+    """``nu`` so that ``lambda = exp(-exp(nu))`` has ``lambda**2`` uniform in
+    ``[r_min**2, r_max**2]``, as Orvieto et al. draw it."""
+    r_min, r_max = ring
+    u = rng.uniform(size=shape)
+    return np.log(-0.5 * np.log(u * (r_max**2 - r_min**2) + r_min**2))
+
+
+#: Init rules for op parameters by name: ``rule(rng, shape) -> array``. A row names its
+#: default; a node may name another (``Node.init``).
+PARAM_INITS: dict[str, Callable] = {
+    "ones": lambda rng, shape: np.ones(shape),
+    "zeros": lambda rng, shape: np.zeros(shape),
+    "fan": _uniform_fan,  # U(-1/sqrt(n), 1/sqrt(n)), as torch draws its biases
+    "indrnn": lambda rng, shape: rng.uniform(0.0, 1.0, size=shape),  # |u| < 1: stable
+    "lru": _lru_nu,
+}
+
+
+def _equal_sizes_check(node, edges, sizes):
+    for e, s in zip(edges, sizes, strict=True):
+        if s != node.size:
+            return (
+                f"edge {e.describe()}: size {s} does not match "
+                f"{node.kind} node {node.name!r} of size {node.size}"
+            )
+    return None
+
+
+def _call_equation(node, reads, params):
+    inner = ", ".join(reads) + ("; " + ", ".join(params) if params else "")
+    return f"{node.kind}({inner})"
+
+
+@dataclass(frozen=True)
+class Op:
+    """One kind of node: its inputs, parameters, forward, VJP, drawing and formula.
+
+    ``forward(*xs, **ps)`` maps the input values (in edge declaration order) and the
+    parameters (by role, each broadcastable against the value) to the output;
+    ``vjp(g, y, *xs, **ps)`` maps the cotangent ``g`` of the output to one cotangent per
+    input, then one per parameter in :attr:`params` order, unreduced (the shape of ``g``;
+    the engine sums them over the batch and the steps). A row without parameters is
+    called without keywords. ``output_size(sizes)`` gives the output size the inputs
+    imply, or ``None`` where the node's declared size stands. ``weighted`` says whether
+    edges into the node may carry weight matrices (``layer``). ``check_sizes(node, edges,
+    sizes)`` returns the message naming a size that does not fit, or ``None``.
+    ``equation(node, reads, params)`` writes the node's formula from its reads' text.
+    ``traits`` say what the rest of the package may rely on: ``"fed"`` (a sequence fed
+    from outside: inputs), ``"absent_zero"`` (a read the sequence mode leaves absent adds
+    zero), ``"sum"`` and ``"product"`` (elementwise sum and product of the inputs, which
+    the gated-path theory looks for), ``"carry"`` (passes a state on elementwise: the
+    cell-state highway diagrams draw is made of these). ``diagonal(**ps)``, where given,
+    is the per-unit factor of a row that is ``y = factor * x`` (the theory overlays'
+    exact diagonal recurrences read it).
     """
 
     kind: str
@@ -182,6 +291,28 @@ class Op:
     needs_output: bool = False  # its VJP reads its own output value
     forward_into: Callable | None = None  # forward_into(out, *xs): the forward, written to out
     vjp_into: Callable | None = None  # vjp_into(g, xs, [(out, alone)]): write or add into outs
+    params: tuple[Param, ...] = ()
+    drawing: Drawing = Drawing()
+    equation: Callable = _call_equation
+    check_sizes: Callable = _equal_sizes_check
+    traits: frozenset = frozenset()
+    formula: str = ""  # the formula in words, for docs and `unroll presets`
+    diagonal: Callable | None = None  # diagonal(**ps): the per-unit factor y = factor * x
+
+    def has(self, trait: str) -> bool:
+        """Whether the row declares ``trait`` (see the class docstring)."""
+        return trait in self.traits
+
+    def param_names(self, node: str, names=None) -> tuple[str, ...]:
+        """The names of a node's parameters: ``names`` (by role, or in order), else the
+        rows' patterns."""
+        if names is None:
+            names = {}
+        if not isinstance(names, dict):
+            names = dict(zip((p.role for p in self.params), names, strict=False))
+        return tuple(
+            names.get(p.role, p.pattern.format(node=node, role=p.role)) for p in self.params
+        )
 
 
 def _mul_vjp(g, y, *xs):
@@ -248,6 +379,60 @@ def _equal_sizes(sizes):
     return sizes[0] if len(set(sizes)) == 1 else -1
 
 
+def _layer_sizes_check(node, edges, sizes):
+    for e, s in zip(edges, sizes, strict=True):
+        if e.weight is None and s != node.size:
+            return (
+                f"edge {e.describe()}: identity edge needs equal sizes, got "
+                f"{s} -> {node.size} (give the edge a weight)"
+            )
+    return None
+
+
+def _concat_sizes_check(node, edges, sizes):
+    if sum(sizes) != node.size:
+        return (
+            f"node {node.name!r} (concat) has size {node.size} but "
+            f"its inputs add up to {sum(sizes)}"
+        )
+    return None
+
+
+def _layer_equation(node, reads, params):
+    inner = " + ".join([*reads, *node.biases])
+    return inner if node.activation in (None, "identity") else f"{node.activation}({inner})"
+
+
+def _decay(nu):
+    """``lambda = exp(-exp(nu))``, in (0, 1) for every real ``nu``."""
+    return np.exp(-np.exp(nu))
+
+
+def _decay_vjp(g, y, x, nu):
+    lam = _decay(nu)
+    return g * lam, g * x * (-np.exp(nu) * lam)
+
+
+def _gain(nu):
+    """``gamma = sqrt(1 - lambda**2)``, written so it is exact as ``lambda -> 1``."""
+    return np.sqrt(-np.expm1(-2.0 * np.exp(nu)))
+
+
+def _gain_vjp(g, y, x, nu):
+    gain = _gain(nu)
+    lam = _decay(nu)
+    return g * gain, g * x * (np.exp(nu) * lam * lam / gain)
+
+
+def _share_vjp(g, y, a, b):
+    total = a + b
+    g = g / (total * total)
+    return g * b, -g * a
+
+
+_BOX = Drawing("box", "#fdebd0", "rounded,filled", symbol=False)
+
+#: The node kinds by name. Add a kind with :func:`register`.
 OPS: dict[str, Op] = {
     o.kind: o
     for o in [
@@ -261,6 +446,8 @@ OPS: dict[str, Op] = {
             False,
             "x",
             "a sequence fed from outside, one vector per step",
+            drawing=Drawing("box", "#dbe9f6", "rounded,filled", symbol=False),
+            traits=frozenset({"fed"}),
         ),
         Op(
             "layer",
@@ -272,6 +459,11 @@ OPS: dict[str, Op] = {
             True,
             "W",
             "act(sum of W_e x_e over incoming edges + biases); identity edges carry no W",
+            drawing=_BOX,
+            equation=_layer_equation,
+            check_sizes=_layer_sizes_check,
+            traits=frozenset({"absent_zero"}),
+            formula="act(Σ W_e x_e + b)",
         ),
         Op(
             "add",
@@ -286,6 +478,9 @@ OPS: dict[str, Op] = {
             needs_inputs=False,
             forward_into=_sum_into,
             vjp_into=_sum_vjp_into,
+            equation=lambda node, reads, params: " + ".join(reads),
+            traits=frozenset({"absent_zero", "sum", "carry"}),
+            formula="a + b + ...",
         ),
         Op(
             "mul",
@@ -303,6 +498,9 @@ OPS: dict[str, Op] = {
             "elementwise product of the inputs",
             forward_into=_product_into,
             vjp_into=_product_vjp_into,
+            equation=lambda node, reads, params: " × ".join(reads),
+            traits=frozenset({"product", "carry"}),
+            formula="a ⊙ b ⊙ ...",
         ),
         Op(
             "one_minus",
@@ -316,6 +514,8 @@ OPS: dict[str, Op] = {
             "1 - x, elementwise (the GRU's 1 - z)",
             needs_inputs=False,
             forward_into=lambda out, x: np.subtract(1.0, x, out=out),
+            equation=lambda node, reads, params: f"1 − {reads[0]}" if len(reads) == 1 else "1 − ?",
+            formula="1 − x",
         ),
         Op(
             "mean",
@@ -327,6 +527,7 @@ OPS: dict[str, Op] = {
             False,
             "avg",
             "elementwise mean of the inputs (Keras Bidirectional's merge_mode='ave')",
+            formula="(a + b + ...) / n",
         ),
         Op(
             "concat",
@@ -340,9 +541,100 @@ OPS: dict[str, Op] = {
             "the inputs joined end to end, in edge declaration order",
             needs_inputs=False,
             forward_into=lambda out, *xs: np.concatenate(xs, axis=-1, out=out),
+            drawing=Drawing("box", "#eeeeee", "rounded,filled"),
+            equation=lambda node, reads, params: f"[{'; '.join(reads)}]",
+            check_sizes=_concat_sizes_check,
+            formula="[a; b; ...]",
+        ),
+        Op(
+            "scale",
+            1,
+            1,
+            lambda x, w: w * x,
+            lambda g, y, x, w: (g * w, g * x),
+            _equal_sizes,
+            False,
+            "⊙",
+            "w ⊙ x: a per-unit vector parameter w times the input (IndRNN's u, a peephole)",
+            params=(Param("w", "w_{node}", doc="the per-unit factor"),),
+            traits=frozenset({"carry"}),
+            equation=lambda node, reads, params: f"{params[0]} ⊙ {reads[0]}",
+            diagonal=lambda w: w,
+            formula="w ⊙ x",
+        ),
+        Op(
+            "decay",
+            1,
+            1,
+            lambda x, nu: _decay(nu) * x,
+            _decay_vjp,
+            _equal_sizes,
+            False,
+            "λ⊙",
+            "λ ⊙ x with λ = exp(-exp(ν)) in (0, 1): the LRU's diagonal recurrence",
+            params=(Param("nu", "nu_{node}", init="lru", doc="log of -log λ"),),
+            equation=lambda node, reads, params: f"exp(−exp({params[0]})) ⊙ {reads[0]}",
+            traits=frozenset({"carry"}),
+            diagonal=_decay,
+            formula="exp(−exp(ν)) ⊙ x",
+        ),
+        Op(
+            "decay_norm",
+            1,
+            1,
+            lambda x, nu: _gain(nu) * x,
+            _gain_vjp,
+            _equal_sizes,
+            False,
+            "γ⊙",
+            "γ ⊙ x with γ = sqrt(1 - λ²), λ = exp(-exp(ν)): the LRU's input normalisation",
+            params=(Param("nu", "nu_{node}", init="lru", doc="log of -log λ"),),
+            equation=lambda node, reads, params: f"sqrt(1 − exp(−2 exp({params[0]}))) ⊙ {reads[0]}",
+            formula="sqrt(1 − exp(−2 exp(ν))) ⊙ x",
+            diagonal=_gain,
+        ),
+        Op(
+            "share",
+            2,
+            2,
+            lambda a, b: a / (a + b),
+            _share_vjp,
+            _equal_sizes,
+            False,
+            "÷",
+            "a / (a + b), elementwise, for positive a and b (minLSTM's f / (f + i))",
+            equation=lambda node, reads, params: (
+                f"{reads[0]} / ({reads[0]} + {reads[1]})" if len(reads) == 2 else "a / (a + b)"
+            ),
+            formula="a / (a + b)",
         ),
     ]
 }
+
+
+def register(row: Op, *, replace: bool = False) -> Op:
+    """Add a node kind to :data:`OPS` and return it.
+
+    The row is the whole kind: graphs accept it, the engine runs its forward and VJP
+    (and accumulates its parameters' gradients over steps), TOML files read and write
+    it, the renderer draws it with :attr:`Op.drawing` and :attr:`Op.symbol`, and
+    ``print(graph)`` writes :attr:`Op.equation`. Nothing else needs to change.
+
+    Examples
+    --------
+    >>> cube = Op("cube", 1, 1, lambda x, a: a * x**3, lambda g, y, x, a: (3 * g * a * x**2,
+    ...           g * x**3), lambda sizes: sizes[0], False, "³", "a ⊙ x³",
+    ...           params=(Param("a", "a_{node}", init="ones"),))
+    >>> register(cube).kind, op("cube").params[0].role
+    ('cube', 'a')
+    >>> _ = OPS.pop("cube")
+    """
+    if not isinstance(row, Op):
+        raise TypeError(f"register takes an Op row, got {type(row).__name__}")
+    if row.kind in OPS and not replace:
+        raise ValueError(f"node kind {row.kind!r} is already registered")
+    OPS[row.kind] = row
+    return row
 
 
 def _lookup(table: dict, name: str, what: str):

@@ -22,8 +22,12 @@ __all__ = [
     "bidirectional",
     "elman",
     "gru",
+    "indrnn",
     "jordan",
+    "lru",
     "lstm",
+    "mingru",
+    "minlstm",
     "mlp",
     "mlp_torch_names",
     "neuron",
@@ -87,6 +91,7 @@ def lstm_cell(
     activation: str = "tanh",
     recurrent_activation: str = "sigmoid",
     recurrent_bias: bool = True,
+    peephole: bool = False,
 ) -> str:
     """Add torch.nn.LSTM's cell, gate by gate; return the hidden state's name.
 
@@ -94,7 +99,9 @@ def lstm_cell(
     ``c = f * c[t-1] + i * g``, ``h = o * tanh(c)``. Without the forget gate (the 1997
     cell) ``c = c[t-1] + i * g``. ``activation`` replaces tanh and
     ``recurrent_activation`` sigmoid (Keras's names); ``recurrent_bias=False`` keeps one
-    bias per gate, ``b_i*``, as Keras's LSTM has.
+    bias per gate, ``b_i*``, as Keras's LSTM has. ``peephole=True`` lets the gates see
+    the cell state (Gers & Schmidhuber 2000): ``w_ci * c[t-1]`` and ``w_cf * c[t-1]`` join
+    the input and forget gates, ``w_co * c`` (this step's) the output gate.
     """
     s, d, H = suffix, -1 if reverse else 1, hidden_size
     h, c = f"h{s}", f"c{s}"
@@ -106,6 +113,10 @@ def lstm_cell(
         node = g.layer(f"{gate}{s}", H, act, biases=biases, gate=role)
         g.edge(x, node, weight=f"W_i{gate}{s}")
         g.edge(h, node, delay=d, weight=f"W_h{gate}{s}")
+        if peephole and gate != "g":
+            peep = g.scale(f"peep_{gate}{s}", H, weight=f"w_c{gate}{s}")
+            g.edge(c, peep, delay=0 if gate == "o" else d)
+            g.edge(peep, node)
     kept = c
     if forget_gate:
         kept = g.mul(f"f_c{s}", H)
@@ -191,8 +202,110 @@ def gru_cell(
     return h
 
 
+def indrnn_cell(
+    g: Graph,
+    x: str,
+    hidden_size: int,
+    *,
+    suffix: str = "",
+    reverse: bool = False,
+    bias: bool = True,
+    activation: str = "relu",
+) -> str:
+    """Add IndRNN's cell (Li et al. 2018): ``h = act(W_ih x + w_hh * h[t-1] + b_ih)``.
+
+    ``w_hh`` is the paper's ``u``: one recurrent weight per unit (a ``scale`` node), so
+    each unit is its own loop.
+    """
+    s, d, H = suffix, -1 if reverse else 1, hidden_size
+    h = f"h{s}"
+    g.layer(h, H, activation, biases=_biases(bias, f"b_ih{s}"))
+    g.scale(f"u_h{s}", H, weight=f"w_hh{s}", init="indrnn")
+    g.edge(x, h, weight=f"W_ih{s}")
+    g.edge(h, f"u_h{s}", delay=d)
+    g.edge(f"u_h{s}", h)
+    return h
+
+
+def _blend(g: Graph, h: str, keep: str, new: str, candidate: str, d: int, s: str) -> str:
+    """``h = keep * h[t-1] + new * candidate``: the minimal cells' state update."""
+    g.mul(f"old_part{s}", g.nodes[keep].size)
+    g.edge(keep, f"old_part{s}")
+    g.edge(h, f"old_part{s}", delay=d)
+    g.mul(f"new_part{s}", g.nodes[keep].size)
+    g.edge(new, f"new_part{s}")
+    g.edge(candidate, f"new_part{s}")
+    g.add(h, g.nodes[keep].size)
+    g.edge(f"old_part{s}", h)
+    g.edge(f"new_part{s}", h)
+    return h
+
+
+def mingru_cell(
+    g: Graph, x: str, hidden_size: int, *, suffix: str = "", reverse: bool = False, bias=True
+) -> str:
+    """Add minGRU (Feng et al. 2024): ``z = sigmoid(W_iz x + b_iz)``,
+    ``n = W_in x + b_in``, ``h = (1 - z) * h[t-1] + z * n``; no gate reads ``h``."""
+    s, d, H = suffix, -1 if reverse else 1, hidden_size
+    g.layer(f"z{s}", H, "sigmoid", biases=_biases(bias, f"b_iz{s}"), gate="update")
+    g.edge(x, f"z{s}", weight=f"W_iz{s}")
+    g.layer(f"n{s}", H, "identity", biases=_biases(bias, f"b_in{s}"), gate="new")
+    g.edge(x, f"n{s}", weight=f"W_in{s}")
+    g.one_minus(f"one_minus_z{s}", H)
+    g.edge(f"z{s}", f"one_minus_z{s}")
+    return _blend(g, f"h{s}", f"one_minus_z{s}", f"z{s}", f"n{s}", d, s)
+
+
+def minlstm_cell(
+    g: Graph, x: str, hidden_size: int, *, suffix: str = "", reverse: bool = False, bias=True
+) -> str:
+    """Add minLSTM (Feng et al. 2024): ``f, i = sigmoid(W_i* x + b_i*)``,
+    ``n = W_in x + b_in``, ``f' = f / (f + i)``, ``i' = 1 - f'`` (``= i / (f + i)``),
+    ``h = f' * h[t-1] + i' * n``."""
+    s, d, H = suffix, -1 if reverse else 1, hidden_size
+    for gate, role in (("f", "forget"), ("i", "input")):
+        g.layer(f"{gate}{s}", H, "sigmoid", biases=_biases(bias, f"b_i{gate}{s}"), gate=role)
+        g.edge(x, f"{gate}{s}", weight=f"W_i{gate}{s}")
+    g.layer(f"n{s}", H, "identity", biases=_biases(bias, f"b_in{s}"), gate="cell")
+    g.edge(x, f"n{s}", weight=f"W_in{s}")
+    g.add_node(f"f_norm{s}", "share", H)
+    g.edge(f"f{s}", f"f_norm{s}")
+    g.edge(f"i{s}", f"f_norm{s}")
+    g.one_minus(f"i_norm{s}", H)
+    g.edge(f"f_norm{s}", f"i_norm{s}")
+    return _blend(g, f"h{s}", f"f_norm{s}", f"i_norm{s}", f"n{s}", d, s)
+
+
+def lru_cell(
+    g: Graph, x: str, hidden_size: int, *, suffix: str = "", reverse: bool = False, bias=False
+) -> str:
+    """Add a real-valued diagonal linear recurrence (the LRU of Orvieto et al. 2023 with
+    real eigenvalues): ``h = lambda * h[t-1] + gamma * (W_ih x)`` with
+    ``lambda = exp(-exp(nu))`` per unit and the input normalisation
+    ``gamma = sqrt(1 - lambda**2)``; ``nu`` is one parameter tied between the two."""
+    s, d, H = suffix, -1 if reverse else 1, hidden_size
+    g.layer(f"bx{s}", H, "identity", biases=_biases(bias, f"b_ih{s}"))
+    g.edge(x, f"bx{s}", weight=f"W_ih{s}")
+    g.add_node(f"gamma_bx{s}", "decay_norm", H, params=[f"nu{s}"])
+    g.edge(f"bx{s}", f"gamma_bx{s}")
+    g.add_node(f"lambda_h{s}", "decay", H, params=[f"nu{s}"])
+    g.edge(f"h{s}", f"lambda_h{s}", delay=d)
+    g.add(f"h{s}", H)
+    g.edge(f"lambda_h{s}", f"h{s}")
+    g.edge(f"gamma_bx{s}", f"h{s}")
+    return f"h{s}"
+
+
 #: Recurrent cells by name: each adds one cell reading node ``x`` and returns its state.
-CELLS: dict[str, Callable[..., str]] = {"elman": elman_cell, "lstm": lstm_cell, "gru": gru_cell}
+CELLS: dict[str, Callable[..., str]] = {
+    "elman": elman_cell,
+    "lstm": lstm_cell,
+    "gru": gru_cell,
+    "indrnn": indrnn_cell,
+    "mingru": mingru_cell,
+    "minlstm": minlstm_cell,
+    "lru": lru_cell,
+}
 
 
 def _cell(name: str) -> Callable[..., str]:
@@ -268,9 +381,14 @@ def jordan(
 
 
 def lstm(
-    input_size: int = 3, hidden_size: int = 8, bias: bool = True, forget_gate: bool = True
+    input_size: int = 3,
+    hidden_size: int = 8,
+    bias: bool = True,
+    forget_gate: bool = True,
+    peephole: bool = False,
 ) -> Graph:
-    """torch.nn.LSTM's cell at gate level; ``forget_gate=False`` gives the 1997 cell.
+    """torch.nn.LSTM's cell at gate level; ``forget_gate=False`` gives the 1997 cell,
+    ``peephole=True`` the gates that see the cell state (Gers & Schmidhuber 2000).
 
     Examples
     --------
@@ -280,9 +398,84 @@ def lstm(
     >>> g.nodes["f"].gate
     'forget'
     """
-    g = Graph("lstm" if forget_gate else "lstm1997")
+    name = ("lstm" if forget_gate else "lstm1997") + ("_peephole" if peephole else "")
+    g = Graph(name)
     g.input("x", input_size)
-    lstm_cell(g, "x", hidden_size, bias=bias, forget_gate=forget_gate)
+    lstm_cell(g, "x", hidden_size, bias=bias, forget_gate=forget_gate, peephole=peephole)
+    return g
+
+
+def indrnn(
+    input_size: int = 3, hidden_size: int = 8, activation: str = "relu", bias: bool = True
+) -> Graph:
+    """IndRNN (Li et al. 2018): ``h = act(W_ih x + w_hh * h[t-1] + b_ih)``, ``w_hh`` per unit.
+
+    One recurrent weight per unit (``w_hh``, the paper's ``u``), drawn in ``[0, 1)``.
+
+    Examples
+    --------
+    >>> indrnn(3, 4).params()["w_hh"]
+    (4,)
+    """
+    g = Graph("indrnn")
+    g.input("x", input_size)
+    indrnn_cell(g, "x", hidden_size, bias=bias, activation=activation)
+    return g
+
+
+def mingru(input_size: int = 3, hidden_size: int = 8, bias: bool = True) -> Graph:
+    """minGRU (Feng et al. 2024): ``h = (1 - z) * h[t-1] + z * n``, z and n from x alone.
+
+    ``z = sigmoid(W_iz x + b_iz)``, ``n = W_in x + b_in``.
+
+    Examples
+    --------
+    >>> sorted(mingru(3, 4).params())
+    ['W_in', 'W_iz', 'b_in', 'b_iz']
+    """
+    g = Graph("mingru")
+    g.input("x", input_size)
+    mingru_cell(g, "x", hidden_size, bias=bias)
+    return g
+
+
+def minlstm(input_size: int = 3, hidden_size: int = 8, bias: bool = True) -> Graph:
+    """minLSTM (Feng et al. 2024): ``h = f' * h[t-1] + i' * n``, ``f' = f / (f + i)``.
+
+    The gates ``f, i = sigmoid(W_i* x + b_i*)`` are normalised, ``i' = i / (f + i)``, and
+    ``n = W_in x + b_in``.
+
+    Examples
+    --------
+    >>> minlstm(3, 4).nodes["f_norm"].kind
+    'share'
+    """
+    g = Graph("minlstm")
+    g.input("x", input_size)
+    minlstm_cell(g, "x", hidden_size, bias=bias)
+    return g
+
+
+def lru(
+    input_size: int = 3, hidden_size: int = 8, bias: bool = False, output_size: int | None = None
+) -> Graph:
+    """LRU, real (Orvieto et al. 2023): ``h = lambda * h[t-1] + gamma * (W_ih x)`` per unit.
+
+    ``lambda = exp(-exp(nu))``,
+    ``gamma = sqrt(1 - lambda**2)``; ``|lambda|`` drawn on the ring [0.9, 0.999]. With
+    ``output_size``, a readout ``y = W_hy h + b_y``.
+
+    Examples
+    --------
+    >>> lru(3, 4).params()["nu"]
+    (4,)
+    """
+    g = Graph("lru")
+    g.input("x", input_size)
+    h = lru_cell(g, "x", hidden_size, bias=bias)
+    if output_size is not None:
+        g.layer("y", output_size, "identity", biases=_biases(bias, "b_y"))
+        g.edge(h, "y", weight="W_hy")
     return g
 
 
@@ -449,6 +642,10 @@ PRESETS: dict[str, Callable[..., Graph]] = {
     "jordan": jordan,
     "lstm": lstm,
     "gru": gru,
+    "indrnn": indrnn,
+    "mingru": mingru,
+    "minlstm": minlstm,
+    "lru": lru,
     "stacked": stacked,
     "bidirectional": bidirectional,
     "mlp": mlp,

@@ -149,7 +149,7 @@ class Unrolled:
             s = t - e.delay
             if self.present(e.source, s) or not 0 <= s < self.steps:
                 found.append((e, (e.source, s)))
-            elif self.graph.nodes[name].kind not in ("layer", "add"):
+            elif not self.graph.nodes[name].op.has("absent_zero"):
                 raise GraphError(
                     f"sequence mode {self.mode.name!r} leaves {e.source} absent at step {s}, "
                     f"but {self.graph.nodes[name].kind} node {name!r} needs it"
@@ -167,7 +167,7 @@ class Unrolled:
         """Refuse a mode that leaves an input absent where a node other than a sum needs it."""
         nodes = self.graph.nodes
         for e in self.graph.edges:
-            if nodes[e.source].kind != "input" or nodes[e.target].kind in ("layer", "add"):
+            if not nodes[e.source].op.has("fed") or nodes[e.target].op.has("absent_zero"):
                 continue
             fed, reads = self._input_steps[e.source], self._present_steps(e.target)
             gaps = [(0, fed.start), (fed.stop, self.steps)]  # steps inside with no input

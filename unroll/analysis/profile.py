@@ -238,7 +238,7 @@ def _measure(
     axis = axis_of(g)
     u = unroll(g, *axis.unrolling(steps, mode), max_nodes=limits["max_nodes"])
     check_memory(u, batch, contributions=True, max_memory=limits["max_memory"])  # before init
-    states, weights, length = axis.series(g), g.recurrent_weights(), axis.length(g, steps)
+    states, weights, length = axis.series(g), g.recurrent_params(), axis.length(g, steps)
     seeds = list(seeds)
     out = [
         (
@@ -932,7 +932,7 @@ def _report_of_result(result, quantiles_, threshold, rule) -> Report:
     if any(v.shape[0] != 1 for v in norms.values()):
         raise AnalysisError("analyze takes one run; pick one model of an ensemble with r.model(m)")
     contrib = {}
-    for w in g.recurrent_weights():
+    for w in g.recurrent_params():
         try:
             contrib[w] = np.atleast_2d(result.contribution_log10_norms(w))
         except InputError:  # the run kept no per-step contributions

@@ -87,7 +87,9 @@ def _elman(input_size, hidden_size, activation):
 def _gated(builder):
     def build(input_size, hidden_size, activation):
         if activation is not None:
-            raise AnalysisError(f"activation={activation!r} applies to the elman cell only")
+            raise AnalysisError(
+                f"activation={activation!r} applies to the elman and indrnn cells only"
+            )
         return builder(input_size, hidden_size)
 
     return build
@@ -97,7 +99,12 @@ def _gated(builder):
 CELL_BUILDERS: dict[str, Callable[..., Graph]] = {
     "elman": _elman,
     "lstm": _gated(presets.lstm),
+    "lstm_peephole": _gated(lambda i, h: presets.lstm(i, h, peephole=True)),
     "gru": _gated(presets.gru),
+    "indrnn": lambda i, h, activation: presets.indrnn(i, h, activation=activation or "relu"),
+    "mingru": _gated(presets.mingru),
+    "minlstm": _gated(presets.minlstm),
+    "lru": _gated(presets.lru),
 }
 
 
@@ -117,11 +124,11 @@ def standard_model(
 
     Parameters
     ----------
-    cell : {"elman", "lstm", "gru"}
+    cell : {"elman", "lstm", "lstm_peephole", "gru", "indrnn", "mingru", "minlstm", "lru"}
     hidden_size, input_size : int
         ``input_size`` defaults to ``hidden_size``.
     activation : str, optional
-        The Elman cell's activation (default tanh).
+        The Elman cell's activation (default tanh), or IndRNN's (default relu).
     init, spectral_radius, spectral_norm, forget_bias, bias
         Passed to :func:`unroll.init_params`.
 

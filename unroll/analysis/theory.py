@@ -9,7 +9,11 @@
   GRU ``h = (1 - z) * n + z * h[t-1]``): the gradient carried by that path alone,
   ``||(prod f) * dL/ds_{T-1}||``, from the forward values of the gate. It is exact when
   the other paths carry nothing (zero recurrent weights) and the "constant error carousel"
-  when there is no gate (the 1997 LSTM, factor 1).
+  when there is no gate (the 1997 LSTM, factor 1). The gate may be any node: minGRU's
+  ``1 - z`` gives ``prod(1 - z)``, minLSTM's ``f / (f + i)`` its normalised forget gate.
+* Diagonal recurrence (``s = factor * s[t-1]`` per unit, through an op row with a
+  ``diagonal``): the LRU's ``lambda^k`` and IndRNN's ``prod |u * act'|``, exact for the
+  only path across time.
 
 Each overlay is indexed by the distance ``k = 0 ... T-1`` from the last step and anchored
 at the measured norm there; it assumes the only cotangent sits at the last step
@@ -62,14 +66,14 @@ class TheoryRule:
 
 def _match_elman(graph: Graph, node: str) -> dict | None:
     n = graph.nodes[node]
-    if n.kind != "layer" or graph.state_nodes() != [node]:
+    if not n.op.weighted or graph.state_nodes() != [node]:
         return None
     edges = graph.in_edges(node)
     loops = [e for e in edges if e.delay != 0]
     others = [e for e in edges if e.delay == 0]
     if len(loops) != 1 or loops[0].source != node or loops[0].delay != 1 or not loops[0].weight:
         return None
-    if any(graph.nodes[e.source].kind != "input" for e in others):
+    if any(not graph.nodes[e.source].op.has("fed") for e in others):
         return None
     return {"weight": loops[0].weight, "activation": n.activation}
 
@@ -112,22 +116,16 @@ def _pascanu(graph, params, result, node, match) -> Theory:
 
 
 def _match_gated(graph: Graph, node: str) -> dict | None:
-    if graph.nodes[node].kind != "add":
+    if not graph.nodes[node].op.has("sum"):
         return None
     for e in graph.in_edges(node):
         if e.source == node and e.delay == 1:
             return {"gate": None}
-        if e.delay != 0 or graph.nodes[e.source].kind != "mul":
+        if e.delay != 0 or not graph.nodes[e.source].op.has("product"):
             continue
         ins = graph.in_edges(e.source)
         carried = [i for i in ins if i.source == node and i.delay == 1]
-        gates = [
-            i
-            for i in ins
-            if i.delay == 0
-            and graph.nodes[i.source].kind == "layer"
-            and graph.nodes[i.source].activation == "sigmoid"
-        ]
+        gates = [i for i in ins if i.delay == 0 and i.source != node]  # f, z, 1 - z, f'...
         if len(ins) == 2 and len(carried) == 1 and len(gates) == 1:
             return {"gate": gates[0].source}
     return None
@@ -142,10 +140,7 @@ def _gated(graph, params, result, node, match) -> Theory:
             logs = np.zeros((T, *cot.shape))
         else:
             logs = np.log10(np.stack([result.values[(gate, t)] for t in range(T)]))
-    carried = np.concatenate([np.zeros((1, *cot.shape)), np.cumsum(logs[::-1], axis=0)[:-1]])
-    lead = cot.shape[:-2]  # the ensemble's models, if any
-    paths = (start[None] + carried).reshape(T, *lead, -1)
-    curve = np.moveaxis(log10_norm(paths, axis=-1), 0, -1)
+    curve = _path_norms(start, logs)
     if gate is None:
         return Theory(
             node,
@@ -157,6 +152,63 @@ def _gated(graph, params, result, node, match) -> Theory:
         node,
         "gated path",
         f"‖(∏ {gate}) ⊙ ∂L/∂{node}_T‖ (the {node} -> {node} path through gate {gate} alone)",
+        curve,
+    )
+
+
+# ---- diagonal recurrences (IndRNN, the LRU) -----------------------------------------------
+
+
+def _match_diagonal(graph: Graph, node: str) -> dict | None:
+    """``s = node[t-1] * factor`` (a row with a :attr:`~unroll.ops.Op.diagonal`) feeding
+    ``node`` straight back: a sum (the LRU) or a layer's identity edge (IndRNN)."""
+    n = graph.nodes[node]
+    if graph.state_nodes() != [node] or not (n.op.has("sum") or n.op.weighted):
+        return None
+    for e in graph.in_edges(node):
+        source = graph.nodes[e.source]
+        if e.delay != 0 or e.weight or source.op.diagonal is None:
+            continue
+        ins = graph.in_edges(e.source)
+        if len(ins) == 1 and ins[0].source == node and ins[0].delay == 1:
+            return {"factor": e.source}
+    return None
+
+
+def _path_norms(start: np.ndarray, logs: np.ndarray) -> np.ndarray:
+    """``log10 ||(prod of the factors from the last step back to k) * dL/ds_T||`` for each
+    distance ``k``: ``start`` is ``log10 |dL/ds_T|`` ``(*lead, B, n)``, ``logs[t]`` the
+    log10 factor at step ``t``; the result is ``(*lead, T)`` (``lead``: an ensemble's models)."""
+    T = logs.shape[0]
+    carried = np.concatenate([np.zeros((1, *start.shape)), np.cumsum(logs[::-1], axis=0)[:-1]])
+    paths = (start[None] + carried).reshape(T, *start.shape[:-2], -1)
+    return np.moveaxis(log10_norm(paths, axis=-1), 0, -1)
+
+
+def _diagonal(graph, params, result, node, match) -> Theory:
+    T, s = result.unrolled.steps, graph.nodes[match["factor"]]
+    roles = {p.role: params[name] for p, name in zip(s.op.params, s.params, strict=True)}
+    factor = np.abs(np.asarray(s.op.diagonal(**roles), dtype=float))
+    cot = np.asarray(result.node_grads[(node, T - 1)], dtype=float)
+    n = graph.nodes[node]
+    with np.errstate(divide="ignore"):
+        logs = np.broadcast_to(np.log10(factor)[..., None, :], (T, *cot.shape)).copy()
+        if n.op.weighted:  # the activation's slope at each step joins the factor
+            act = ACTIVATIONS[n.activation]
+            for t in range(T):
+                d = act.derivative(np.asarray(result.values[(node, t)], dtype=float))
+                if d is not None:
+                    logs[t] += np.log10(np.abs(d))
+        start = np.log10(np.abs(cot))
+    curve = _path_norms(start, logs)
+    slope = "" if not n.op.weighted else f" ⊙ {n.activation}'"
+    label, names = s.op.symbol.rstrip("⊙"), ", ".join(s.params)
+    factor_text = f"{label}({names})" if label else names
+    return Theory(
+        node,
+        "diagonal path",
+        f"‖(∏ |{factor_text}{slope}|) ⊙ ∂L/∂{node}_T‖ (the per-unit recurrence through "
+        f"{match['factor']}, exact)",
         curve,
     )
 
@@ -174,7 +226,14 @@ THEORIES: dict[str, TheoryRule] = {
             "gated path",
             _match_gated,
             _gated,
-            "LSTM cell / GRU state: the product of the gate along the carried path",
+            "LSTM cell / GRU / minGRU / minLSTM state: the product of the gate along the "
+            "carried path (minGRU: prod(1 - z))",
+        ),
+        TheoryRule(
+            "diagonal path",
+            _match_diagonal,
+            _diagonal,
+            "IndRNN / LRU: the per-unit factor |u_j act'| or lambda_j, to the k (exact)",
         ),
     ]
 }

@@ -68,6 +68,7 @@ class Backward:
         self.dz: dict[int, np.ndarray] = {}  # loop layers that keep their values: their dz
         self._inputs = set(fwd.program.inputs)
         self._pending: list = []
+        self._param_buffers: list = []
 
     def seed(self, cotangents) -> None:
         """Put the cotangents ``{(name, t): (B, n)}`` of the window's steps in."""
@@ -129,9 +130,36 @@ class Backward:
             self._layer_back(unit, np.array(dz, copy=True), e, a, b, unit.reads())
             return
         xs = [self.fwd.rows(r.source, a - r.delay, b - r.delay) for r in unit.sources]
-        for r, grad in zip(unit.sources, unit.op.vjp(g, y, *xs), strict=True):
+        ps = self.fwd.op_params(unit, len(self.fwd.lead) + 3)
+        grads = unit.op.vjp(g, y, *xs, **ps)
+        n = len(unit.sources)
+        for r, grad in zip(unit.sources, grads[:n], strict=True):
             if self._wanted(r.source):
                 self.grads.add(r.source, a - r.delay, grad, e)
+        for (_, name), grad in zip(unit.params, grads[n:], strict=True):
+            self._op_param_steps(name, self._per_step(name, grad, 1), e, a)
+
+    def _per_step(self, name: str, grad: np.ndarray, steps: int) -> np.ndarray:
+        """An op parameter's unreduced cotangent ``(*lead, [n,] B, ...)`` summed to its
+        shape per step: ``(*lead, [n,] *shape)``."""
+        shape = self.fwd.program.param_shapes[name]
+        start = len(self.fwd.lead) + steps
+        axes = tuple(range(start, grad.ndim - len(shape)))
+        return grad.sum(axis=axes)
+
+    def _op_param_steps(self, name: str, per_step: np.ndarray, e: np.ndarray, a: int) -> None:
+        """Add an op parameter's per-step contributions ``(*lead, n, *shape)``, step ``a + i``
+        scaled by ``2**e[..., i]``, into its gradient (and its record)."""
+        held = e != NO_SCALE
+        if not held.any():
+            return
+        e = np.where(held, e, 0)
+        if self.record and self._recorded(name):
+            self._record(name, a, Contribution(e, total=per_step))
+        extra = (1,) * (per_step.ndim - e.ndim)
+        self._add_param(
+            name, np.ldexp(per_step, e.reshape(e.shape + extra)).sum(axis=len(self.fwd.lead))
+        )
 
     def _layer_back(self, unit: Unit, dz, e, a: int, b: int, to_sources) -> None:
         """Weight, bias and source gradients of a layer unit from its ``dz`` at steps
@@ -262,6 +290,7 @@ class Backward:
             rows = np.moveaxis(array, 0, -3) if fwd.lead else array
             self.grads.add(r.source, self.first - r.delay, rows, e)
         self._pending = []
+        self._flush_param_buffers()
 
     def _overwrites_every_slot(self, part: Part, handed_in: set) -> bool:
         """Whether each step writes every ring slot it will read afresh, so no slot needs
@@ -454,8 +483,11 @@ class Backward:
         return multiply
 
     def _op_vjp(self, unit: Unit, target, scale, first, depth, o, wrap):
-        """A loop op's VJP at one step, its input gradients sent where each input lives."""
+        """A loop op's VJP at one step, its input gradients sent where each input lives;
+        its parameters' per-step gradients wait in buffers until the scan is over."""
         fwd = self.fwd
+        if unit.params:
+            return self._param_op_vjp(unit, target, scale, first, depth, o, wrap)
         values = fwd.rowed[unit.name]
         sources = [
             (fwd.rowed[r.source], fwd.offset(r.source) - r.delay, fwd.wrap[r.source])
@@ -490,6 +522,54 @@ class Backward:
                     out[1][..., t - first] = scale.L
 
         return vjp
+
+    def _param_op_vjp(self, unit: Unit, target, scale, first, depth, o, wrap):
+        """The step VJP of a loop op with parameters: input gradients as any op's, and
+        each step's parameter gradient (summed over the batch) kept with its scale."""
+        fwd, n = self.fwd, self.last - self.first + 1
+        values = fwd.rowed[unit.name]
+        sources = [
+            (fwd.rowed[r.source], fwd.offset(r.source) - r.delay, fwd.wrap[r.source])
+            for r in unit.sources
+        ]
+        targets = [target(r) for r in unit.sources]
+        outbound = self._outbound(unit)
+        op_vjp, needs_output = unit.op.vjp, unit.op.needs_output
+        ps = fwd.op_params(unit, len(fwd.lead) + 2)
+        shapes = fwd.program.param_shapes
+        buffers = []
+        for _, name in unit.params:
+            steps = np.zeros((n, *fwd.lead, *shapes[name]), fwd.dtype)
+            exps = np.full((n, *fwd.lead), NO_SCALE, np.int64)
+            buffers.append((name, steps, exps))
+        self._param_buffers.append(buffers)
+        k = len(unit.sources)
+
+        def vjp(s, g, t):
+            xs = [x[(t + xo) % xw] for x, xo, xw in sources]
+            y = values[(t + o) % wrap] if needs_output else None
+            grads = op_vjp(g, y, *xs, **ps)
+            for (inside, where, lag), grad, out in zip(targets, grads[:k], outbound, strict=True):
+                if inside:
+                    where[(s - lag) % depth] += grad
+                elif out is not None:
+                    out[0][t - first] = grad
+                    out[1][..., t - first] = scale.L
+            for (name, steps, exps), grad in zip(buffers, grads[k:], strict=True):
+                steps[t - first] = self._per_step(name, grad, 0)
+                exps[t - first] = scale.L
+
+        return vjp
+
+    def _flush_param_buffers(self) -> None:
+        """Once a loop's scan is over: its ops' parameter gradients from their buffers."""
+        lead = bool(self.fwd.lead)
+        for buffers in self._param_buffers:
+            for name, steps, exps in buffers:
+                per_step = np.moveaxis(steps, 0, len(self.fwd.lead)) if lead else steps
+                e = np.moveaxis(exps, 0, -1) if lead else exps
+                self._op_param_steps(name, per_step, e, self.first)
+        self._param_buffers = []
 
     def _outbound(self, unit: Unit) -> list:
         """Buffers for an op's gradients to sources outside its loop, one per read of the

@@ -93,7 +93,7 @@ def check_inputs(unrolled, inputs, lead, dtype):
     """Inputs as ``(rows, B, n)`` arrays (or ``(S, rows, B, n)`` per model), and the batch."""
     g = unrolled.graph
     for name in inputs:
-        if name not in g.nodes or g.nodes[name].kind != "input":
+        if name not in g.nodes or not g.nodes[name].op.has("fed"):
             raise InputError(f"unknown input {name!r} (inputs: {', '.join(g.input_nodes())})")
     xs, batch = {}, None
     for name in g.input_nodes():
@@ -193,7 +193,7 @@ def check_cotangents(unrolled, present, cotangents, batch, lead, dtype):
         inside = known and present[name][0] <= t < present[name][1]
         if not inside and key not in boundary:
             raise InputError(f"cotangent for {key!r}: no such node instance (steps 0..{steps - 1})")
-        if key in boundary or nodes[name].kind == "input":
+        if key in boundary or nodes[name].op.has("fed"):
             raise InputError(f"cotangent for {key!r}: input and boundary nodes take no cotangent")
         what = f"cotangent for {key!r}"
         out[(name, int(t))] = as_batch(value, batch, nodes[name].size, what, dtype, lead)

@@ -164,6 +164,22 @@ class Forward:
             self._weights[key] = np.concatenate(parts, axis=-1)
         return self._weights[key]
 
+    def op_params(self, unit: Unit, ndim: int) -> dict[str, np.ndarray]:
+        """An op's parameters by role, each shaped to broadcast against a value of
+        ``ndim`` axes (``(*lead, B, n)`` at one step, ``(*lead, T, B, n)`` for a sequence)."""
+        if not unit.params:
+            return {}
+        key = (id(unit), "params", ndim)
+        if key not in self._weights:
+            lead = len(self.lead)
+            spread = {}
+            for role, name in unit.params:
+                p = self.params[name]
+                ones = (1,) * (ndim - p.ndim)
+                spread[role] = p.reshape(p.shape[:lead] + ones + p.shape[lead:]) if lead else p
+            self._weights[key] = spread
+        return self._weights[key]
+
     # ---- the pass -------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -184,7 +200,7 @@ class Forward:
         source = source or self.rows
         if not unit.is_layer:
             xs = [source(r.source, a - r.delay, b - r.delay) for r in unit.sources]
-            return np.asarray(unit.op.forward(*xs))
+            return np.asarray(unit.op.forward(*xs, **self.op_params(unit, len(self.lead) + 3)))
         z = self.layer_sum(unit, a, b, source=source)
         for lo, hi, act in unit.runs:
             act.apply_inplace(z[..., lo:hi])
@@ -325,15 +341,16 @@ class Forward:
             return layer_step
         sources = [self._source(r) for r in unit.sources]
         into, forward = unit.op.forward_into, unit.op.forward
+        ps = self.op_params(unit, len(self.lead) + 2)
 
         def op_step(s):
             t = sign * (s - r0)
             if 0 <= t < T:
                 xs = [x[(t + xo) % xw] for x, xo, xw in sources]
                 if into is not None:
-                    into(out[(t + o) % wrap], *xs)
+                    into(out[(t + o) % wrap], *xs, **ps)
                 else:
-                    out[(t + o) % wrap] = forward(*xs)
+                    out[(t + o) % wrap] = forward(*xs, **ps)
 
         return op_step
 

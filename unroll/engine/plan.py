@@ -20,7 +20,7 @@ import networkx as nx
 
 from ..errors import GraphError
 from ..graph import topological_order
-from ..ops import ACTIVATIONS, OPS, Activation, Op
+from ..ops import ACTIVATIONS, Activation, Op
 from ..unrolled import Unrolled
 
 __all__ = ["Part", "Program", "Read", "Unit", "compile_program"]
@@ -50,6 +50,7 @@ class Unit:
     identity: list[Read] = field(default_factory=list)  # unweighted reads into a layer
     sources: list[Read] = field(default_factory=list)  # an op's inputs, in declaration order
     biases: list[tuple[str, ...]] = field(default_factory=list)
+    params: list[tuple[str, str]] = field(default_factory=list)  # an op's (role, name)
 
     @property
     def name(self) -> str:
@@ -135,12 +136,12 @@ class Program:
         self.part_of = {n: p for p in self.parts for n in p.nodes}
         self.unit_of = {m: unit for p in self.parts for unit in p.units for m in unit.members}
         self.consumers = _consumers(g)
-        self.stored = {n: not self._transient(n) for n in g.nodes}
-        self.carried = {n: self._carried(n) for n in g.nodes}
-        self.external = {n: self._read_outside(n) for n in g.nodes}
         self.reuse = {
             unit.name for part in self.parts for unit in part.units if self._reusable(unit, part)
         }
+        self.stored = {n: not self._transient(n) for n in g.nodes}
+        self.carried = {n: self._carried(n) for n in g.nodes}
+        self.external = {n: self._read_outside(n) for n in g.nodes}
 
     def _reusable(self, unit: Unit, part: Part) -> bool:
         """A loop layer whose values no weight gradient reads: its backward writes the
@@ -183,26 +184,31 @@ class Program:
         """A loop's op node whose value no gradient needs: kept for one step only.
 
         Its own backward must not read its output (true of every op row but layers),
-        every reader reads it at the same scan step, and no reader's backward reads it
-        (sums, ``1 - x``, concatenations, and layers through identity edges).
+        every reader reads it at the same scan step, no reader's backward reads it
+        (sums, ``1 - x``, concatenations, and layers through identity edges), and it
+        reads no layer of its loop whose values backward overwrites from another step
+        (recomputing it later would need itself: IndRNN's ``w_hh * h[t-1]``).
         """
         part = self.part_of.get(name)
-        if part is None or not part.loop or self.graph.nodes[name].kind == "layer":
-            return False
-        if OPS[self.graph.nodes[name].kind].needs_output:
+        row = self.graph.nodes[name].op
+        if part is None or not part.loop or row.weighted or row.needs_output:
             return False
         if name in self.graph.output_nodes():
             return False
+        for edge in self.graph.in_edges(name):  # recomputing it must not need itself again
+            if edge.source not in part.offset:
+                continue
+            lag = part.sign * edge.delay + part.offset[name] - part.offset[edge.source]
+            if lag and self.unit_of[edge.source].name in self.reuse:
+                return False
         for consumer, edge in self.consumers[name]:
             if self.part_of.get(consumer) is not part:
                 return False
             lag = part.sign * edge.delay + part.offset[consumer] - part.offset[name]
             if lag:
                 return False
-            kind = self.graph.nodes[consumer].kind
-            if kind == "layer" and edge.weight is not None:
-                return False
-            if kind != "layer" and OPS[kind].needs_inputs:
+            reader = self.graph.nodes[consumer].op
+            if edge.weight is not None or (not reader.weighted and reader.needs_inputs):
                 return False
         return True
 
@@ -263,10 +269,9 @@ def _consumers(graph) -> dict[str, list]:
 
 def _parts(graph, order) -> list[Part]:
     simple = nx.DiGraph()
-    simple.add_nodes_from(n for n in graph.nodes if graph.nodes[n].kind != "input")
-    simple.add_edges_from(
-        (e.source, e.target) for e in graph.edges if graph.nodes[e.source].kind != "input"
-    )
+    fed = {n for n, node in graph.nodes.items() if node.op.has("fed")}
+    simple.add_nodes_from(n for n in graph.nodes if n not in fed)
+    simple.add_edges_from((e.source, e.target) for e in graph.edges if e.source not in fed)
     components = [sorted(c, key=order.get) for c in nx.strongly_connected_components(simple)]
     components.sort(key=lambda c: order[c[0]])
     where = {n: i for i, c in enumerate(components) for n in c}
@@ -322,7 +327,7 @@ def _units(graph, step_order, in_edges, read, offset, loop) -> list[Unit]:
     buckets: dict[tuple, list[str]] = {}
     for name in step_order:
         node, edges = graph.nodes[name], in_edges[name]
-        fusable = loop and node.kind == "layer" and edges and all(e.weight for e in edges)
+        fusable = loop and node.op.weighted and edges and all(e.weight for e in edges)
         key = (
             (offset[name], *sorted((e.source, e.delay) for e in edges))
             if fusable
@@ -342,7 +347,7 @@ def _units(graph, step_order, in_edges, read, offset, loop) -> list[Unit]:
 
 def _make_unit(graph, names, in_edges, read) -> Unit:
     nodes = [graph.nodes[n] for n in names]
-    op = OPS[nodes[0].kind]
+    op = nodes[0].op
     if not op.weighted:
         node = nodes[0]
         return Unit(
@@ -351,6 +356,7 @@ def _make_unit(graph, names, in_edges, read) -> Unit:
             node.size,
             op,
             sources=[read(e) for e in in_edges[node.name]],
+            params=[(p.role, name) for p, name in zip(op.params, node.params, strict=True)],
         )
     nodes.sort(key=lambda n: n.activation)  # runs of one activation are contiguous
     spans, runs, col = [], [], 0

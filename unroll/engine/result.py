@@ -135,7 +135,8 @@ class _Store:
                     send(r, dz)
                 continue
             xs = [self.rows(r.source, -r.delay, T - r.delay) for r in unit.sources]
-            for r, grad in zip(unit.sources, unit.op.vjp(g, y, *xs), strict=True):
+            grads = unit.op.vjp(g, y, *xs, **fwd.op_params(unit, len(fwd.lead) + 3))
+            for r, grad in zip(unit.sources, grads[: len(unit.sources)], strict=True):
                 send(r, grad)
         for name, G in acc.items():
             before, after = program.pad[name]

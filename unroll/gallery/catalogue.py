@@ -115,6 +115,55 @@ _ROWS = [
         diagrams.gru_cell,
     ),
     Entry(
+        "lstm-peephole",
+        "Peephole LSTM",
+        "Gers and Schmidhuber (2000) let the gates look at the cell state itself: i and f "
+        "read c(t−1), o reads this step's c, each through a vector of per-unit weights "
+        "(w_ci, w_cf, w_co; the ⊙ nodes multiply unit by unit). The highway of c (blue) is "
+        "the same as in the plain LSTM; the peepholes add short side paths from c into the "
+        "gates.",
+        diagrams.lstm_peephole_cell,
+    ),
+    Entry(
+        "indrnn",
+        "IndRNN: one recurrent weight per unit",
+        "The independently recurrent network (Li et al. 2018) replaces the matrix W_hh by "
+        "a vector w_hh: unit j reads only its own previous value, h = relu(W_ih x + w_hh ⊙ "
+        "h(t−1) + b). Along the red chain the gradient of unit j is multiplied by w_hh[j] "
+        "times the slope of relu at every step, so keeping |w_hh[j]| near 1 keeps it "
+        "alive over long distances.",
+        diagrams.indrnn_cell,
+    ),
+    Entry(
+        "mingru",
+        "minGRU",
+        "minGRU (Feng et al. 2024, Were RNNs All We Needed?) keeps the GRU's update but "
+        "computes its gate z and candidate n from the input alone: h = (1−z)·h(t−1) + z·n. "
+        "No weight sits on the blue path, so the gradient from step to step is multiplied "
+        "by 1−z only, and since nothing reads h inside the gates, all steps can be "
+        "computed in parallel.",
+        diagrams.mingru_cell,
+    ),
+    Entry(
+        "minlstm",
+        "minLSTM",
+        "minLSTM (Feng et al. 2024) computes a forget gate f and an input gate i from the "
+        "input alone and normalises them to share one unit of weight, f' = f/(f+i) and "
+        "i' = 1 − f' (the ÷ node). The state is h = f'·h(t−1) + i'·n, so along the blue "
+        "path the gradient is multiplied by f' at every step.",
+        diagrams.minlstm_cell,
+    ),
+    Entry(
+        "lru",
+        "A diagonal linear recurrence (the LRU, real)",
+        "The linear recurrent unit (Orvieto et al. 2023), here with real eigenvalues, has "
+        "no nonlinearity in its loop: h = λ ⊙ h(t−1) + γ ⊙ (W_ih x), with λ = exp(−exp(ν)) "
+        "between 0 and 1 per unit and γ = sqrt(1 − λ²) keeping the state's size in check. "
+        "Both λ⊙ and γ⊙ read the same trained vector ν. The gradient k steps back is "
+        "exactly λ^k times the one at the loss: with λ near 1 it fades very slowly.",
+        diagrams.lru_cell,
+    ),
+    Entry(
         "deep-and-bidirectional",
         "Stacked (deep) LSTM and bidirectional RNN",
         "A stacked LSTM runs a second LSTM on the outputs h of the first; each box here is one "

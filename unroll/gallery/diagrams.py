@@ -264,6 +264,93 @@ def gru_cell(fast: bool = False) -> list[Diagram]:
     ]
 
 
+def _folded_and_unrolled(
+    name: str,
+    g: Graph,
+    title: str,
+    alt: str,
+    steps: int,
+    unrolled_title: str,
+    unrolled_alt: str,
+    highlight: str = "cell_state",
+) -> list[Diagram]:
+    """A cell folded, and unrolled over ``steps`` with its carried state marked."""
+    return [
+        Diagram(f"{name}_folded", render(g, title=title), alt),
+        Diagram(
+            f"{name}_unrolled",
+            render(unroll(g, steps), highlight=highlight, title=unrolled_title),
+            unrolled_alt,
+        ),
+    ]
+
+
+def lstm_peephole_cell(fast: bool = False) -> list[Diagram]:
+    """The peephole LSTM folded, and unrolled over 2 steps."""
+    return _folded_and_unrolled(
+        "lstm_peephole",
+        presets.lstm(input_size=1, hidden_size=2, peephole=True),
+        "Peephole LSTM (Gers & Schmidhuber 2000): the gates see c",
+        "the peephole LSTM: gates i, f and o read the cell state through w_ci, w_cf, w_co",
+        2,
+        "Peephole LSTM unrolled over 2 steps; blue: the cell-state highway",
+        "the peephole LSTM unrolled over 2 steps, the cell state path drawn thick and blue",
+    )
+
+
+def indrnn_cell(fast: bool = False) -> list[Diagram]:
+    """IndRNN folded, and unrolled over 3 steps."""
+    return _folded_and_unrolled(
+        "indrnn",
+        presets.indrnn(input_size=1, hidden_size=2),
+        "IndRNN (Li et al. 2018): one recurrent weight per unit",
+        "IndRNN: h reads x through W_ih and its own previous value through the vector w_hh",
+        3,
+        "IndRNN unrolled over 3 steps; red: the loop, w_hh ⊙ h(t−1) at every step",
+        "IndRNN unrolled over 3 steps, each step scaling the previous h by w_hh",
+        highlight="recurrent",
+    )
+
+
+def mingru_cell(fast: bool = False) -> list[Diagram]:
+    """minGRU folded, and unrolled over 2 steps."""
+    return _folded_and_unrolled(
+        "mingru",
+        presets.mingru(input_size=1, hidden_size=2),
+        "minGRU (Feng et al. 2024): gates from x alone",
+        "minGRU: the update gate z and the candidate n read only x; h mixes h(t−1) and n",
+        2,
+        "minGRU unrolled over 2 steps; blue: h carried on through (1−z)·h(t−1)",
+        "minGRU unrolled over 2 steps with the (1 minus z) times h path drawn thick and blue",
+    )
+
+
+def minlstm_cell(fast: bool = False) -> list[Diagram]:
+    """minLSTM folded, and unrolled over 2 steps."""
+    return _folded_and_unrolled(
+        "minlstm",
+        presets.minlstm(input_size=1, hidden_size=2),
+        "minLSTM (Feng et al. 2024): normalised gates from x alone",
+        "minLSTM: gates f and i read only x and are normalised, f' = f/(f+i), i' = 1 − f'",
+        2,
+        "minLSTM unrolled over 2 steps; blue: h carried on through f'·h(t−1)",
+        "minLSTM unrolled over 2 steps with the normalised forget path drawn thick and blue",
+    )
+
+
+def lru_cell(fast: bool = False) -> list[Diagram]:
+    """The real LRU folded, and unrolled over 3 steps."""
+    return _folded_and_unrolled(
+        "lru",
+        presets.lru(input_size=1, hidden_size=2),
+        "LRU, real (Orvieto et al. 2023): h = λ ⊙ h(t−1) + γ ⊙ W_ih x",
+        "the LRU: h is the previous h times lambda plus the input times gamma, both from nu",
+        3,
+        "LRU unrolled over 3 steps; blue: h carried on through λ ⊙ h(t−1)",
+        "the LRU unrolled over 3 steps with the lambda times h path drawn thick and blue",
+    )
+
+
 def bidirectional_and_stacked(fast: bool = False) -> list[Diagram]:
     """A 2-layer LSTM and a bidirectional RNN, each over 3 steps."""
     deep = presets.stacked("lstm", input_size=1, hidden_size=2, layers=2)
@@ -362,7 +449,7 @@ def _shared_range(results) -> tuple[int, int]:
     for r in results:
         graph = r.unrolled.graph
         drawn = graph.state_nodes() + graph.input_nodes()
-        drawn += [n for n in graph.nodes if graph.nodes[n].kind == "layer"]
+        drawn += [n for n in graph.nodes if graph.nodes[n].op.weighted]
         for name in dict.fromkeys(drawn):
             logs += [x for x in r.log10_grad_norms(name) if math.isfinite(x)]
     return math.floor(min(logs)), math.ceil(max(logs))

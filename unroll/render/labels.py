@@ -8,7 +8,6 @@ tied, and the diagram says so on every step without crowding the edges with labe
 from __future__ import annotations
 
 from ..graph import Graph
-from ..ops import OPS
 from .structure import Cell, Plan, delay_text
 from .style import (
     ACTIVATION_SYMBOLS,
@@ -18,6 +17,7 @@ from .style import (
     HIGHLIGHT_WIDTH,
     KIND_STYLES,
     html_label,
+    kind_style,
     small,
     split_layer,
     text,
@@ -118,8 +118,8 @@ def unit_title(plan: Plan, unit: str, step: int | None = None) -> str:
     if unit in plan.cells:
         return f"<B>{text(plan.cells[unit].kind)}</B>" + _cell_layer(unit)
     node = plan.graph.nodes[unit]
-    mark = OPS[node.kind].symbol if KIND_STYLES[node.kind].symbol else ""
-    if OPS[node.kind].weighted:
+    mark = node.op.symbol if kind_style(node.kind).symbol else ""
+    if node.op.weighted:
         mark = ACTIVATION_SYMBOLS.get(node.activation, node.activation)
     return f"<B>{display_name(unit, step)}</B>" + (" " + small(text(mark)) if mark else "")
 
@@ -139,7 +139,7 @@ def unit_look(
         return _cell_look(plan.graph, plan.cells[unit], step, formulas)
     graph = plan.graph
     node = graph.nodes[unit]
-    look = KIND_STYLES[node.kind]
+    look = kind_style(node.kind)
     label = _symbol_label(node, step) if look.symbol else _named_label(graph, unit, step, formulas)
     attrs = {
         "shape": look.shape,
@@ -147,7 +147,7 @@ def unit_look(
         "fillcolor": GATE_FILLS.get(node.gate, look.fill) if node.gate else look.fill,
         "color": look.border,
         "label": html_label(label),
-        "tooltip": f"{unit} [{node.size}]: {OPS[node.kind].doc}",
+        "tooltip": f"{unit} [{node.size}]: {node.op.doc}",
     }
     if unit in graph.output_nodes():
         attrs["penwidth"] = "2"
@@ -176,15 +176,20 @@ def boundary_look(graph: Graph, insts: list[tuple[str, int]]) -> dict[str, str]:
 
 
 def _symbol_label(node, step: int | None) -> str:
-    symbol = text(OPS[node.kind].symbol)
+    symbol = text(node.op.symbol)
     name = display_name(node.name, step)
-    return f'<FONT POINT-SIZE="15">{symbol}</FONT><BR/>{small(name, size=7)}'
+    label = f'<FONT POINT-SIZE="15">{symbol}</FONT><BR/>{small(name, size=7)}'
+    if node.params:  # the op's own parameters, named under it (tied ones alike)
+        label += f"<BR/>{small(text(', '.join(node.params)), size=7)}"
+    return label
 
 
 def _named_label(graph: Graph, name: str, step: int | None, formulas: bool) -> str:
     node = graph.nodes[name]
     head = f"<B>{display_name(name, step)}</B> {small(f'[{node.size}]')}"
-    if not (formulas and OPS[node.kind].weighted):
+    if node.params:
+        head += f"<BR/>{small(text(node.op.symbol + ' ' + ', '.join(node.params)))}"
+    if not (formulas and node.op.weighted):
         return head
     return head + "".join(f"<BR/>{small(text(line))}" for line in formula_lines(graph, name))
 

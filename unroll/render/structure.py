@@ -24,9 +24,6 @@ from .style import cell_kind
 
 __all__ = ["DETAILS", "HIGHLIGHTS", "Cell", "Link", "Plan", "delay_text", "highlighted", "plan"]
 
-#: Node kinds that pass a state on elementwise (the cell-state highway is made of these).
-_CARRY_KINDS = frozenset({"add", "mul"})
-
 
 @dataclass(frozen=True)
 class Cell:
@@ -239,7 +236,7 @@ def _onto_state_lines(graph: Graph, links, row: dict[str, int]) -> None:
         if (
             lk.delay == 0
             and a in graph.nodes
-            and graph.nodes[a].kind in _CARRY_KINDS
+            and graph.nodes[a].op.has("carry")
             and (state, a) in delayed
         ):
             row[a] = row[state]
@@ -272,7 +269,7 @@ def _reach(graph: Graph, start: str, allowed, forward: bool) -> set[str]:
 
 def _cell_state_path(graph: Graph, use_instead: str = "highlight='recurrent'") -> set[int]:
     """A state carried to the next step through elementwise ops only: LSTM ``c``, GRU ``h``."""
-    carry = {n for n, node in graph.nodes.items() if node.kind in _CARRY_KINDS}
+    carry = {n for n, node in graph.nodes.items() if node.op.has("carry")}
     found: set[int] = set()
     for i, e in enumerate(graph.edges):
         if e.delay == 0 or e.source not in carry or e.target not in carry:

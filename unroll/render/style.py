@@ -10,8 +10,8 @@ below, so every piece of text is escaped in one place.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from ..ops import OPS, Drawing
 from ..quoting import html_text
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "cell_kind",
     "dot_id",
     "html_label",
+    "kind_style",
     "small",
     "split_layer",
     "subscript",
@@ -37,31 +38,32 @@ FONT = "Helvetica,Arial,sans-serif"
 MUTED = "#555555"
 
 
-@dataclass(frozen=True)
-class NodeStyle:
-    """The look of one kind of node; ``symbol`` nodes show the op symbol large, name small."""
+#: The look of one kind of node (:class:`unroll.ops.Drawing`); ``symbol`` nodes show the
+#: op symbol large, name small.
+NodeStyle = Drawing
 
-    shape: str
-    fill: str
-    style: str = "rounded,filled"
-    border: str = "#444444"
-    symbol: bool = False
-
-
-#: Node kind (a row of :data:`unroll.ops.OPS`, or a diagram-only kind) -> its look.
+#: Diagram-only kinds -> their look; node kinds are drawn as their row of
+#: :data:`unroll.ops.OPS` says (:attr:`unroll.ops.Op.drawing`), see :func:`kind_style`.
 KIND_STYLES: dict[str, NodeStyle] = {
-    "input": NodeStyle("box", "#dbe9f6"),
-    "layer": NodeStyle("box", "#fdebd0"),
-    "add": NodeStyle("circle", "#ffffff", "filled", symbol=True),
-    "mul": NodeStyle("circle", "#ffffff", "filled", symbol=True),
-    "one_minus": NodeStyle("circle", "#ffffff", "filled", symbol=True),
-    "mean": NodeStyle("circle", "#ffffff", "filled", symbol=True),
-    "concat": NodeStyle("box", "#eeeeee", symbol=True),
-    "cell": NodeStyle("box", "#fdebd0", border="#8a5a00"),
-    "boundary": NodeStyle("box", "#f7f7f7", "rounded,dashed,filled", "#777777"),
-    "loss": NodeStyle("box", "#444444", "rounded,filled", "#222222"),
-    "elided": NodeStyle("box", "#ffffff", "rounded,dashed", "#999999"),
+    "cell": NodeStyle("box", "#fdebd0", "rounded,filled", border="#8a5a00", symbol=False),
+    "boundary": NodeStyle("box", "#f7f7f7", "rounded,dashed,filled", "#777777", symbol=False),
+    "loss": NodeStyle("box", "#444444", "rounded,filled", "#222222", symbol=False),
+    "elided": NodeStyle("box", "#ffffff", "rounded,dashed", "#999999", symbol=False),
 }
+
+
+def kind_style(kind: str) -> NodeStyle:
+    """The look of a node kind (its op row's drawing) or of a diagram-only kind.
+
+    Examples
+    --------
+    >>> kind_style("mul").shape, kind_style("loss").fill
+    ('circle', '#444444')
+    """
+    if kind in OPS:
+        return OPS[kind].drawing
+    return KIND_STYLES[kind]
+
 
 #: Gate role (:attr:`unroll.Node.gate`) -> fill, so the four LSTM gates read apart.
 GATE_FILLS: dict[str, str] = {
@@ -110,6 +112,8 @@ CELL_KINDS: dict[frozenset[str], str] = {
     frozenset({"input", "forget", "cell", "output"}): "LSTM cell",
     frozenset({"input", "cell", "output"}): "LSTM cell (no forget gate)",
     frozenset({"reset", "update", "new"}): "GRU cell",
+    frozenset({"update", "new"}): "minGRU cell",
+    frozenset({"forget", "input", "cell"}): "minLSTM cell",
     frozenset(): "RNN cell",
 }
 

@@ -297,7 +297,7 @@ class _Builder:
     def _clusters(self, shown) -> None:
         before = [b for b in self.u.boundary if b[1] < 0]
         after = [b for b in self.u.boundary if b[1] >= self.u.steps]
-        inputs_only = all(self.graph.nodes[n].kind == "input" for n, _ in before)
+        inputs_only = all(self.graph.nodes[n].op.has("fed") for n, _ in before)
         order = [("initial", "zeros before step 1" if inputs_only else "initial state")]
         order = order if before else []
         for t in shown:

@@ -114,7 +114,7 @@ def edges_line(graph: Graph, steps: int = 2) -> str:
     delayed = [e for e in graph.edges if e.delay]
     if not delayed:
         return "No edge crosses a step: the steps are independent copies."
-    inputs = {e.source for e in delayed if graph.nodes[e.source].kind == "input"}
+    inputs = {e.source for e in delayed if graph.nodes[e.source].op.has("fed")}
     states = sorted({e.source for e in delayed} - inputs)
     backward = sorted({e.source for e in delayed if e.delay < 0} - inputs)
     parts = []
