@@ -26,8 +26,10 @@ from ..training import train
 from .pictures import Plot, new_figure, png_bytes, without_software
 
 __all__ = [
+    "ALL_CELLS",
     "FAST",
     "FULL",
+    "all_cells",
     "clipping",
     "depth_and_time",
     "forget_bias",
@@ -41,12 +43,14 @@ __all__ = [
 FULL = {
     "seeds": 10,
     "steps": 100,
+    "long_steps": 200,
     "train": {"length": 50, "hidden": 32, "iterations": 1500},
 }
 #: ... and of a fast one (the figures keep their layout; their numbers are rough).
 FAST = {
     "seeds": 2,
     "steps": 30,
+    "long_steps": 40,
     "train": {"length": 6, "hidden": 3, "iterations": 4, "batch": 4, "probe_batch": 8},
 }
 
@@ -155,6 +159,40 @@ def depth_and_time(fast: bool = False) -> list[Plot]:
 FORGET_BIASES = (0, 1, 2, 3)
 
 
+#: The cells of the all-cells comparison: label, and the preset call at (input, hidden).
+ALL_CELLS = {
+    "tanh RNN": presets.elman,
+    "LSTM": presets.lstm,
+    "LSTM, peepholes": partial(presets.lstm, peephole=True),
+    "GRU": presets.gru,
+    "IndRNN": presets.indrnn,
+    "minGRU": presets.mingru,
+    "minLSTM": presets.minlstm,
+    "LRU": presets.lru,
+}
+
+
+def all_cells(fast: bool = False) -> list[Plot]:
+    """Every cell at hidden 32 over a long sequence: the gradient against the distance,
+    and how far back it reaches."""
+    report = analyze(
+        {label: make(INPUT, HIDDEN) for label, make in ALL_CELLS.items()},
+        steps=_settings(fast)["long_steps"],
+        seeds=_settings(fast)["seeds"],
+    )
+    figure, (left, right) = new_figure(15.0, 6.0, columns=2)
+    plot_gradient_norms(report, ax=left, theory=False)
+    left.set_ylim(bottom=max(left.get_ylim()[0], -60))  # IndRNN's cut paths fall far lower
+    _reach_bars(report, right, [label.replace(", ", ",\n") for label in ALL_CELLS], "s")
+    return [
+        Plot(
+            "all_cells",
+            png_bytes(figure),
+            "gradient norm against distance for eight cells, and how far back each reaches",
+        )
+    ]
+
+
 def forget_bias(fast: bool = False) -> list[Plot]:
     """LSTMs with forget-gate bias 0..3: the gradient on c, and how far back it reaches."""
     lstm = presets.lstm(INPUT, HIDDEN)
@@ -165,7 +203,11 @@ def forget_bias(fast: bool = False) -> list[Plot]:
     )
     figure, (left, right) = new_figure(14.0, 5.6, columns=2)
     plot_gradient_norms(report, ax=left, state="c")
-    _reach_bars(report, right)
+    _reach_bars(
+        report,
+        right,
+        [f"forget bias {b}\nf ≈ σ({b}) = {1 / (1 + math.exp(-b)):.2f}" for b in FORGET_BIASES],
+    )
     return [
         Plot(
             "forget_gate_bias",
@@ -182,20 +224,19 @@ def _relabel(ax, names: dict[str, str], loc: str = "lower right") -> None:
     ax.legend(fontsize=8, loc=loc)
 
 
-def _reach_bars(report, ax) -> None:
-    """Bars: the distance at which the gradient on ``c`` falls below the report's threshold
-    (hatched when it never does within the sequence)."""
-    labels = []
-    for i, (bias, summary) in enumerate(zip(FORGET_BIASES, report.summary.values(), strict=True)):
-        distance = summary["c"].distance_to_threshold
-        labels.append(f"forget bias {bias}\nf ≈ σ({bias}) = {1 / (1 + math.exp(-bias)):.2f}")
+def _reach_bars(report, ax, labels: list[str], symbol: str = "c") -> None:
+    """Bars, one per model (``labels`` under them): the distance at which the gradient on
+    its carrier state (``c`` where the model has one, else ``h``) falls below the report's
+    threshold, hatched when it never does within the sequence."""
+    for i, summary in enumerate(report.summary.values()):
+        distance = summary["c" if "c" in summary else "h"].distance_to_threshold
         height = report.steps if distance is None else distance
         bar = ax.bar(i, height, color=f"C{i}", alpha=0.85, hatch="//" if distance is None else "")
         text = f"> {report.steps}" if distance is None else f"{distance}"
         ax.bar_label(bar, labels=[text], padding=3, fontsize=10)
-    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xticks(range(len(labels)), labels, fontsize=9)
     ax.set_ylim(0, report.steps * 1.12)
-    ax.set_ylabel("steps back before ‖∂L/∂c_t‖ < 1/1000 of its value at the loss")
+    ax.set_ylabel(f"steps back before ‖∂L/∂{symbol}_t‖ < 1/1000 of its value at the loss")
     ax.set_title(
         f"How far back the gradient reaches (median of {len(report.settings['seeds'])} seeds)",
         fontsize=10,
