@@ -53,7 +53,7 @@ def layer_distances(graph: Graph) -> dict[str, int]:
     return {
         n: longest[n] - 1
         for n, node in graph.nodes.items()
-        if n in longest and n not in outputs and node.kind != "input"
+        if n in longest and n not in outputs and not node.op.has("fed")
     }
 
 
