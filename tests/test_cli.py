@@ -581,3 +581,34 @@ def test_a_closed_pipe_ends_the_command_quietly():
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+NEW_CELLS = ["indrnn", "mingru", "minlstm", "lru", "lstm:peephole=true"]
+
+
+def test_analyze_takes_every_new_cell_and_matches_the_api():
+    out = json.loads(run("analyze", *NEW_CELLS, "--steps", 12, "--seeds", 2, "--json", "-").stdout)
+    specs = {
+        "indrnn": presets.indrnn(),
+        "mingru": presets.mingru(),
+        "minlstm": presets.minlstm(),
+        "lru": presets.lru(),
+        "lstm:peephole=true": presets.lstm(peephole=True),
+    }
+    api = unroll.analyze(specs, steps=12, seeds=2)
+    assert [m["label"] for m in out["models"]] == NEW_CELLS
+    for model in out["models"]:
+        want = api.summary[model["label"]]
+        for state, got in model["summary"].items():
+            assert got["decay_per_step"] == pytest.approx(want[state].decay_per_step, abs=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["indrnn", "lru"])
+def test_sweep_varies_the_new_cells(cell):
+    out = json.loads(
+        run(
+            "sweep", cell, "--vary", "hidden=4,8", "--steps", 10, "--seeds", 2, "--json", "-"
+        ).stdout
+    )
+    assert [r["hidden"] for r in out["rows"]] == [4, 8]
+    assert all(r["verdict"] in ("vanishing", "stable", "exploding") for r in out["rows"])
