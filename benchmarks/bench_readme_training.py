@@ -29,7 +29,7 @@ def main(argv=None):
     p.add_argument("--iterations", type=int, default=3000)
     args = p.parse_args(argv)
     gc.disable()
-    task = unroll.adding_problem(length=100, batch=256, seed=0)
+    task = unroll.tasks.adding_problem(length=100, batch=256, seed=0)
     before = peak_mib()
     t0 = time.process_time()
     lstm = unroll.presets.lstm(2, 32)

@@ -15,25 +15,7 @@ from .params import (
     save_figure,
 )
 
-__all__ = ["analyze", "labelled_models"]
-
-
-def labelled_models(models) -> dict:
-    """``{label: graph}`` (or ``(graph, {"params": ...})`` for a model with parameters).
-
-    A label given twice gets ``#2``, ``#3``, ... so no model is dropped.
-    """
-    out = {}
-    for model in models:
-        label, k = model.label, 1
-        while label in out:
-            k += 1
-            label = f"{model.label}#{k}"
-        options = dict(model.init_options)
-        if model.params is not None:
-            options["params"] = model.params
-        out[label] = (model.graph, options) if options else model.graph
-    return out
+__all__ = ["analyze"]
 
 
 @click.command()
@@ -75,6 +57,7 @@ def analyze(
     """
     from unroll.analysis import analyze as measure
     from unroll.limits import check_run
+    from unroll.models import by_label
 
     one_stdout(json=json_out, csv=csv_out)  # two outputs on stdout: a usage error
     refuse_init_for_weights(ctx, model)
@@ -84,7 +67,7 @@ def analyze(
             "analyze", each.graph, steps, seeds, max_memory=None, **limits(force, "max_seconds")
         )
     report = measure(
-        labelled_models(model),
+        by_label(model),
         steps=steps,
         seeds=seeds,
         init=init,

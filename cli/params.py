@@ -10,7 +10,7 @@ import click
 
 from unroll.errors import UnrollError
 from unroll.files import atomic_write
-from unroll.models import Model, ModelSpecError, load_model, parse_scalar
+from unroll.models import ModelSpec, ModelSpecError, load_model, parse_scalar
 from unroll.unrolled import MODES
 
 from .errors import failure
@@ -35,7 +35,7 @@ __all__ = [
 #: A positive number of time steps (0 or less is a usage error).
 STEPS = click.IntRange(min=1)
 
-#: A sequence mode of :data:`unroll.MODES`.
+#: A sequence mode of :data:`unroll.unrolled.MODES`.
 MODE = click.Choice(list(MODES))
 
 
@@ -50,8 +50,8 @@ class ModelParam(click.ParamType):
 
     name = "MODEL"
 
-    def convert(self, value, param, ctx) -> Model:
-        if isinstance(value, Model):
+    def convert(self, value, param, ctx) -> ModelSpec:
+        if isinstance(value, ModelSpec):
             return value
         force = bool(ctx and ctx.params.get("force"))
         try:

@@ -162,9 +162,8 @@ def train(
       unroll train gru:hidden=64 --task copy -T 20 --json history.json --quiet
     """
     from unroll.limits import check_run
-    from unroll.models import ModelSpecError
+    from unroll.models import ModelSpecError, load_model_for_task
     from unroll.tasks import make_task
-    from unroll.training import load_model_for_task
     from unroll.training import train as run_training
 
     names = [name for name, _ in init_options]

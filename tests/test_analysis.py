@@ -127,7 +127,7 @@ def test_pascanu_bound_holds_at_every_distance(activation, spectral_norm):
     bound = profile.theory["h"]
     assert np.all(measured <= bound + 1e-12)
     # the bound is the independent formula: anchor + k log10(gamma sigma_max)
-    gamma = unroll.ACTIVATIONS[activation].gamma
+    gamma = unroll.ops.ACTIVATIONS[activation].gamma
     k = np.arange(50)
     for i, seed in enumerate(profile.seeds):
         W = unroll.init_params(g, seed=seed, scheme="normal", spectral_norm=spectral_norm)["W_hh"]

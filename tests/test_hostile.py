@@ -87,7 +87,7 @@ def test_control_characters_and_backslashes_write_valid_dot(tmp_path):
     assert cli("render", path, "--folded", "--title", "t\x02\\", "-o", dot).exit_code == 0
     checked = subprocess.run(["dot", "-Tsvg", dot], capture_output=True)
     assert checked.returncode == 0, checked.stderr
-    assert parse_toml(unroll.to_toml(load_toml(path).graph)).graph.name == name  # round trip
+    assert parse_toml(unroll.files.to_toml(load_toml(path).graph)).graph.name == name  # round trip
 
 
 def test_quoting_helpers():
@@ -331,7 +331,7 @@ def test_a_long_ring_validates_and_its_zero_delay_version_is_named():
 
 def test_a_mixed_sign_part_beyond_the_budget_is_a_limit():
     g = ring(300)
-    g.edges[g.edges.index(unroll.Edge("h2", "h3"))] = unroll.Edge("h2", "h3", 2)
+    g.edges[g.edges.index(unroll.graph.Edge("h2", "h3"))] = unroll.graph.Edge("h2", "h3", 2)
     g.edge("h5", "h2", delay=-1)  # every cycle still has a positive total delay
     assert find_algebraic_loop(g) is None
     g.edge("h4", "h3", delay=-1)  # h3 -> h4 -> h3 has total delay -1: a loop
@@ -401,7 +401,7 @@ def test_in_edges_follows_every_change_of_the_edge_list():
     assert [e.source for e in g.in_edges("h")] == ["x", "h"]
     g.edges.pop()
     assert [e.source for e in g.in_edges("h")] == ["x"]
-    g.edges = [*g.edges, unroll.Edge("h", "h", 1, "W_hh")]
+    g.edges = [*g.edges, unroll.graph.Edge("h", "h", 1, "W_hh")]
     assert [e.source for e in g.in_edges("h")] == ["x", "h"]
     assert g.copy() == g and g.copy().in_edges("h") == g.in_edges("h")
 
@@ -548,7 +548,7 @@ def test_numpy_warnings_reach_stderr_as_one_line(tmp_path):
     g = presets.elman(1, 2, activation="relu")
     params = {"W_ih": [[0.1], [0.1]], "W_hh": [[3.0, 0], [0, 3.0]], "b_ih": [0.5, 0.5],
               "b_hh": [0.5, 0.5]}  # fmt: skip
-    path = model_file(tmp_path, unroll.to_toml(g, params))
+    path = model_file(tmp_path, unroll.files.to_toml(g, params))
     result = cli("analyze", path, "--steps", 1000, "--seeds", 1)
     assert result.exit_code == 0
     assert "RuntimeWarning" not in result.stderr and "warnings.warn" not in result.stderr

@@ -13,8 +13,8 @@ from unroll import presets
 from unroll.files import ModelFileError, to_toml
 from unroll.models import (
     MODEL_SOURCES,
-    Model,
     ModelFactory,
+    ModelSpec,
     ModelSpecError,
     build_preset,
     load_model,
@@ -193,8 +193,8 @@ def test_unimportable_module():
 
 def test_graphs_and_models_pass_through():
     graph = presets.neuron()
-    assert load_model(graph) == Model(graph, None, "neuron")
-    model = Model(graph, None, "mine")
+    assert load_model(graph) == ModelSpec(graph, label="neuron")
+    model = ModelSpec(graph, label="mine")
     assert load_model(model) is model
 
 
@@ -260,7 +260,7 @@ def test_probe_puts_ones_on_the_outputs_at_the_last_step():
 def test_probe_uses_the_models_own_params():
     graph = presets.neuron(activation="identity", bias=False)
     params = {"W_ih": np.zeros((1, 1)), "W_hh": np.full((1, 1), 0.5)}
-    _, result = probe(Model(graph, params, "fixed"), steps=3, mode="many-to-one")
+    _, result = probe(ModelSpec(graph, params=params, label="fixed"), steps=3, mode="many-to-one")
     # with W_ih = 0 every value is 0, and dL/dh_t = 0.5 ** (2 - t) exactly
     assert all(result.values[("h", t)][0, 0] == 0 for t in range(3))
     assert [float(result.node_grads[("h", t)][0, 0]) for t in range(3)] == [0.25, 0.5, 1.0]
@@ -269,7 +269,7 @@ def test_probe_uses_the_models_own_params():
 def test_a_preset_spec_may_say_how_to_draw_its_parameters():
     m = load_model("lstm:hidden=4,forget_bias=3,init=orthogonal")
     assert m.graph.nodes["h"].size == 4
-    assert m.init_options == {"forget_bias": 3.0, "init": "orthogonal"}
-    assert load_model("lstm").init_options == {}
+    assert (m.init, m.init_options) == ("orthogonal", {"forget_bias": 3.0})
+    assert (load_model("lstm").init, load_model("lstm").init_options) == (None, {})
     with pytest.raises(ModelSpecError, match="option 'spectral_norm' takes a number, got 'x'"):
         load_model("elman:spectral_norm=x")

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from unroll import ACTIVATIONS, Graph, bptt, init_params, presets, unroll
+from unroll import Graph, bptt, init_params, presets, unroll
+from unroll.ops import ACTIVATIONS
 from unroll.presets import PRESETS, preset_options
 
 

@@ -83,7 +83,7 @@ def test_bad_model_files_name_the_line_and_exit_2(tmp_path, edit, message, line)
     assert text != GOOD
     path = write(tmp_path, text)
     with pytest.raises(ModelFileError) as caught:
-        unroll.load_toml(path)
+        unroll.files.load_toml(path)
     assert message in str(caught.value) and caught.value.line == line
     shown = error_line(cli("export", path), 2)
     assert shown.startswith(f"Error: {path}") and message in shown
@@ -309,7 +309,7 @@ def test_a_delay_longer_than_the_sequence_reads_only_initial_states():
 
 
 def test_a_delay_longer_than_the_sequence_warns_on_one_line_in_the_cli(tmp_path):
-    path = write(tmp_path, unroll.to_toml(long_delay_graph()))
+    path = write(tmp_path, unroll.files.to_toml(long_delay_graph()))
     result = cli("export", path, "--steps", 3, "--format", "json")
     assert result.exit_code == 0
     assert result.stderr.strip() == (
@@ -350,7 +350,7 @@ def test_no_path_from_any_state_to_the_loss():
 
 
 def test_no_path_to_the_loss_in_the_cli_prints_no_plot(tmp_path):
-    path = write(tmp_path, unroll.to_toml(disconnected_graph()))
+    path = write(tmp_path, unroll.files.to_toml(disconnected_graph()))
     plot = tmp_path / "norms.png"
     shown = error_line(cli("analyze", path, "--steps", 5, "--seeds", 1, "--plot", plot), 2)
     assert "no gradient reaches h from the loss on y: every gradient is exactly zero" in shown
@@ -383,7 +383,7 @@ def test_a_graph_without_state_nodes_or_layers_has_nothing_to_measure(tmp_path):
     g.edge("x", "y", weight="W")
     with pytest.raises(AnalysisError, match=r"'ff' has no delayed edge and no layer between"):
         analyze(g, steps=5, seeds=1)
-    shown = error_line(cli("analyze", write(tmp_path, unroll.to_toml(g)), "--steps", 5), 2)
+    shown = error_line(cli("analyze", write(tmp_path, unroll.files.to_toml(g)), "--steps", 5), 2)
     assert "no gradient through time or depth to measure" in shown
 
 
@@ -397,7 +397,7 @@ def test_a_mode_that_starves_a_node_is_refused_when_unrolling(tmp_path):
     g.edge("c", "h", weight="W")
     with pytest.raises(GraphError, match="leaves x absent at step 2, but concat node 'c'"):
         unroll_graph(g, 4, mode="many-to-many", encoder_steps=2)
-    path = write(tmp_path, unroll.to_toml(g))
+    path = write(tmp_path, unroll.files.to_toml(g))
     shown = error_line(cli("export", path, "--steps", 4, "--mode", "many-to-many"), 2)
     assert "leaves x absent at step 2, but concat node 'c' needs it" in shown
 
@@ -442,7 +442,7 @@ def test_exploding_relu_net_via_analyze_reports_the_numbers():
 
 def test_exploding_relu_net_via_the_cli(tmp_path):
     g, p = relu3()
-    path = write(tmp_path, unroll.to_toml(g, p))
+    path = write(tmp_path, unroll.files.to_toml(g, p))
     result = cli("analyze", path, "--steps", 500, "--seeds", 2, "--json", tmp_path / "r.json")
     assert result.exit_code == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if line.startswith(str(path)))
@@ -477,7 +477,7 @@ def test_forward_overflow_via_analyze_is_undefined_and_warned():
 
 def test_forward_overflow_via_the_cli(tmp_path):
     g, p = relu3()
-    path = write(tmp_path, unroll.to_toml(g, p))
+    path = write(tmp_path, unroll.files.to_toml(g, p))
     result = cli("analyze", path, "--steps", 1000, "--seeds", 1)
     assert result.exit_code == 0, result.stderr
     step = first_overflow(p, 1000, seed=0)
@@ -487,7 +487,7 @@ def test_forward_overflow_via_the_cli(tmp_path):
 
 def test_a_diagram_of_an_overflowed_run_says_so(tmp_path):
     g, p = relu3()
-    path = write(tmp_path, unroll.to_toml(g, p))
+    path = write(tmp_path, unroll.files.to_toml(g, p))
     result = cli("render", path, "--steps", 700, "--values", "-o", "-")
     assert result.exit_code == 0 and result.stdout.startswith("digraph")
     step = first_overflow(p, 700, seed=0)
@@ -589,7 +589,7 @@ def test_analyze_checks_memory_before_drawing_parameters(monkeypatch):
     monkeypatch.setattr(unroll.engine, "available_memory", lambda: 2**20)
     drawn = []
     monkeypatch.setattr(
-        unroll.analysis.probes, "init_params", lambda *a, **k: drawn.append(1) or {}
+        unroll.analysis.probes, "init_params_many", lambda *a, **k: drawn.append(1) or [{}]
     )
     with pytest.raises(LimitError, match="with per-step contributions"):
         analyze(presets.elman(4, 64), steps=500, seeds=1)

@@ -12,6 +12,7 @@ import unroll
 from unroll import presets
 from unroll.analysis import global_norm
 from unroll.gallery.plots import adding_problem_runs
+from unroll.models import load_model_for_task
 from unroll.plot import plot_losses, plot_profiles, training_figure
 from unroll.tasks import adding_problem, copy_memory
 from unroll.training import (
@@ -19,7 +20,6 @@ from unroll.training import (
     SGD,
     Adam,
     TrainingError,
-    load_model_for_task,
     make_optimizer,
     train,
     with_readout,

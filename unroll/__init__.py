@@ -1,5 +1,10 @@
 """unroll: recurrent networks as cyclic graphs, unrolled in time, with exact numeric BPTT.
 
+The names here are the ones a user reaches for every day; the rest live in namespaced
+modules: :mod:`unroll.presets`, :mod:`unroll.analysis`, :mod:`unroll.plot`,
+:mod:`unroll.files`, :mod:`unroll.models`, :mod:`unroll.tasks`, :mod:`unroll.training`,
+:mod:`unroll.ops`, :mod:`unroll.engine`, :mod:`unroll.interop`.
+
 >>> import numpy as np, unroll
 >>> g = unroll.presets.lstm(input_size=3, hidden_size=8)
 >>> u = unroll.unroll(g, steps=20)
@@ -10,76 +15,56 @@
 (8, 8)
 """
 
-from . import analysis, files, models, plot, presets, tasks
-from .analysis import Report, SweepResult, analyze, compare, sweep
-from .engine import BPTTResult, Program, bptt, compile_program, estimate_memory
+from . import analysis, engine, files, interop, models, ops, plot, presets, tasks, training
+from .analysis import Report, analyze, sweep
+from .check import check_grads
+from .engine import BPTTResult, bptt
 from .errors import GraphError, InputError, LimitError, UnrollError, UnrollWarning
 from .explore import explore
-from .files import atomic_write, load_toml, to_json, to_toml
-from .graph import Edge, Graph, Node
+from .graph import Graph
 from .init import init_params
 from .interop import from_keras, from_onnx, from_torch, load_state_dict
-from .losses import LOSSES
-from .models import Model, load_model
-from .ops import ACTIVATIONS, OPS
-from .render import RenderError, render, save
-from .tasks import Task, adding_problem, copy_memory, make_task
-from .training import TrainHistory, train, with_readout
-from .unrolled import MODES, Unrolled, unroll
+from .models import ModelSpec, load_model
+from .render import render, save
+from .training import train
+from .unrolled import Unrolled, unroll
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS",
-    "LOSSES",
-    "MODES",
-    "OPS",
     "BPTTResult",
-    "Edge",
     "Graph",
     "GraphError",
     "InputError",
     "LimitError",
-    "Model",
-    "Node",
-    "Program",
-    "RenderError",
+    "ModelSpec",
     "Report",
-    "SweepResult",
-    "Task",
-    "TrainHistory",
     "UnrollError",
     "UnrollWarning",
     "Unrolled",
-    "adding_problem",
     "analysis",
     "analyze",
-    "atomic_write",
     "bptt",
-    "compare",
-    "compile_program",
-    "copy_memory",
-    "estimate_memory",
+    "check_grads",
+    "engine",
     "explore",
     "files",
     "from_keras",
     "from_onnx",
     "from_torch",
     "init_params",
+    "interop",
     "load_model",
     "load_state_dict",
-    "load_toml",
-    "make_task",
     "models",
+    "ops",
     "plot",
     "presets",
     "render",
     "save",
     "sweep",
     "tasks",
-    "to_json",
-    "to_toml",
     "train",
+    "training",
     "unroll",
-    "with_readout",
 ]

@@ -18,13 +18,14 @@ MODEL argument:
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import os
 import re
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,13 +44,15 @@ __all__ = [
     "MODEL_SOURCES",
     "OPTION_ALIASES",
     "LoadLimits",
-    "Model",
     "ModelFactory",
     "ModelSource",
+    "ModelSpec",
     "ModelSpecError",
     "PresetInfo",
     "build_preset",
+    "by_label",
     "load_model",
+    "load_model_for_task",
     "parse_preset_spec",
     "parse_scalar",
     "preset_catalog",
@@ -63,13 +66,109 @@ class ModelSpecError(UnrollError):
 
 
 @dataclass(frozen=True)
-class Model:
-    """A resolved MODEL: its graph, its parameters if it carries any, and a label."""
+class ModelSpec:
+    """A model: its graph, how to get its parameters for a seed, and a label.
+
+    The one description of a model that :func:`load_model` returns and ``analyze``,
+    ``sweep``, ``train``, ``render`` and the CLI take. ``init`` (a scheme of
+    :func:`unroll.init_params`; ``None``: the caller's default, ``torch`` unless told)
+    and ``init_options`` (its keyword options, e.g. ``spectral_norm``) apply unless
+    ``params`` is given: a fixed ``{name: array}`` used for every seed (a model with its
+    own weights), or a function ``seed -> {name: array}``.
+
+    Examples
+    --------
+    >>> from unroll import presets
+    >>> spec = ModelSpec(presets.elman(2, 3), "orthogonal", {"spectral_norm": 0.5})
+    >>> float(np.linalg.norm(spec.params_for(seed=1)["W_hh"], 2)).__round__(12)
+    0.5
+    >>> spec.label, spec.with_defaults("glorot", {"bias": 0.0}).init_options
+    ('elman', {'bias': 0.0, 'spectral_norm': 0.5})
+    """
 
     graph: Graph
-    params: dict[str, np.ndarray] | None = None
+    init: str | None = None
+    init_options: Mapping = field(default_factory=dict)
+    params: Mapping | Callable | None = None
     label: str = ""
-    init_options: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.label:
+            object.__setattr__(self, "label", self.graph.name)
+
+    def with_defaults(self, init: str = "torch", init_options: Mapping | None = None):
+        """This spec with the caller's default scheme where it names none, and the caller's
+        init options under its own."""
+        return replace(
+            self,
+            init=self.init or init,
+            init_options={**(init_options or {}), **self.init_options},
+        )
+
+    def params_for(self, seed: int) -> dict[str, np.ndarray]:
+        """The parameters for ``seed``."""
+        given = self.params(seed) if callable(self.params) else self.params
+        if given is not None:
+            if not isinstance(given, Mapping):
+                raise ModelSpecError(
+                    f"model {self.graph.name!r}: params must be a mapping of names to "
+                    f"arrays (or a function of the seed returning one), got {type(given).__name__}"
+                )
+            return dict(given)
+        self._check_init_options()
+        try:
+            scheme = self.init or "torch"
+            return init_params(self.graph, seed=seed, scheme=scheme, **self.init_options)
+        except UnrollError:
+            raise
+        except (TypeError, ValueError) as e:  # a value of the wrong type for an init option
+            raise ModelSpecError(f"model {self.graph.name!r}: bad init option ({e})") from None
+
+    def drawn(self) -> bool:
+        """Whether the parameters are drawn by an init scheme (not given)."""
+        return self.params is None
+
+    def _check_init_options(self) -> None:
+        """Each init option is one :func:`unroll.init_params` takes, and a number or None."""
+        for key, value in self.init_options.items():
+            if key not in INIT_OPTIONS:
+                close = difflib.get_close_matches(str(key), INIT_OPTIONS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ModelSpecError(
+                    f"model {self.graph.name!r}: unknown init option {key!r}{hint}; "
+                    f"options: {', '.join(INIT_OPTIONS)}"
+                )
+            real = isinstance(value, int | float | np.integer | np.floating)
+            if value is not None and (isinstance(value, bool) or not real):
+                raise ModelSpecError(
+                    f"model {self.graph.name!r}: init option {key}={value!r} must be a number"
+                )
+
+    def describe(self) -> dict:
+        """How the parameters are drawn, as plain JSON-able data."""
+        if self.params is not None:
+            return {"params": "given"}
+        init = self.init or "torch"
+        return {"init": init, "init_options": dict(sorted(self.init_options.items()))}
+
+
+def by_label(models) -> dict[str, ModelSpec]:
+    """``{label: spec}`` of the models in order; a label given twice gets ``#2``, ``#3``,
+    ... so no model is dropped.
+
+    Examples
+    --------
+    >>> list(by_label([load_model("elman"), load_model("elman"), load_model("gru")]))
+    ['elman', 'elman#2', 'gru']
+    """
+    out: dict[str, ModelSpec] = {}
+    for model in models:
+        label, k = model.label, 1
+        while label in out:
+            k += 1
+            label = f"{model.label}#{k}"
+        out[label] = replace(model, label=label)
+    return out
 
 
 #: Short names for preset options: ``elman:hidden=16`` is ``elman:hidden_size=16``.
@@ -318,12 +417,12 @@ class LoadLimits:
     max_memory: int | None = MAX_PARAM_BYTES
 
 
-def _load_toml(spec: str, limits: LoadLimits) -> Model:
+def _load_toml(spec: str, limits: LoadLimits) -> ModelSpec:
     path = Path(spec)
     if not path.is_file():
         raise ModelSpecError(f"no such model file: {spec!r}")
     loaded = load_toml(path, max_nodes=limits.max_nodes)
-    return Model(loaded.graph, loaded.params, spec)
+    return ModelSpec(loaded.graph, params=loaded.params, label=spec)
 
 
 # How to read the options of a state_dict MODEL (``rnn.pt:batch_first=true``).
@@ -351,7 +450,7 @@ def _state_dict_options(path: str, raw: dict[str, str]) -> dict[str, object]:
     return out
 
 
-def _load_state_dict(spec: str, limits: LoadLimits) -> Model:
+def _load_state_dict(spec: str, limits: LoadLimits) -> ModelSpec:
     path, _, rest = spec.partition(":")
     if not Path(path).is_file():
         raise ModelSpecError(f"no such state_dict file: {path!r}")
@@ -362,14 +461,14 @@ def _load_state_dict(spec: str, limits: LoadLimits) -> Model:
         loaded = load_state_dict(path, max_memory=limits.max_memory, **options)
     except ImportError as e:
         raise ModelSpecError(f"{path}: reading a state_dict needs PyTorch ({e})") from None
-    return Model(loaded.graph, dict(loaded.params), spec)
+    return ModelSpec(loaded.graph, params=dict(loaded.params), label=spec)
 
 
-def _framework_loader(what: str, extra: str, loader: str) -> Callable[[str, LoadLimits], Model]:
+def _framework_loader(what: str, extra: str, loader: str) -> Callable[[str, LoadLimits], ModelSpec]:
     """A MODEL source for a framework's file: ``loader`` of :mod:`unroll.interop`, which
     needs the ``extra``; a missing file or a missing extra is a usage error."""
 
-    def load(spec: str, limits: LoadLimits) -> Model:
+    def load(spec: str, limits: LoadLimits) -> ModelSpec:
         if not Path(spec).is_file():
             raise ModelSpecError(f"no such {what} file: {spec!r}")
         from . import interop
@@ -382,7 +481,7 @@ def _framework_loader(what: str, extra: str, loader: str) -> Callable[[str, Load
             ) from None
         graph = loaded.graph
         check_graph_size(spec, len(graph.nodes), len(graph.edges), limits.max_nodes)
-        return Model(graph, dict(loaded.params), spec)
+        return ModelSpec(graph, params=dict(loaded.params), label=spec)
 
     return load
 
@@ -394,7 +493,7 @@ def _failure(spec: str, doing: str, error: BaseException) -> ModelSpecError:
     return ModelSpecError(f"{spec}: {doing} raised {type(error).__name__}: {error}")
 
 
-def _load_function(spec: str, limits: LoadLimits) -> Model:
+def _load_function(spec: str, limits: LoadLimits) -> ModelSpec:
     module_name, _, function_name = spec.partition(":")
     here = os.getcwd()
     added = here not in sys.path
@@ -425,7 +524,8 @@ def _load_function(spec: str, limits: LoadLimits) -> Model:
     graph = made if isinstance(made, Graph) else getattr(made, "graph", None)
     if isinstance(graph, Graph):
         check_graph_size(spec, len(graph.nodes), len(graph.edges), limits.max_nodes)
-        return Model(graph, None if graph is made else getattr(made, "params", None), spec)
+        params = None if graph is made else getattr(made, "params", None)
+        return ModelSpec(graph, params=params, label=spec)
     raise ModelSpecError(
         f"{spec} returned a value of type {type(made).__name__}, not an unroll.Graph"
     )
@@ -446,7 +546,7 @@ def _check_no_arguments(spec: str, function) -> None:
 SPEC_INIT_OPTIONS = {"init": str, **{k: float for k in INIT_OPTIONS if k != "bias"}}
 
 
-def _load_preset(spec: str, limits: LoadLimits) -> Model:
+def _load_preset(spec: str, limits: LoadLimits) -> ModelSpec:
     name, options = parse_preset_spec(spec)
     if name not in PRESETS and (os.sep in spec or Path(spec).suffix):
         raise ModelSpecError(
@@ -455,7 +555,8 @@ def _load_preset(spec: str, limits: LoadLimits) -> Model:
         )
     init = {k: options.pop(k) for k in list(options) if k in SPEC_INIT_OPTIONS}
     graph = build_preset(name, options, max_nodes=limits.max_nodes)
-    return Model(graph, None, spec, _init_options(name, init))
+    options = _init_options(name, init)
+    return ModelSpec(graph, options.pop("init", None), options, label=spec)
 
 
 def _init_options(name: str, raw: dict[str, str]) -> dict[str, object]:
@@ -487,7 +588,7 @@ class ModelSource:
 
     name: str
     matches: Callable[[str], bool]
-    load: Callable[[str, LoadLimits], Model]
+    load: Callable[[str, LoadLimits], ModelSpec]
     example: str
 
 
@@ -513,16 +614,16 @@ MODEL_SOURCES: list[ModelSource] = [
 
 
 def load_model(
-    spec: str | Graph | Model,
+    spec: str | Graph | ModelSpec,
     *,
     max_nodes: int | None = MAX_GRAPH_NODES,
     max_memory: int | None = MAX_PARAM_BYTES,
-) -> Model:
+) -> ModelSpec:
     """Resolve a MODEL argument to its graph, parameters (or ``None``) and label.
 
     Parameters
     ----------
-    spec : str, Graph or Model
+    spec : str, Graph or ModelSpec
         A preset spec, a ``.toml`` path, ``package.module:function``, a ``.pt``
         state_dict path (see the module docstring), or a graph.
     max_nodes : int or None
@@ -534,7 +635,7 @@ def load_model(
 
     Returns
     -------
-    Model
+    ModelSpec
         The label is the argument as given (a graph's name for a graph).
 
     Raises
@@ -556,10 +657,10 @@ def load_model(
     ...
     unroll.models.ModelSpecError: unknown preset 'lstn' (did you mean 'lstm'?); presets: ...
     """
-    if isinstance(spec, Model):
+    if isinstance(spec, ModelSpec):
         return spec
     if isinstance(spec, Graph):
-        return Model(spec, None, spec.name)
+        return ModelSpec(spec)
     if not isinstance(spec, str | os.PathLike):
         raise ModelSpecError(
             f"a MODEL is a preset name, a file or module:function, got {type(spec).__name__}"
@@ -570,6 +671,41 @@ def load_model(
     spec = spec.strip()
     source = next(s for s in MODEL_SOURCES if s.matches(spec))
     return source.load(spec, LoadLimits(max_nodes, max_memory))
+
+
+def load_model_for_task(spec, task) -> ModelSpec:
+    """Resolve a MODEL argument (see :func:`load_model`) for a task's inputs.
+
+    A preset spec that does not set its input size gets the task's (``lstm:hidden=32``
+    reads the adding problem's 2 inputs); any other model must already match it.
+
+    Raises
+    ------
+    ModelSpecError
+        For an unknown model, or an input size that does not match the task.
+
+    Examples
+    --------
+    >>> from unroll.tasks import copy_memory
+    >>> load_model_for_task("gru:hidden=4", copy_memory(5)).graph.nodes["x"].size
+    10
+    """
+    if isinstance(spec, str) and next(s for s in MODEL_SOURCES if s.matches(spec)).name == "preset":
+        name, options = parse_preset_spec(spec)
+        given = {OPTION_ALIASES.get(k, k) for k in options}
+        if name in PRESETS and "input_size" in preset_options(name) and "input_size" not in given:
+            sized = f"{spec}{',' if ':' in spec else ':'}input_size={task.input_size}"
+            return replace(load_model(sized), label=spec)
+    model = load_model(spec)
+    inputs = model.graph.input_nodes()
+    sizes = [model.graph.nodes[n].size for n in inputs]
+    if sizes != [task.input_size]:
+        have = ", ".join(f"{n} of size {s}" for n, s in zip(inputs, sizes, strict=True))
+        raise ModelSpecError(
+            f"{model.label}: the {task.name} task feeds one input of size {task.input_size}, "
+            f"the model has {have or 'no input'}"
+        )
+    return model
 
 
 # ---- a model per grid point, for sweeps ---------------------------------------------------
@@ -663,7 +799,7 @@ class ModelFactory:
         init_part = {k: v for k, v in settings.items() if k not in graph_keys}
         if graph_part:
             name, options = self._preset()
-            model = Model(build_preset(name, {**options, **graph_part}), None, self.spec)
+            model = ModelSpec(build_preset(name, {**options, **graph_part}), label=self.spec)
         else:
             model = load_model(self.spec)
         if model.params is not None:
@@ -676,7 +812,7 @@ class ModelFactory:
 
 
 def probe(
-    model: str | Graph | Model,
+    model: str | Graph | ModelSpec,
     steps: int,
     *,
     seed: int = 0,

@@ -38,7 +38,6 @@ __all__ = [
     "TrainHistory",
     "TrainingDiverged",
     "TrainingError",
-    "load_model_for_task",
     "make_optimizer",
     "train",
     "with_readout",
@@ -198,55 +197,6 @@ def with_readout(graph: Graph, output_size: int) -> Graph:
     g.edge(top, y, weight=_free_name(params, f"W_hy{suffix}"))
     g.set_outputs(y)
     return g.validate()
-
-
-def load_model_for_task(spec, task: Task):
-    """Resolve a MODEL argument (see :func:`unroll.models.load_model`) with the task's inputs.
-
-    A preset spec that does not set its input size gets the task's (``lstm:hidden=32``
-    reads the adding problem's 2 inputs); any other model must already match it.
-
-    Returns
-    -------
-    unroll.models.Model
-
-    Raises
-    ------
-    unroll.models.ModelSpecError
-        For an unknown model, or an input size that does not match the task.
-
-    Examples
-    --------
-    >>> from unroll.tasks import copy_memory
-    >>> load_model_for_task("gru:hidden=4", copy_memory(5)).graph.nodes["x"].size
-    10
-    """
-    from .models import (
-        MODEL_SOURCES,
-        OPTION_ALIASES,
-        Model,
-        ModelSpecError,
-        build_preset,
-        load_model,
-        parse_preset_spec,
-    )
-    from .presets import PRESETS, preset_options
-
-    if isinstance(spec, str) and next(s for s in MODEL_SOURCES if s.matches(spec)).name == "preset":
-        name, options = parse_preset_spec(spec)
-        given = {OPTION_ALIASES.get(k, k) for k in options}
-        if name in PRESETS and "input_size" in preset_options(name) and "input_size" not in given:
-            return Model(build_preset(name, {**options, "input_size": task.input_size}), None, spec)
-    model = load_model(spec)
-    inputs = model.graph.input_nodes()
-    sizes = [model.graph.nodes[n].size for n in inputs]
-    if sizes != [task.input_size]:
-        have = ", ".join(f"{n} of size {s}" for n, s in zip(inputs, sizes, strict=True))
-        raise ModelSpecError(
-            f"{model.label}: the {task.name} task feeds one input of size {task.input_size}, "
-            f"the model has {have or 'no input'}"
-        )
-    return model
 
 
 # ---- history --------------------------------------------------------------------------------

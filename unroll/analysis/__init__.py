@@ -10,6 +10,7 @@
 ['c', 'h']
 """
 
+from ..models import ModelSpec
 from .clipping import ClippingTrace, clip_gradients, clipping_trace, global_norm
 from .errors import AnalysisError
 from .jacobians import (
@@ -21,7 +22,7 @@ from .jacobians import (
     step_jacobians,
     trajectory,
 )
-from .probes import PROBES, ModelSpec, draw_inputs
+from .probes import PROBES, draw_inputs
 from .profile import ModelProfile, Report, StateSummary, analyze, compare
 from .sweep import CELL_BUILDERS, SweepResult, standard_model, sweep
 from .theory import THEORIES, Theory, pascanu_factor, theory_bound

@@ -7,24 +7,22 @@ two models with an output of the same name and size get the same loss cotangent.
 
 from __future__ import annotations
 
-import difflib
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import UnrollError
 from ..graph import Graph
-from ..init import INIT_OPTIONS, init_params, init_params_many
+from ..init import init_params_many
+from ..models import ModelSpec
 from ..unrolled import Unrolled
 from .errors import AnalysisError
 
 __all__ = [
-    "INIT_OPTIONS",
     "PROBES",
     "GivenData",
-    "ModelSpec",
     "Probe",
     "as_models",
     "as_spec",
@@ -36,65 +34,6 @@ __all__ = [
 ]
 
 _INPUT_STREAM, _LOSS_STREAM = 1, 2
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A graph and how to draw its parameters for a seed.
-
-    ``init`` (a scheme of :func:`unroll.init_params`) and ``init_options`` (its keyword
-    options, e.g. ``spectral_norm``) apply unless ``params`` is given: a fixed
-    ``{name: array}`` used for every seed, or a function ``seed -> {name: array}``.
-    """
-
-    graph: Graph
-    init: str = "torch"
-    init_options: Mapping = field(default_factory=dict)
-    params: Mapping | Callable | None = None
-
-    def params_for(self, seed: int) -> dict[str, np.ndarray]:
-        """The parameters for ``seed``."""
-        given = self.params(seed) if callable(self.params) else self.params
-        if given is not None:
-            if not isinstance(given, Mapping):
-                raise AnalysisError(
-                    f"model {self.graph.name!r}: params must be a mapping of names to "
-                    f"arrays (or a function of the seed returning one), got {type(given).__name__}"
-                )
-            return dict(given)
-        self._check_init_options()
-        try:
-            return init_params(self.graph, seed=seed, scheme=self.init, **self.init_options)
-        except UnrollError:
-            raise
-        except (TypeError, ValueError) as e:  # a value of the wrong type for an init option
-            raise AnalysisError(f"model {self.graph.name!r}: bad init option ({e})") from None
-
-    def drawn(self) -> bool:
-        """Whether the parameters are drawn by an init scheme (not given)."""
-        return self.params is None
-
-    def _check_init_options(self) -> None:
-        """Each init option is one :func:`unroll.init_params` takes, and a number or None."""
-        for key, value in self.init_options.items():
-            if key not in INIT_OPTIONS:
-                close = difflib.get_close_matches(str(key), INIT_OPTIONS, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise AnalysisError(
-                    f"model {self.graph.name!r}: unknown init option {key!r}{hint}; "
-                    f"options: {', '.join(INIT_OPTIONS)}"
-                )
-            real = isinstance(value, int | float | np.integer | np.floating)
-            if value is not None and (isinstance(value, bool) or not real):
-                raise AnalysisError(
-                    f"model {self.graph.name!r}: init option {key}={value!r} must be a number"
-                )
-
-    def describe(self) -> dict:
-        """How the parameters are drawn, as plain JSON-able data."""
-        if self.params is not None:
-            return {"params": "given"}
-        return {"init": self.init, "init_options": dict(sorted(self.init_options.items()))}
 
 
 def params_for_many(jobs: list[tuple[ModelSpec, int]]) -> list[dict[str, np.ndarray]]:
@@ -142,7 +81,7 @@ def as_spec(
     """
     init_options = _options(init_options, label)
     if isinstance(value, ModelSpec):
-        return value
+        return value.with_defaults(init, init_options)
     if isinstance(value, Graph):
         return ModelSpec(value, init, dict(init_options))
     if _is_import(value):  # an imported model carries its own weights

@@ -67,6 +67,7 @@ from ..engine import bptt, check_memory
 from ..errors import InputError, LimitError
 from ..graph import Graph
 from ..losses import LOSSES
+from ..models import ModelSpec
 from ..unrolled import DEFAULT_MAX_NODES, unroll
 from .axes import AXES, axis_of
 from .errors import AnalysisError
@@ -75,7 +76,6 @@ from .logspace import log10_norm, log10_sum, quantiles
 from .perloss import per_loss_norms, real_loss_cotangents
 from .probes import (
     GivenData,
-    ModelSpec,
     as_models,
     draw_inputs,
     given_data,

@@ -215,7 +215,7 @@ def animate(
 
     Parameters
     ----------
-    model : str, Graph, Model or BPTTResult
+    model : str, Graph, ModelSpec or BPTTResult
         A MODEL spec, a graph, or a run of your own.
     steps, seed, mode
         The probe run, as :func:`unroll.explore.explore` makes it.

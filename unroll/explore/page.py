@@ -215,7 +215,7 @@ def explore(
 
     Parameters
     ----------
-    model : str, Graph, Model or BPTTResult, or a list of them
+    model : str, Graph, ModelSpec or BPTTResult, or a list of them
         A MODEL spec (``"lstm:hidden=32"``), a graph, or a run of your own (shown as it is).
     steps : int
         Time steps of each probe run (``unroll render --grads``'s run: seeded parameters

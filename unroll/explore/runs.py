@@ -107,7 +107,7 @@ def probe_runs(models, steps: int, *, seed: int = 0, mode: str = "synced", **lim
 
 
 def as_runs(models, steps: int, seed: int, mode: str, labels=None, **limits) -> list[Run]:
-    """Runs from MODEL specs, graphs, :class:`~unroll.models.Model` objects or ready
+    """Runs from MODEL specs, graphs, :class:`~unroll.models.ModelSpec` objects or ready
     :class:`~unroll.BPTTResult` objects (shown as they are), one list or a single one."""
     if isinstance(models, str | BPTTResult) or not hasattr(models, "__iter__"):
         models = [models]

@@ -65,7 +65,7 @@ def kind_style(kind: str) -> NodeStyle:
     return KIND_STYLES[kind]
 
 
-#: Gate role (:attr:`unroll.Node.gate`) -> fill, so the four LSTM gates read apart.
+#: Gate role (:attr:`unroll.graph.Node.gate`) -> fill, so the four LSTM gates read apart.
 GATE_FILLS: dict[str, str] = {
     "input": "#d9f0d3",
     "forget": "#f9d5d3",
