@@ -10,9 +10,9 @@ import click
 
 from unroll.analysis.cluster import dask_executor, parse_address
 from unroll.analysis.errors import AnalysisError
-from unroll.analysis.sweep import grid_values
+from unroll.analysis.sweep import ModelFactory, grid_values
 from unroll.analysis.sweeplog import SweepLog, read_log
-from unroll.models import ModelFactory, ModelSpecError
+from unroll.models import ModelSpecError
 
 from .params import (
     OutputPath,

@@ -534,7 +534,7 @@ def test_sweep_json_schema_and_standard_cells():
     ]
     assert len(data["rows"]) == 2 * 2 * 2  # two states (c, h) per point
     assert res.to_csv().splitlines()[0] == ",".join(data["columns"])
-    assert standard_model("gru", hidden_size=5)[0].params()["W_hz"] == (5, 5)
+    assert standard_model("gru", hidden_size=5).graph.params()["W_hz"] == (5, 5)
     with pytest.raises(AnalysisError, match="elman and indrnn cells only"):
         standard_model("lstm", activation="relu")
     with pytest.raises(AnalysisError, match="unknown analyze option 'hidden_size'"):

@@ -10,10 +10,10 @@ import pytest
 
 import unroll
 from unroll import presets
+from unroll.analysis.sweep import ModelFactory
 from unroll.files import ModelFileError, to_toml
 from unroll.models import (
     MODEL_SOURCES,
-    ModelFactory,
     ModelSpec,
     ModelSpecError,
     build_preset,
@@ -230,19 +230,19 @@ def test_state_dicts_resolve_with_their_params(tmp_path):
 
 def test_model_factory_splits_graph_and_init_settings():
     factory = ModelFactory("lstm:input=2", init="orthogonal", init_options=(("bias", 0.0),))
-    graph, options = factory(hidden=3, forget_bias=1.0)
-    assert graph == presets.lstm(2, 3)
-    assert options == {"init": "orthogonal", "bias": 0.0, "forget_bias": 1.0}
-    graph, options = factory(init="glorot", bias=False)  # the preset's bias wins
-    assert graph == presets.lstm(2, bias=False) and options["init"] == "glorot"
+    spec = factory(hidden=3, forget_bias=1.0)
+    assert spec.graph == presets.lstm(2, 3)
+    assert (spec.init, spec.init_options) == ("orthogonal", {"bias": 0.0, "forget_bias": 1.0})
+    spec = factory(init="glorot", bias=False)  # the preset's bias wins
+    assert spec.graph == presets.lstm(2, bias=False) and spec.init == "glorot"
     assert pickle.loads(pickle.dumps(factory)) == factory
 
 
 def test_model_factory_for_files_varies_init_only():
     factory = ModelFactory(str(EXAMPLES / "elman.toml"))
-    graph, options = factory(spectral_radius=0.5, bias=0.1)
-    assert graph == presets.elman()
-    assert options == {"init": "torch", "spectral_radius": 0.5, "bias": 0.1}
+    spec = factory(spectral_radius=0.5, bias=0.1)
+    assert spec.graph == presets.elman()
+    assert (spec.init, spec.init_options) == ("torch", {"spectral_radius": 0.5, "bias": 0.1})
     with pytest.raises(ModelSpecError, match="cannot vary 'hidden'"):
         factory.check(["hidden"])
 

@@ -44,18 +44,20 @@ __all__ = [
     "MODEL_SOURCES",
     "OPTION_ALIASES",
     "LoadLimits",
-    "ModelFactory",
     "ModelSource",
     "ModelSpec",
     "ModelSpecError",
     "PresetInfo",
     "build_preset",
     "by_label",
+    "check_preset_values",
     "load_model",
     "load_model_for_task",
     "parse_preset_spec",
     "parse_scalar",
+    "preset_at",
     "preset_catalog",
+    "preset_settings",
     "probe",
     "probe_loss_instances",
 ]
@@ -708,104 +710,57 @@ def load_model_for_task(spec, task) -> ModelSpec:
     return model
 
 
-# ---- a model per grid point, for sweeps ---------------------------------------------------
-
-# init_params' keyword options a sweep may vary, and the scheme itself as ``init``.
-_INIT_SETTINGS = ("init", *INIT_OPTIONS)
+# ---- a preset spec with its settings changed (a sweep's grid point) ---------------------
 
 
-@dataclass(frozen=True)
-class ModelFactory:
-    """Build a MODEL at one grid point of a sweep; picklable, so sweeps run in processes.
+def _preset_of(spec: str) -> tuple[str | None, dict]:
+    """The preset name and raw options of a preset spec; ``(None, {})`` for a file."""
+    source = next(s for s in MODEL_SOURCES if s.matches(spec))
+    return parse_preset_spec(spec) if source.name == "preset" else (None, {})
 
-    A setting the preset takes (``hidden``, ``activation``, ...) changes the graph;
-    otherwise a setting :func:`unroll.init_params` takes (``spectral_radius``,
-    ``forget_bias``, ...) or ``init`` (the scheme) changes how parameters are drawn.
-    Calling the factory returns ``(graph, init options)`` as
-    :func:`unroll.analysis.sweep` expects, or ``(graph, {"params": ...})`` for a model
-    that carries its parameters.
+
+def preset_settings(spec: str) -> list[str]:
+    """The settings that change the graph of a MODEL spec: its preset's options and their
+    short names (none for a file or function).
 
     Examples
     --------
-    >>> factory = ModelFactory("elman:input=2", init="orthogonal")
-    >>> graph, options = factory(hidden=4, spectral_radius=0.9)
-    >>> graph.nodes["h"].size, options
-    (4, {'init': 'orthogonal', 'spectral_radius': 0.9})
-    >>> factory.check(["hidden", "spectral_radius", "steps"])
-    >>> factory.check(["hiden"])  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    unroll.models.ModelSpecError: elman:input=2: cannot vary 'hiden' (did you mean 'hidden'?); ...
+    >>> preset_settings("elman:input=2")[:3]
+    ['input_size', 'hidden_size', 'activation']
+    >>> preset_settings("examples/elman.toml")
+    []
     """
+    name, options = _preset_of(spec)
+    if name is None:
+        return []
+    _check_preset_name(name)
+    cell = options.get("cell") if _takes_cell_options(name) else None
+    if cell is not None:
+        _parse_value(name, "cell", cell, "")  # an unknown cell, with a suggestion
+    defaults = _option_defaults(name, cell)
+    return [*defaults, *(a for a, full in OPTION_ALIASES.items() if full in defaults)]
 
-    spec: str
-    init: str = "torch"
-    init_options: tuple[tuple[str, object], ...] = ()
 
-    def _preset(self) -> tuple[str | None, dict]:
-        source = next(s for s in MODEL_SOURCES if s.matches(self.spec))
-        return parse_preset_spec(self.spec) if source.name == "preset" else (None, {})
+def check_preset_values(spec: str, grid: dict) -> None:
+    """Raise :class:`ModelSpecError` for a value of ``grid`` (``{setting: values}``) that a
+    graph setting of ``spec`` cannot take, read as the preset reads it."""
+    name, options = _preset_of(spec)
+    if name is None:
+        return
+    cell = options.get("cell") if _takes_cell_options(name) else None
+    defaults = _option_defaults(name, cell)
+    graph_keys = preset_settings(spec)
+    for key, values in grid.items():
+        if key in graph_keys:
+            full = OPTION_ALIASES.get(key, key)
+            for value in values:
+                _parse_value(name, full, _option_text(value), defaults[full])
 
-    def graph_settings(self) -> list[str]:
-        """The settings that change the graph: the preset's options and their short names."""
-        name, options = self._preset()
-        if name is None:
-            return []
-        _check_preset_name(name)
-        cell = options.get("cell") if _takes_cell_options(name) else None
-        if cell is not None:
-            _parse_value(name, "cell", cell, "")  # an unknown cell, with a suggestion
-        defaults = _option_defaults(name, cell)
-        return [*defaults, *(a for a, full in OPTION_ALIASES.items() if full in defaults)]
 
-    def check(self, names) -> None:
-        """Raise :class:`ModelSpecError` for a setting that nothing takes."""
-        known = [*self.graph_settings(), *_INIT_SETTINGS, "steps"]
-        for name in names:
-            if name not in known:
-                raise ModelSpecError(
-                    f"{self.spec}: cannot vary {name!r}{suggest(name, known)}"
-                    f"; settings: {', '.join(known)}"
-                )
-
-    def check_values(self, grid: dict, carries_params: bool = False) -> None:
-        """Raise :class:`ModelSpecError` for a value a graph setting cannot take (read as
-        the preset reads it), steps that are not positive integers, or for varying how
-        parameters are drawn on a model that carries its own (nothing would change)."""
-        name, options = self._preset()
-        graph_keys = self.graph_settings()
-        if name is not None:
-            cell = options.get("cell") if _takes_cell_options(name) else None
-            defaults = _option_defaults(name, cell)
-            for key, values in grid.items():
-                if key in graph_keys:
-                    full = OPTION_ALIASES.get(key, key)
-                    for value in values:
-                        _parse_value(name, full, _option_text(value), defaults[full])
-        for value in grid.get("steps", ()):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ModelSpecError(f"steps takes positive integers, got {value!r}")
-        drawn = [k for k in grid if k in _INIT_SETTINGS]
-        if carries_params and drawn:
-            raise ModelSpecError(
-                f"{self.spec} carries its own parameters, so varying {drawn[0]!r} (how "
-                "parameters are drawn) would change nothing"
-            )
-
-    def __call__(self, **settings):
-        graph_keys = set(self.graph_settings())
-        self.check(settings)
-        graph_part = {k: v for k, v in settings.items() if k in graph_keys}
-        init_part = {k: v for k, v in settings.items() if k not in graph_keys}
-        if graph_part:
-            name, options = self._preset()
-            model = ModelSpec(build_preset(name, {**options, **graph_part}), label=self.spec)
-        else:
-            model = load_model(self.spec)
-        if model.params is not None:
-            return model.graph, {"params": model.params}
-        scheme = init_part.pop("init", self.init)
-        return model.graph, {"init": scheme, **dict(self.init_options), **init_part}
+def preset_at(spec: str, settings: dict) -> ModelSpec:
+    """The model of ``spec`` with its preset options changed by ``settings``."""
+    name, options = _preset_of(spec)
+    return ModelSpec(build_preset(name, {**options, **settings}), label=spec)
 
 
 # ---- a probe run for diagrams -----------------------------------------------------------

@@ -35,9 +35,19 @@ import numpy as np
 
 from .. import presets
 from ..errors import UnrollError
+from ..files import suggest
 from ..graph import Graph
+from ..init import INIT_OPTIONS
 from ..limits import MAX_GRID_POINTS, MAX_SECONDS, check, check_seconds, estimate_seconds
-from ..models import parse_scalar
+from ..models import (
+    ModelSpec,
+    ModelSpecError,
+    check_preset_values,
+    load_model,
+    parse_scalar,
+    preset_at,
+    preset_settings,
+)
 from .errors import AnalysisError
 from .export import csv_cell, plain, versions
 from .probes import as_spec
@@ -49,6 +59,7 @@ __all__ = [
     "ANALYZE_SETTINGS",
     "CELL_BUILDERS",
     "SCHEMA",
+    "ModelFactory",
     "SweepResult",
     "grid_values",
     "point_error_row",
@@ -134,14 +145,13 @@ def standard_model(
 
     Returns
     -------
-    (Graph, dict)
-        The graph and its init options (``{"init": scheme, ...}``).
+    ModelSpec
 
     Examples
     --------
-    >>> g, opts = standard_model("elman", hidden_size=4, spectral_norm=0.9)
-    >>> g.name, opts
-    ('elman', {'init': 'torch', 'spectral_norm': 0.9})
+    >>> spec = standard_model("elman", hidden_size=4, spectral_norm=0.9)
+    >>> spec.graph.name, spec.init, spec.init_options
+    ('elman', 'torch', {'spectral_norm': 0.9})
     """
     if cell not in CELL_BUILDERS:
         raise AnalysisError(f"unknown cell {cell!r} (known: {', '.join(CELL_BUILDERS)})")
@@ -154,7 +164,80 @@ def standard_model(
         "forget_bias": forget_bias,
         "bias": bias,
     }
-    return graph, {"init": init, **{k: v for k, v in options.items() if v is not None}}
+    return ModelSpec(graph, init, {k: v for k, v in options.items() if v is not None})
+
+
+# init_params' keyword options a sweep may vary, and the scheme itself as ``init``.
+_INIT_SETTINGS = ("init", *INIT_OPTIONS)
+
+
+@dataclass(frozen=True)
+class ModelFactory:
+    """Build a MODEL at one grid point of a sweep; picklable, so sweeps run in processes.
+
+    A setting the preset takes (``hidden``, ``activation``, ...) changes the graph;
+    otherwise a setting :func:`unroll.init_params` takes (``spectral_radius``,
+    ``forget_bias``, ...) or ``init`` (the scheme) changes how parameters are drawn.
+    Calling the factory returns the point's :class:`~unroll.models.ModelSpec`.
+
+    Examples
+    --------
+    >>> factory = ModelFactory("elman:input=2", init="orthogonal")
+    >>> spec = factory(hidden=4, spectral_radius=0.9)
+    >>> spec.graph.nodes["h"].size, spec.init, spec.init_options
+    (4, 'orthogonal', {'spectral_radius': 0.9})
+    >>> factory.check(["hidden", "spectral_radius", "steps"])
+    >>> factory.check(["hiden"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    unroll.models.ModelSpecError: elman:input=2: cannot vary 'hiden' (did you mean 'hidden'?); ...
+    """
+
+    spec: str
+    init: str = "torch"
+    init_options: tuple[tuple[str, object], ...] = ()
+
+    def graph_settings(self) -> list[str]:
+        """The settings that change the graph: the preset's options and their short names."""
+        return preset_settings(self.spec)
+
+    def check(self, names) -> None:
+        """Raise :class:`~unroll.models.ModelSpecError` for a setting that nothing takes."""
+        known = [*self.graph_settings(), *_INIT_SETTINGS, "steps"]
+        for name in names:
+            if name not in known:
+                raise ModelSpecError(
+                    f"{self.spec}: cannot vary {name!r}{suggest(name, known)}"
+                    f"; settings: {', '.join(known)}"
+                )
+
+    def check_values(self, grid: dict, carries_params: bool = False) -> None:
+        """Raise :class:`~unroll.models.ModelSpecError` for a value a graph setting cannot
+        take (read as the preset reads it), steps that are not positive integers, or for
+        varying how parameters are drawn on a model that carries its own."""
+        check_preset_values(self.spec, grid)
+        for value in grid.get("steps", ()):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ModelSpecError(f"steps takes positive integers, got {value!r}")
+        drawn = [k for k in grid if k in _INIT_SETTINGS]
+        if carries_params and drawn:
+            raise ModelSpecError(
+                f"{self.spec} carries its own parameters, so varying {drawn[0]!r} (how "
+                "parameters are drawn) would change nothing"
+            )
+
+    def __call__(self, **settings) -> ModelSpec:
+        graph_keys = set(self.graph_settings())
+        self.check(settings)
+        graph_part = {k: v for k, v in settings.items() if k in graph_keys}
+        init_part = {k: v for k, v in settings.items() if k not in graph_keys}
+        model = preset_at(self.spec, graph_part) if graph_part else load_model(self.spec)
+        if model.params is not None:
+            return model
+        scheme = init_part.pop("init", self.init)
+        return ModelSpec(
+            model.graph, scheme, {**dict(self.init_options), **init_part}, label=self.spec
+        )
 
 
 #: Grid points one task analyzes together: points of one graph run as one ensemble.
