@@ -6,9 +6,9 @@ import sys
 
 import click
 
+from unroll.analysis.probes import probe, probe_loss_instances
 from unroll.limits import check
 from unroll.losses import LOSSES
-from unroll.models import probe, probe_loss_instances
 from unroll.unrolled import unroll
 
 from .grads import data_options, read_given

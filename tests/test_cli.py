@@ -14,8 +14,8 @@ from unroll.cli.main import main
 
 import unroll
 from unroll import presets
+from unroll.analysis.probes import probe
 from unroll.files import ModelFileError, load_toml, to_toml
-from unroll.models import probe
 from unroll.unrolled import unroll as unroll_graph
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -10,6 +10,7 @@ import pytest
 
 import unroll
 from unroll import presets
+from unroll.analysis.probes import probe
 from unroll.analysis.sweep import ModelFactory
 from unroll.files import ModelFileError, to_toml
 from unroll.models import (
@@ -20,7 +21,6 @@ from unroll.models import (
     load_model,
     parse_preset_spec,
     preset_catalog,
-    probe,
 )
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -273,3 +273,10 @@ def test_a_preset_spec_may_say_how_to_draw_its_parameters():
     assert (load_model("lstm").init, load_model("lstm").init_options) == (None, {})
     with pytest.raises(ModelSpecError, match="option 'spectral_norm' takes a number, got 'x'"):
         load_model("elman:spectral_norm=x")
+
+
+def test_probe_draws_parameters_as_the_spec_says():
+    _, plain = probe("lstm:hidden=3", steps=2)
+    _, biased = probe("lstm:hidden=3,forget_bias=3", steps=2)
+    np.testing.assert_array_equal(biased.values[("f", 0)] > 0.9, True)  # sigma(3) = 0.95
+    assert not np.all(plain.values[("f", 0)] > 0.9)

@@ -242,9 +242,10 @@ def test_cli_render_draws_the_norms_grads_reports(saved, loss):
 
 
 def test_probe_on_given_data_is_the_grads_run(saved):
+    from unroll.analysis.probes import probe
     from unroll.analysis.stepnorms import step_grad_norms
     from unroll.datafiles import load_data
-    from unroll.models import load_model, probe
+    from unroll.models import load_model
 
     folder, expected = saved
     model = load_model(str(folder / "model.pt"))

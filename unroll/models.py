@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import BPTTResult, bptt, check_memory
 from .errors import UnrollError
 from .files import load_toml, suggest
 from .graph import Graph
@@ -38,7 +37,6 @@ from .init import INIT_OPTIONS, init_params
 from .limits import MAX_GRAPH_NODES, MAX_PARAM_BYTES, check_graph_size, extrapolate
 from .ops import ACTIVATIONS
 from .presets import CELLS, PRESETS, preset_options
-from .unrolled import DEFAULT_MAX_NODES, Unrolled, unroll
 
 __all__ = [
     "MODEL_SOURCES",
@@ -58,8 +56,6 @@ __all__ = [
     "preset_at",
     "preset_catalog",
     "preset_settings",
-    "probe",
-    "probe_loss_instances",
 ]
 
 
@@ -761,101 +757,3 @@ def preset_at(spec: str, settings: dict) -> ModelSpec:
     """The model of ``spec`` with its preset options changed by ``settings``."""
     name, options = _preset_of(spec)
     return ModelSpec(build_preset(name, {**options, **settings}), label=spec)
-
-
-# ---- a probe run for diagrams -----------------------------------------------------------
-
-
-def probe(
-    model: str | Graph | ModelSpec,
-    steps: int,
-    *,
-    seed: int = 0,
-    mode: str = "synced",
-    batch: int = 1,
-    max_nodes: int | None = DEFAULT_MAX_NODES,
-    max_memory: int | str | None = "auto",
-    loss: str | None = None,
-    encoder_steps: int | None = None,
-    data=None,
-) -> tuple[Unrolled, BPTTResult]:
-    """Unroll a model and run BPTT once, to show values and gradients on a diagram.
-
-    Parameters come from the model when it carries them, else
-    ``init_params(graph, seed)``; inputs are standard normal (seeded by ``seed``), or
-    ``data`` (a :class:`~unroll.analysis.probes.GivenData`, as
-    :func:`unroll.datafiles.load_data` reads it): its sequences set the steps and the
-    batch, its targets (if any) those of ``loss``. Without
-    ``loss`` the cotangent is ones on the output nodes at the last loss step (the
-    instances :func:`probe_loss_instances` names); with ``loss`` (``"sum"``, ``"mse"``,
-    ``"xent"``) that loss on the outputs at every loss step of the mode, against seeded
-    targets (standard normal for ``mse``, uniform classes for ``xent``). ``max_nodes`` and
-    ``max_memory`` are the size limits of :func:`unroll.unroll` and :func:`unroll.bptt`.
-
-    Returns
-    -------
-    (Unrolled, BPTTResult)
-
-    Examples
-    --------
-    >>> u, r = probe("neuron", steps=3)
-    >>> sorted(r.param_grads)
-    ['W_hh', 'W_ih', 'b_hh', 'b_ih']
-    >>> r.log10_grad_norms("h").shape
-    (3,)
-    >>> round(probe("neuron", steps=3, loss="mse")[1].loss, 4) > 0
-    True
-    """
-    model = load_model(model)
-    if data is not None:
-        steps, batch = data.steps, data.batch
-    unrolled = unroll(model.graph, steps, mode, encoder_steps, max_nodes=max_nodes)
-    check_memory(unrolled, batch, max_memory=max_memory)  # before drawing parameters
-    graph = unrolled.graph
-    params = model.params if model.params is not None else init_params(graph, seed)
-    rng = np.random.default_rng(seed)
-    inputs = (
-        data.inputs
-        if data is not None
-        else {
-            name: rng.normal(size=(len(unrolled.input_steps(name)), batch, graph.nodes[name].size))
-            for name in graph.input_nodes()
-        }
-    )
-    if loss is not None:
-        given = data is not None and data.targets is not None
-        targets = data.targets if given else _probe_targets(unrolled, loss, batch, rng)
-        return unrolled, bptt(
-            unrolled, params, inputs, loss=loss, targets=targets, max_memory=max_memory
-        )
-    cotangents = {
-        inst: np.ones((batch, graph.nodes[inst[0]].size)) for inst in probe_loss_instances(unrolled)
-    }
-    return unrolled, bptt(unrolled, params, inputs, cotangents, max_memory=max_memory)
-
-
-def probe_loss_instances(unrolled: Unrolled) -> list[tuple[str, int]]:
-    """The output instances :func:`probe`'s default cotangent sits on: every output node
-    at the last loss step of the sequence mode.
-
-    Examples
-    --------
-    >>> from unroll import presets, unroll
-    >>> probe_loss_instances(unroll(presets.elman(output_size=2), 4, mode="many-to-one"))
-    [('y', 3)]
-    """
-    last = max(unrolled.loss_steps)
-    return [(name, last) for name in unrolled.graph.output_nodes()]
-
-
-def _probe_targets(unrolled: Unrolled, loss: str, batch: int, rng):
-    """Seeded targets for ``loss`` at the mode's loss instances (None where none needed)."""
-    from .losses import LOSSES
-
-    if loss in LOSSES and not LOSSES[loss].needs_targets:
-        return None
-    k = len(unrolled.loss_instances)
-    size = unrolled.graph.nodes[unrolled.loss_instances[0][0]].size if k else 1
-    if loss == "xent":
-        return rng.integers(0, size, size=(k, batch))
-    return rng.normal(size=(k, batch, size))

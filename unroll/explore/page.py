@@ -232,7 +232,7 @@ def explore(
         How the diagrams are drawn, as in :func:`unroll.render`; long sequences are elided
         unless ``full``, and every step's norms still reach the plot.
     **limits
-        ``max_nodes`` and ``max_memory`` of :func:`unroll.models.probe`.
+        ``max_nodes`` and ``max_memory`` of :func:`unroll.analysis.probes.probe`.
 
     Returns
     -------

@@ -15,9 +15,10 @@ from functools import cached_property
 
 import numpy as np
 
+from ..analysis.probes import probe, probe_loss_instances
 from ..engine import BPTTResult
 from ..errors import UnrollError
-from ..models import load_model, probe, probe_loss_instances
+from ..models import load_model
 
 __all__ = [
     "COLOUR_MAP",
