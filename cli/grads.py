@@ -115,7 +115,7 @@ def grads(model, mode, encoder_steps, json_out, csv_out, **data):
     """Print ||dL/ds_t|| of every state node at every step of one run of MODEL on --inputs.
 
     A model with its own weights (rnn.pt, model.keras, model.onnx, a TOML file
-    with weights) runs with them; a preset with the torch init of seed 0.
+    with weights) runs with them; a preset with its init (torch unless it says) of seed 0.
     Without --targets the loss is the sum of the outputs (dL/dy = 1).
 
     \b
@@ -124,10 +124,9 @@ def grads(model, mode, encoder_steps, json_out, csv_out, **data):
       unroll grads model.pt --inputs x.csv --mode many-to-one --json -
     """
     from unroll.analysis.stepnorms import step_grad_norms
-    from unroll.init import init_params
 
     _, given = read_given(model, data, "sum")
-    params = model.params if model.params is not None else init_params(model.graph, seed=0)
+    params = model.params_for(seed=0)  # its own weights, or drawn as the spec says
     norms = step_grad_norms(model.graph, params, given, mode=mode, encoder_steps=encoder_steps)
     echo_and_write(norms.table(), norms, json_out, csv_out)
 
