@@ -8,7 +8,7 @@ To add a concept, add a row.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import diagrams, flow, imported, plots
@@ -25,7 +25,7 @@ class Entry:
     name: str
     title: str
     caption: str
-    draw: Callable[[bool], list[Picture]]
+    draw: Callable[[bool], Sequence[Picture]]
     side_by_side: bool = False
 
 
