@@ -220,8 +220,8 @@ _ROWS = [
         "slopes: the sigmoid (slope at most 1/4) loses more than half a decade at every layer "
         "and leaves the first layer some twelve decades below the last; ReLU with He's init "
         "(N(0, 2/n), made for it) keeps the gradient flat across all 20 layers; tanh with "
-        "Glorot's init loses only a little (×0.98 per layer). The RNN falls like a deep net does, because unrolled it "
-        "is one: 20 layers that share a single W_hh.",
+        "Glorot's init loses only a little (×0.98 per layer). The RNN falls like a deep net "
+        "does, because unrolled it is one: 20 layers that share a single W_hh.",
         plots.depth_and_time,
     ),
     Entry(
