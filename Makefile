@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= out
 
-.PHONY: demo test lint format bench gallery dot clean
+.PHONY: demo test lint typecheck format bench gallery dot clean
 
 demo: $(STAMP) dot
 	@mkdir -p $(OUT)
@@ -24,6 +24,10 @@ test: $(STAMP) dot
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy as configured in pyproject.toml: unroll and cli, strict on the core modules.
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -99,7 +99,8 @@ class _Failure(click.ClickException):
 
     def __init__(self, message: str, code: int):
         super().__init__(message)
-        self.exit_code = code
+        # click declares exit_code a ClassVar; this one exception carries its own code
+        self.exit_code = code  # type: ignore[misc]
 
 
 def failure(error: BaseException, command: click.Command | None) -> click.ClickException:

@@ -8,32 +8,42 @@ directional derivative the engine's gradients give.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from .engine import bptt
-from .unrolled import Unrolled
+from .engine import BPTTResult, bptt
+from .unrolled import Instance, Unrolled
+
+#: Initial states as :func:`unroll.bptt` takes them: by boundary instance or by node name.
+States = Mapping[str | Instance, np.ndarray]
 
 __all__ = ["check_grads", "directional_error"]
 
 
-def _loss(unrolled, params, inputs, cotangents, initial_states) -> float:
+def _loss(
+    unrolled: Unrolled,
+    params: Mapping[str, np.ndarray],
+    inputs: Mapping[str, np.ndarray],
+    cotangents: Mapping[Instance, np.ndarray],
+    initial_states: States | None,
+) -> float:
     r = bptt(unrolled, params, inputs, {}, initial_states=initial_states, input_grads=False)
     return float(sum(np.vdot(c, r.values[k]) for k, c in cotangents.items()))
 
 
-def _stencil(f, h: float) -> float:
+def _stencil(f: Callable[[float], float], h: float) -> float:
     """d/de f(e) at 0, error O(h**4)."""
     return (8.0 * (f(h) - f(-h)) - (f(2 * h) - f(-2 * h))) / (12.0 * h)
 
 
 def directional_error(
     unrolled: Unrolled,
-    params,
-    inputs,
-    cotangents,
-    initial_states=None,
+    params: Mapping[str, np.ndarray],
+    inputs: Mapping[str, np.ndarray],
+    cotangents: Mapping[Instance, np.ndarray],
+    initial_states: States | None = None,
     *,
     seed: int = 0,
     step: float = 1e-3,
@@ -48,10 +58,9 @@ def directional_error(
     d_params = {k: rng.normal(size=np.shape(v)) for k, v in params.items()}
     d_inputs = {k: rng.normal(size=np.shape(v)) for k, v in inputs.items()}
     d_states = {k: rng.normal(size=np.shape(v)) for k, v in states.items()}
-    norm = np.sqrt(
-        sum(float(np.vdot(d, d)) for part in (d_params, d_inputs, d_states) for d in part.values())
-    )
-    for part in (d_params, d_inputs, d_states):  # a unit direction keeps the stencil exact
+    parts: tuple[dict[Any, np.ndarray], ...] = (d_params, d_inputs, d_states)
+    norm = np.sqrt(sum(float(np.vdot(d, d)) for part in parts for d in part.values()))
+    for part in parts:  # a unit direction keeps the stencil exact
         for k in part:
             part[k] /= norm
     r = bptt(unrolled, params, inputs, cotangents, initial_states=states or None)
@@ -63,7 +72,7 @@ def directional_error(
     for key, d in d_states.items():
         analytic += _state_grad_dot(unrolled, r, key, d)
 
-    def moved(e):
+    def moved(e: float) -> float:
         return _loss(
             unrolled,
             {k: v + e * d_params[k] for k, v in params.items()},
@@ -76,7 +85,7 @@ def directional_error(
     return abs(numeric - analytic) / max(abs(numeric), abs(analytic), 1e-300)
 
 
-def _state_grad_dot(unrolled, r, key, d) -> float:
+def _state_grad_dot(unrolled: Unrolled, r: BPTTResult, key: str | Instance, d: np.ndarray) -> float:
     keys = [key] if isinstance(key, tuple) else [b for b in unrolled.boundary if b[0] == key]
     return sum(
         float(np.vdot(r.node_grads[k], np.broadcast_to(d, r.node_grads[k].shape))) for k in keys
@@ -85,10 +94,10 @@ def _state_grad_dot(unrolled, r, key, d) -> float:
 
 def check_grads(
     unrolled: Unrolled,
-    params: Mapping,
-    inputs: Mapping,
-    cotangents: Mapping,
-    initial_states=None,
+    params: Mapping[str, np.ndarray],
+    inputs: Mapping[str, np.ndarray],
+    cotangents: Mapping[Instance, np.ndarray],
+    initial_states: States | None = None,
     *,
     directions: int = 3,
     seed: int = 0,

@@ -23,7 +23,7 @@ class DataFileError(InputError):
     """A data file that cannot be read or does not fit the model; the message names the file."""
 
 
-def _read_npy(path: Path):
+def _read_npy(path: Path) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
@@ -66,7 +66,7 @@ def _is_numeric_row(line: str) -> bool:
 
 
 #: The readers by file suffix: each returns an array or ``{name: array}``.
-READERS: dict[str, Callable[[Path], object]] = {
+READERS: dict[str, Callable[[Path], np.ndarray | dict[str, np.ndarray]]] = {
     ".npy": _read_npy,
     ".npz": _read_npz,
     ".csv": _read_csv,

@@ -1,6 +1,7 @@
 """The exceptions unroll raises for input it cannot accept, and the warning it gives."""
 
 import re
+from collections.abc import Iterable
 
 __all__ = [
     "MAX_MESSAGE",
@@ -29,7 +30,7 @@ class UnrollError(ValueError):
 
     exit_code = 2
 
-    def __init__(self, *args):
+    def __init__(self, *args: object) -> None:
         if len(args) == 1 and isinstance(args[0], str):
             args = (_one_line(args[0]),)
         super().__init__(*args)
@@ -56,11 +57,15 @@ class LimitError(InputError):
     command line can name its own option instead (``--force``).
     """
 
-    def __init__(self, problem: str, option: str):
+    def __init__(self, problem: str, option: str) -> None:
         self.problem, self.option = problem, option
         super().__init__(f"{problem}; pass {option} to lift the limit")
 
-    def __reduce__(self):  # picklable, so a sweep's worker process can raise it
+    def __reduce__(
+        self,
+    ) -> tuple[
+        type["LimitError"], tuple[str, str]
+    ]:  # picklable, so a sweep's worker process can raise it
         return type(self), (self.problem, self.option)
 
 
@@ -74,7 +79,7 @@ class UnrollWarning(UserWarning):
     """Something unroll accepted but that is likely not what was meant (one line)."""
 
 
-def format_shape(shape) -> str:
+def format_shape(shape: Iterable[object]) -> str:
     """A shape as error messages write it.
 
     Examples

@@ -41,7 +41,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 import networkx as nx
 import numpy as np
@@ -333,7 +333,7 @@ class _Reader:
         self.graph = Graph(doc.get("name", default_name))
         self.edge_lines: list[int | None] = []
 
-    def fail(self, message: str, line: int | None = None):
+    def fail(self, message: str, line: int | None = None) -> NoReturn:
         raise ModelFileError(message, self.path, line)
 
     def read(self) -> ModelFile:

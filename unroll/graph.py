@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, NoReturn, TypeVar
 
 import networkx as nx
 
@@ -72,14 +74,14 @@ def _delay_suffix(delay: int) -> str:
     return "" if delay == 0 else f" @ t{-delay:+d}"
 
 
-class _EdgeList(list):
+class _EdgeList(list[Any]):
     """A list of edges that counts its changes, so :meth:`Graph.in_edges` can keep an index;
     a frozen graph's list refuses them."""
 
     version = 0
     owner: str | None = None  # the name of the frozen graph holding this list
 
-    def _changed(self):
+    def _changed(self) -> None:
         if self.owner is not None:
             _refuse_edit(self.owner)
         self.version += 1
@@ -88,19 +90,19 @@ class _EdgeList(list):
 class _FrozenList(_EdgeList):
     """A frozen graph's list of outputs or edges."""
 
-    def __init__(self, items, owner: str):
+    def __init__(self, items: Iterable[Any], owner: str) -> None:
         super().__init__(items)
         self.owner = owner
 
 
-class _FrozenNodes(dict):
+class _FrozenNodes(dict[str, Node]):
     """A frozen graph's nodes: reading as a dict, refusing every change."""
 
-    def __init__(self, nodes, owner: str):
+    def __init__(self, nodes: Mapping[str, Node], owner: str) -> None:
         super().__init__(nodes)
         self.owner = owner
 
-    def _refuse(self, *args, **kwargs):
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
         _refuse_edit(self.owner)
 
 
@@ -109,15 +111,15 @@ for _method in ("__setitem__", "__delitem__", "clear", "pop", "popitem", "setdef
 _FrozenNodes.__ior__ = _FrozenNodes._refuse  # type: ignore[method-assign,assignment]
 
 
-def _refuse_edit(name: str):
+def _refuse_edit(name: str) -> NoReturn:
     raise GraphError(
         f"graph {name!r} is frozen: it is the graph of an unrolled graph; "
         "edit a copy (graph.copy()) and unroll that"
     )
 
 
-def _counting(method):
-    def changed(self, *args, **kwargs):
+def _counting(method: Callable[..., Any]) -> Callable[..., Any]:
+    def changed(self: _EdgeList, *args: Any, **kwargs: Any) -> Any:
         self._changed()
         return method(self, *args, **kwargs)
 
@@ -160,10 +162,10 @@ class Graph:
     edges: list[Edge] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.edges = _EdgeList(self.edges)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         if isinstance(self.__dict__.get("nodes"), _FrozenNodes):
             _refuse_edit(self.name)
         super().__setattr__(name, value)
@@ -208,9 +210,9 @@ class Graph:
         size: int,
         *,
         activation: str | None = None,
-        biases=(),
+        biases: str | Iterable[str] = (),
         gate: str | None = None,
-        params=None,
+        params: dict[str, str] | Iterable[str] | None = None,
         init: str | None = None,
     ) -> str:
         """Add a node of any kind and return its name; errors name the node.
@@ -255,7 +257,12 @@ class Graph:
         return self.add_node(name, "input", size)
 
     def layer(
-        self, name: str, size: int, activation: str = "identity", biases=(), gate: str | None = None
+        self,
+        name: str,
+        size: int,
+        activation: str = "identity",
+        biases: str | Iterable[str] = (),
+        gate: str | None = None,
     ) -> str:
         """Add ``act(sum of incoming edges + biases)``; weights sit on the edges."""
         return self.add_node(name, "layer", size, activation=activation, biases=biases, gate=gate)
@@ -272,7 +279,9 @@ class Graph:
         """Add ``1 - x`` of the single incoming edge."""
         return self.add_node(name, "one_minus", size)
 
-    def scale(self, name: str, size: int, weight: str | None = None, init=None) -> str:
+    def scale(
+        self, name: str, size: int, weight: str | None = None, init: str | None = None
+    ) -> str:
         """Add ``w ⊙ x`` of the single incoming edge: ``weight`` names the per-unit vector
         ``w`` (default ``w_<name>``); the same name on two scale nodes ties them."""
         return self.add_node(
@@ -283,7 +292,7 @@ class Graph:
         """Add the incoming edges' values joined end to end, in declaration order."""
         return self.add_node(name, "concat", size)
 
-    def edge(self, source: str, target: str, delay: int = 0, weight: str | None = None):
+    def edge(self, source: str, target: str, delay: int = 0, weight: str | None = None) -> None:
         """Connect ``source -> target``; ``target`` at t reads ``source`` at ``t - delay``."""
         for end in (source, target):
             if not isinstance(end, str):
@@ -344,7 +353,7 @@ class Graph:
     def params(self) -> dict[str, tuple[int, ...]]:
         """Every parameter name with its shape, sorted by name (validates first)."""
         self.validate()
-        shapes = {}
+        shapes: dict[str, tuple[int, ...]] = {}
         for e in self.edges:
             if e.weight is not None:
                 shapes[e.weight] = (self.nodes[e.target].size, self.nodes[e.source].size)
@@ -583,10 +592,13 @@ class Graph:
             return f"input of size {node.size}"
         return "= " + node.op.equation(node, reads, list(node.params))
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
+    def _repr_mimebundle_(
+        self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+    ) -> dict[str, Any]:
         from .render import render
 
-        return render(self)._repr_mimebundle_(include=include, exclude=exclude)
+        bundle: dict[str, Any] = render(self)._repr_mimebundle_(include=include, exclude=exclude)
+        return bundle
 
 
 def _read_text(e: Edge) -> str:
@@ -596,39 +608,42 @@ def _read_text(e: Edge) -> str:
     return f"{e.weight} {read}" if e.weight else read
 
 
-def _param_names(node: str, row: ops.Op, params) -> tuple[str, ...]:
+def _param_names(
+    node: str, row: ops.Op, params: dict[str, str] | Iterable[str] | None
+) -> tuple[str, ...]:
     """The checked names of a node's op parameters (the row's defaults where not given)."""
     if params is not None and not row.params:
         raise GraphError(f"node {node!r}: {row.kind} nodes take no parameters, got {params!r}")
-    if isinstance(params, str):
-        params = [params]
-    if params is not None and not isinstance(params, dict):
+    given: dict[str, str] | list[str] | None
+    if params is None or isinstance(params, dict):
+        given = params
+    else:
         try:
-            params = list(params)
+            given = [params] if isinstance(params, str) else list(params)
         except TypeError:
             raise GraphError(
                 f"node {node!r}: params must be a list or table of names, got {params!r}"
             ) from None
-        if len(params) != len(row.params):
+        if len(given) != len(row.params):
             raise GraphError(
                 f"node {node!r}: {row.kind} takes {len(row.params)} parameter(s) "
-                f"({', '.join(p.role for p in row.params)}), got {len(params)}"
+                f"({', '.join(p.role for p in row.params)}), got {len(given)}"
             )
-    if isinstance(params, dict):
+    if isinstance(given, dict):
         roles = {p.role for p in row.params}
-        for role in params:
+        for role in given:
             if role not in roles:
                 raise GraphError(
                     f"node {node!r}: {row.kind} has no parameter {role!r} "
                     f"(it has: {', '.join(sorted(roles))})"
                 )
-    names = row.param_names(node, params)
+    names = row.param_names(node, given)
     for name in names:
         _check_name(name, "parameter")
     return names
 
 
-def _bias_names(node: str, biases) -> tuple[str, ...]:
+def _bias_names(node: str, biases: str | Iterable[str]) -> tuple[str, ...]:
     """``biases`` (a name or an iterable of names) as a tuple of checked names."""
     if isinstance(biases, str):
         biases = [biases]
@@ -643,7 +658,10 @@ def _bias_names(node: str, biases) -> tuple[str, ...]:
     return names
 
 
-def topological_order(items: list, pairs) -> list:
+_Item = TypeVar("_Item", bound=Hashable)
+
+
+def topological_order(items: Sequence[_Item], pairs: Iterable[tuple[_Item, _Item]]) -> list[_Item]:
     """Kahn's algorithm, iterative; among the ready items the one listed first goes first.
 
     Items in a cycle are left out (callers validate acyclicity first).
@@ -655,13 +673,13 @@ def topological_order(items: list, pairs) -> list:
     """
     rank = {item: i for i, item in enumerate(items)}
     waiting = dict.fromkeys(items, 0)
-    after: dict = {item: [] for item in items}
+    after: dict[_Item, list[_Item]] = {item: [] for item in items}
     for source, target in pairs:
         waiting[target] += 1
         after[source].append(target)
     ready = [(rank[item], item) for item, k in waiting.items() if k == 0]
     heapq.heapify(ready)
-    order = []
+    order: list[_Item] = []
     while ready:
         _, item = heapq.heappop(ready)
         order.append(item)
@@ -672,7 +690,7 @@ def topological_order(items: list, pairs) -> list:
     return order
 
 
-def _check_name(name, what: str) -> None:
+def _check_name(name: object, what: str) -> None:
     if not is_name(name):
         raise GraphError(
             f"{what} name {name!r} must be a letter or _ followed by letters, digits or _ "
@@ -680,7 +698,7 @@ def _check_name(name, what: str) -> None:
         )
 
 
-def _fmt(shape) -> str:
+def _fmt(shape: Iterable[int]) -> str:
     return "x".join(str(s) for s in shape)
 
 
@@ -735,7 +753,7 @@ def find_algebraic_loop(graph: Graph, budget: int | None = LOOP_CHECK_BUDGET) ->
             if cycle:
                 return _walk_text(_rotate(cycle, index))
             continue
-        nodes = sorted({e.source for e in edges}, key=index.get)
+        nodes = sorted({e.source for e in edges}, key=index.__getitem__)
         work = _Budget(budget, len(nodes), len(edges))
         nonpos = _negative_cycle(nodes, edges, lambda e: big * e.delay - 1, work)
         nonneg = _negative_cycle(nodes, edges, lambda e: -big * e.delay - 1, work)
@@ -744,14 +762,16 @@ def find_algebraic_loop(graph: Graph, budget: int | None = LOOP_CHECK_BUDGET) ->
     return None
 
 
-def _strongly_connected_parts(graph: Graph, index: dict) -> list[list[str]]:
+def _strongly_connected_parts(graph: Graph, index: dict[str, int]) -> list[list[str]]:
     """Tarjan's strongly connected parts, iteratively, in a deterministic order."""
     after: dict[str, list[str]] = {n: [] for n in graph.nodes}
     for e in graph.edges:
         after[e.source].append(e.target)
     order: dict[str, int] = {}
     low: dict[str, int] = {}
-    stack, on_stack, parts = [], set(), []
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    parts: list[list[str]] = []
     for root in graph.nodes:
         if root in order:
             continue
@@ -778,20 +798,20 @@ def _strongly_connected_parts(graph: Graph, index: dict) -> list[list[str]]:
                     part.append(w)
                     if w == v:
                         break
-                parts.append(sorted(part, key=index.get))
+                parts.append(sorted(part, key=index.__getitem__))
             if work:
                 parent = work[-1][0]
                 low[parent] = min(low[parent], low[v])
     return sorted(parts, key=lambda p: index[p[0]])
 
 
-def _cycle_of(edges: list[Edge], index: dict) -> list[Edge] | None:
+def _cycle_of(edges: list[Edge], index: dict[str, int]) -> list[Edge] | None:
     """The edges of a cycle among ``edges`` (iterative depth-first search), or None."""
     after: dict[str, list[Edge]] = {}
     for e in edges:
         after.setdefault(e.source, []).append(e)
     state: dict[str, int] = {}  # 1 on the current path, 2 done
-    for root in sorted(after, key=index.get):
+    for root in sorted(after, key=index.__getitem__):
         if root in state:
             continue
         state[root] = 1
@@ -823,7 +843,7 @@ def _cycle_of(edges: list[Edge], index: dict) -> list[Edge] | None:
 class _Budget:
     """Counts Bellman-Ford's edge relaxations against a limit."""
 
-    def __init__(self, limit: int | None, nodes: int, edges: int):
+    def __init__(self, limit: int | None, nodes: int, edges: int) -> None:
         self.limit, self.nodes, self.edges, self.spent = limit, nodes, edges, 0
 
     def spend(self, n: int) -> None:
@@ -837,11 +857,13 @@ class _Budget:
             )
 
 
-def _negative_cycle(nodes, edges, weight, work: _Budget):
+def _negative_cycle(
+    nodes: list[str], edges: list[Edge], weight: Callable[[Edge], int], work: _Budget
+) -> list[Edge] | None:
     """Bellman-Ford from a virtual source; return the edges of a negative cycle or None."""
     dist = dict.fromkeys(nodes, 0)
-    pred = dict.fromkeys(nodes)
-    changed = None
+    pred: dict[str, Edge] = {}
+    changed: str | None = None
     for _ in range(len(nodes)):
         work.spend(len(edges))
         changed = None
@@ -851,6 +873,8 @@ def _negative_cycle(nodes, edges, weight, work: _Budget):
                 dist[e.target], pred[e.target], changed = d, e, e.target
         if changed is None:
             return None
+    if changed is None:  # no nodes: no cycle
+        return None
     v = changed
     for _ in range(len(nodes)):
         v = pred[v].source
@@ -864,12 +888,12 @@ def _negative_cycle(nodes, edges, weight, work: _Budget):
     return cycle[::-1]
 
 
-def _rotate(cycle, index):
+def _rotate(cycle: list[Edge], index: dict[str, int]) -> list[Edge]:
     start = min(range(len(cycle)), key=lambda i: index[cycle[i].source])
     return cycle[start:] + cycle[:start]
 
 
-def _walk_text(walk) -> str:
+def _walk_text(walk: list[Edge]) -> str:
     names = [walk[0].source] + [e.target for e in walk]
     if len(walk) > 12:  # a long ring: its ends and its length
         names = [*names[:4], "...", *names[-3:]]
@@ -880,7 +904,7 @@ def _walk_text(walk) -> str:
     return text
 
 
-def _describe_loop(nonpos, nonneg, index) -> str:
+def _describe_loop(nonpos: list[Edge], nonneg: list[Edge], index: dict[str, int]) -> str:
     for cycle in (nonpos, nonneg):
         if sum(e.delay for e in cycle) == 0:
             return _walk_text(_rotate(cycle, index))
@@ -888,7 +912,7 @@ def _describe_loop(nonpos, nonneg, index) -> str:
     g = math.gcd(n, p)
     shared = {e.source for e in nonpos} & {e.source for e in nonneg}
     if shared and (n + p) // g <= 12:
-        v = min(shared, key=index.get)
+        v = min(shared, key=index.__getitem__)
         neg = _rotate_to(nonpos, v)
         pos = _rotate_to(nonneg, v)
         return _walk_text(pos * (n // g) + neg * (p // g))
@@ -899,10 +923,10 @@ def _describe_loop(nonpos, nonneg, index) -> str:
     )
 
 
-def _rotate_to(cycle, v):
+def _rotate_to(cycle: list[Edge], v: str) -> list[Edge]:
     i = next(i for i, e in enumerate(cycle) if e.source == v)
     return cycle[i:] + cycle[:i]
 
 
-def _cycle_text(cycle) -> str:
+def _cycle_text(cycle: list[Edge]) -> str:
     return " -> ".join([cycle[0].source] + [e.target for e in cycle])

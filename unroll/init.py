@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import inspect
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .errors import InputError
 from .graph import Graph
@@ -30,38 +31,50 @@ class Scheme:
     doc: str
 
 
-def _torch_uniform(rng, shape, recurrent=False):
+def _torch_uniform(
+    rng: np.random.Generator, shape: tuple[int, ...], recurrent: bool = False
+) -> np.ndarray:
     bound = 1.0 / np.sqrt(shape[0])
     return rng.uniform(-bound, bound, size=shape)
 
 
-def _glorot(rng, shape, recurrent=False):
+def _glorot(
+    rng: np.random.Generator, shape: tuple[int, int], recurrent: bool = False
+) -> np.ndarray:
     bound = np.sqrt(6.0 / (shape[0] + shape[1]))
     return rng.uniform(-bound, bound, size=shape)
 
 
-def _lecun_normal(rng, shape, recurrent=False):
+def _lecun_normal(
+    rng: np.random.Generator, shape: tuple[int, int], recurrent: bool = False
+) -> np.ndarray:
     return rng.normal(0.0, 1.0 / np.sqrt(shape[1]), size=shape)
 
 
-def _he_normal(rng, shape, recurrent=False):
+def _he_normal(
+    rng: np.random.Generator, shape: tuple[int, int], recurrent: bool = False
+) -> np.ndarray:
     return rng.normal(0.0, np.sqrt(2.0 / shape[1]), size=shape)
 
 
-def _orthogonal(rng, shape, recurrent=False):
+def _orthogonal(
+    rng: np.random.Generator, shape: tuple[int, int], recurrent: bool = False
+) -> np.ndarray:
     if not recurrent or shape[0] != shape[1]:
         return _glorot(rng, shape)
     q, r = np.linalg.qr(rng.normal(size=shape))
     return q * np.sign(np.diag(r))
 
 
-def _identity(rng, shape, recurrent=False):
+def _identity(
+    rng: np.random.Generator, shape: tuple[int, int], recurrent: bool = False
+) -> np.ndarray:
     if recurrent and shape[0] == shape[1]:
         return np.eye(shape[0])
     return rng.normal(0.0, 0.001, size=shape)
 
 
-def _zeros(rng, n):
+def _zeros(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.zeros(n)
 
 
@@ -107,7 +120,7 @@ def init_params(
     spectral_norm: float | None = None,
     forget_bias: float | None = None,
     bias: float | None = None,
-    dtype=np.float64,
+    dtype: DTypeLike = np.float64,
 ) -> dict[str, np.ndarray]:
     """Draw every parameter of ``graph``; return ``{name: array}`` sorted by name.
 
@@ -149,7 +162,7 @@ def init_params(
     >>> round(float(np.linalg.norm(p["W_hh"], 2)), 12)
     0.5
     """
-    options = {
+    options: dict[str, float | None] = {
         "spectral_radius": spectral_radius,
         "spectral_norm": spectral_norm,
         "forget_bias": forget_bias,
@@ -172,7 +185,7 @@ def _draw(graph: Graph, seed: int, scheme: str, bias: float | None) -> dict[str,
     """Every parameter as the scheme draws it for ``seed``, before any rescaling."""
     rule = SCHEMES[scheme]
     recurrent = set(graph.recurrent_weights())
-    params = {}
+    params: dict[str, np.ndarray] = {}
     declared = graph.op_params()
     for name, shape in graph.params().items():
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
@@ -186,7 +199,7 @@ def _draw(graph: Graph, seed: int, scheme: str, bias: float | None) -> dict[str,
     return params
 
 
-def _check_arguments(graph, seed, scheme, *options) -> None:
+def _check_arguments(graph: object, seed: object, scheme: object, *options: object) -> None:
     if not isinstance(graph, Graph):
         raise InputError(f"init_params takes an unroll.Graph, got {type(graph).__name__}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -207,24 +220,28 @@ def _check_arguments(graph, seed, scheme, *options) -> None:
             raise InputError(f"{name} must not be negative, got {value!r}")
 
 
-def _rescale(w: np.ndarray, radius: float | None, norm: float | None, current=None) -> None:
+def _rescale(
+    w: np.ndarray, radius: float | None, norm: float | None, current: float | None = None
+) -> None:
     """Scale ``w`` in place to spectral ``radius`` or ``norm``; ``current`` is its measure,
     where the caller knows it already (:func:`_spectral_measure`)."""
-    if w.shape[0] != w.shape[1] or (radius is None and norm is None):
+    target = radius if radius is not None else norm
+    if w.shape[0] != w.shape[1] or target is None:
         return
     if current is None:
         current = _spectral_measure(w, radius is not None)
-    target = radius if radius is not None else norm
     if current > 0:
         w *= target / current
 
 
 def _spectral_measure(w: np.ndarray, radius: bool) -> float:
     """The largest absolute eigenvalue of ``w`` (``radius``), else its largest singular value."""
-    return np.max(np.abs(np.linalg.eigvals(w))) if radius else np.linalg.norm(w, 2)
+    return float(np.max(np.abs(np.linalg.eigvals(w))) if radius else np.linalg.norm(w, 2))
 
 
-def init_params_many(graph: Graph, draws: list[tuple[int, str, dict]]) -> list[dict]:
+def init_params_many(
+    graph: Graph, draws: list[tuple[int, str, Mapping[str, float | None]]]
+) -> list[dict[str, np.ndarray]]:
     """:func:`init_params` of each ``(seed, scheme, options)`` in ``draws`` (float64).
 
     Equal to calling :func:`init_params` once per draw, but each seed is drawn once and each
@@ -242,8 +259,8 @@ def init_params_many(graph: Graph, draws: list[tuple[int, str, dict]]) -> list[d
     >>> bool(np.array_equal(b["W_hh"], init_params(g, 0, spectral_radius=2.0)["W_hh"]))
     True
     """
-    bases: dict = {}
-    measures: dict = {}
+    bases: dict[tuple[int, str, float | None], dict[str, np.ndarray]] = {}
+    measures: dict[tuple[tuple[int, str, float | None], str, bool], float] = {}
     out = []
     for seed, scheme, options in draws:
         radius, norm = options.get("spectral_radius"), options.get("spectral_norm")
@@ -269,7 +286,7 @@ def init_params_many(graph: Graph, draws: list[tuple[int, str, dict]]) -> list[d
     return out
 
 
-def _set_forget_bias(graph: Graph, params: dict, value: float) -> None:
+def _set_forget_bias(graph: Graph, params: dict[str, np.ndarray], value: float) -> None:
     gates = [n for n in graph.nodes.values() if n.gate == "forget"]
     if not gates:
         raise InputError(f"forget_bias: graph {graph.name!r} has no forget gate")

@@ -8,14 +8,28 @@ or ``(k, B)`` integer classes for ``xent``), or a dict of such arrays by output 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .errors import InputError
 
-__all__ = ["LOSSES", "Loss", "loss_cotangents"]
+if TYPE_CHECKING:
+    from .unrolled import Instance, Unrolled
+
+__all__ = ["LOSSES", "Loss", "Targets", "loss_cotangents"]
+
+#: Targets as :func:`loss_cotangents` takes them: one array for the one output node, a dict
+#: of arrays by output node, or ``None`` for a loss that reads none.
+Targets = ArrayLike | dict[str, ArrayLike] | None
+
+#: ``fn(ys, targets) -> (value, [dL/dy, ...])``, targets stacked per loss instance.
+LossFunction = Callable[[list[np.ndarray], list[np.ndarray] | None], tuple[float, list[np.ndarray]]]
+
+_Key = TypeVar("_Key", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -23,26 +37,26 @@ class Loss:
     """A loss: ``fn(ys, targets) -> (value, [dL/dy, ...])``; it may read targets."""
 
     name: str
-    fn: Callable
+    fn: LossFunction
     needs_targets: bool
     doc: str
 
 
-def _sum(ys, targets):
+def _sum(ys: list[np.ndarray], targets: object) -> tuple[float, list[np.ndarray]]:
     return float(sum(y.sum() for y in ys)), [np.ones_like(y) for y in ys]
 
 
-def _mse(ys, targets):
+def _mse(ys: list[np.ndarray], targets: list[np.ndarray] | None) -> tuple[float, list[np.ndarray]]:
     count = sum(y.size for y in ys)
-    diffs = [y - t for y, t in zip(ys, targets, strict=True)]
+    diffs = [y - t for y, t in zip(ys, _given(targets), strict=True)]
     value = float(sum((d * d).sum() for d in diffs)) / count
     return value, [2.0 * d / count for d in diffs]
 
 
-def _xent(ys, targets):
+def _xent(ys: list[np.ndarray], targets: list[np.ndarray] | None) -> tuple[float, list[np.ndarray]]:
     count = sum(y.shape[0] for y in ys)
     value, grads = 0.0, []
-    for y, t in zip(ys, targets, strict=True):
+    for y, t in zip(ys, _given(targets), strict=True):
         t = np.asarray(t)
         if t.shape != y.shape[:1] or not np.issubdtype(t.dtype, np.integer):
             raise InputError(
@@ -76,7 +90,19 @@ LOSSES: dict[str, Loss] = {
 }
 
 
-def loss_cotangents(unrolled, values, slot, loss: str, targets) -> tuple[float, dict]:
+def _given(targets: list[np.ndarray] | None) -> list[np.ndarray]:
+    if targets is None:  # a row that needs targets is always given them
+        raise InputError("this loss needs targets")
+    return targets
+
+
+def loss_cotangents(
+    unrolled: Unrolled,
+    values: Mapping[_Key, np.ndarray],
+    slot: Mapping[Instance, _Key],
+    loss: str,
+    targets: Targets,
+) -> tuple[float, dict[_Key, np.ndarray]]:
     """Evaluate ``loss`` on the loss instances; return ``(value, {slot: dL/dy})``."""
     if loss not in LOSSES:
         raise InputError(f"unknown loss {loss!r} (known: {', '.join(LOSSES)})")
@@ -84,7 +110,7 @@ def loss_cotangents(unrolled, values, slot, loss: str, targets) -> tuple[float, 
     instances = unrolled.loss_instances
     ys = [values[slot[inst]] for inst in instances]
     stacked = _stack_targets(unrolled, instances, targets) if row.needs_targets else None
-    if row.needs_targets:
+    if stacked is not None:
         for inst, y, t in zip(instances, ys, stacked, strict=True):
             if loss != "xent" and np.shape(t) != y.shape:
                 raise InputError(f"target for {inst!r} has shape {np.shape(t)}, expected {y.shape}")
@@ -92,7 +118,9 @@ def loss_cotangents(unrolled, values, slot, loss: str, targets) -> tuple[float, 
     return value, {slot[inst]: g for inst, g in zip(instances, grads, strict=True)}
 
 
-def _stack_targets(unrolled, instances, targets):
+def _stack_targets(
+    unrolled: Unrolled, instances: Sequence[Instance], targets: Targets
+) -> list[np.ndarray]:
     if targets is None:
         raise InputError("this loss needs targets")
     outputs = unrolled.graph.output_nodes()
@@ -101,7 +129,7 @@ def _stack_targets(unrolled, instances, targets):
             raise InputError(f"give targets as a dict by output node ({', '.join(outputs)})")
         targets = {outputs[0]: targets}
     steps = unrolled.loss_steps
-    per_output = {}
+    per_output: dict[str, np.ndarray] = {}
     for name in outputs:
         if name not in targets:
             raise InputError(f"missing targets for output {name!r}")

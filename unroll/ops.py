@@ -24,10 +24,15 @@ change; ``tests/test_cells.py`` registers one at run time to prove it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from unroll.graph import Edge, Node
 
 __all__ = [
     "ACTIVATIONS",
@@ -93,36 +98,36 @@ class Activation:
             np.multiply(g, d, out=y)
 
 
-def _sigmoid(x):
+def _sigmoid(x: NDArray[np.float64]) -> np.ndarray:
     # 1 / (1 + exp(-x)) is accurate to a few ulp for every x; exp overflows to inf for
     # x < -709, which gives the correct limit 0 (the engine silences that warning).
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _sigmoid_into(z):
+def _sigmoid_into(z: np.ndarray) -> None:
     np.negative(z, out=z)
     np.exp(z, out=z)
     z += 1.0
     np.reciprocal(z, out=z)
 
 
-def _tanh_derivative_into(y, out):
+def _tanh_derivative_into(y: np.ndarray, out: np.ndarray) -> None:
     np.multiply(y, y, out=out)
     np.subtract(1.0, out, out=out)
 
 
-def _sigmoid_derivative_into(y, out):
+def _sigmoid_derivative_into(y: np.ndarray, out: np.ndarray) -> None:
     np.subtract(1.0, y, out=out)
     out *= y
 
 
-def _tanh_vjp_into(g, y):
+def _tanh_vjp_into(g: np.ndarray, y: np.ndarray) -> None:
     np.multiply(y, y, out=y)
     np.subtract(1.0, y, out=y)
     y *= g
 
 
-def _softplus(x):
+def _softplus(x: NDArray[np.float64]) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
 
@@ -212,7 +217,7 @@ class Param:
     doc: str = ""
 
 
-def _uniform_fan(rng, shape):
+def _uniform_fan(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     n = shape[0] if shape else 1
     return rng.uniform(-1.0 / np.sqrt(n), 1.0 / np.sqrt(n), size=shape)
 
@@ -221,7 +226,9 @@ def _uniform_fan(rng, shape):
 LRU_RING = (0.9, 0.999)
 
 
-def _lru_nu(rng, shape, ring=LRU_RING):
+def _lru_nu(
+    rng: np.random.Generator, shape: tuple[int, ...], ring: tuple[float, float] = LRU_RING
+) -> np.ndarray:
     """``nu`` so that ``lambda = exp(-exp(nu))`` has ``lambda**2`` uniform in
     ``[r_min**2, r_max**2]``, as Orvieto et al. draw it."""
     r_min, r_max = ring
@@ -229,9 +236,12 @@ def _lru_nu(rng, shape, ring=LRU_RING):
     return np.log(-0.5 * np.log(u * (r_max**2 - r_min**2) + r_min**2))
 
 
+#: An init rule for op parameters: ``rule(rng, shape) -> array``.
+ParamInit = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+
 #: Init rules for op parameters by name: ``rule(rng, shape) -> array``. A row names its
 #: default; a node may name another (``Node.init``).
-PARAM_INITS: dict[str, Callable] = {
+PARAM_INITS: dict[str, ParamInit] = {
     "ones": lambda rng, shape: np.ones(shape),
     "zeros": lambda rng, shape: np.zeros(shape),
     "fan": _uniform_fan,  # U(-1/sqrt(n), 1/sqrt(n)), as torch draws its biases
@@ -240,7 +250,7 @@ PARAM_INITS: dict[str, Callable] = {
 }
 
 
-def _equal_sizes_check(node, edges, sizes):
+def _equal_sizes_check(node: Node, edges: Sequence[Edge], sizes: Sequence[int]) -> str | None:
     for e, s in zip(edges, sizes, strict=True):
         if s != node.size:
             return (
@@ -250,9 +260,13 @@ def _equal_sizes_check(node, edges, sizes):
     return None
 
 
-def _call_equation(node, reads, params):
+def _call_equation(node: Node, reads: Sequence[str], params: Sequence[str]) -> str:
     inner = ", ".join(reads) + ("; " + ", ".join(params) if params else "")
     return f"{node.kind}({inner})"
+
+
+#: ``vjp_into(g, xs, outs)``: a VJP that writes (``alone``) or adds into ``(out, alone)`` pairs.
+VjpInto = Callable[[np.ndarray, Sequence[np.ndarray], Sequence[tuple[np.ndarray, bool]]], None]
 
 
 @dataclass(frozen=True)
@@ -281,29 +295,33 @@ class Op:
     kind: str
     min_inputs: int
     max_inputs: int | None
-    forward: Callable | None
-    vjp: Callable | None
+    forward: Callable[..., np.ndarray] | None
+    vjp: Callable[..., tuple[np.ndarray, ...]] | None
     output_size: Callable[[list[int]], int | None]
     weighted: bool
     symbol: str
     doc: str
     needs_inputs: bool = True  # its VJP reads the input values
     needs_output: bool = False  # its VJP reads its own output value
-    forward_into: Callable | None = None  # forward_into(out, *xs): the forward, written to out
-    vjp_into: Callable | None = None  # vjp_into(g, xs, [(out, alone)]): write or add into outs
+    forward_into: Callable[..., object] | None = None  # forward_into(out, *xs): written to out
+    vjp_into: VjpInto | None = None  # vjp_into(g, xs, [(out, alone)]): write or add into outs
     params: tuple[Param, ...] = ()
     drawing: Drawing = Drawing()
-    equation: Callable = _call_equation
-    check_sizes: Callable = _equal_sizes_check
-    traits: frozenset = frozenset()
+    equation: Callable[[Node, Sequence[str], Sequence[str]], str] = _call_equation
+    check_sizes: Callable[[Node, Sequence[Edge], Sequence[int]], str | None] = _equal_sizes_check
+    traits: frozenset[str] = frozenset()
     formula: str = ""  # the formula in words, for docs and `unroll presets`
-    diagonal: Callable | None = None  # diagonal(**ps): the per-unit factor y = factor * x
+    diagonal: Callable[..., np.ndarray] | None = (
+        None  # diagonal(**ps): the per-unit factor y = factor * x
+    )
 
     def has(self, trait: str) -> bool:
         """Whether the row declares ``trait`` (see the class docstring)."""
         return trait in self.traits
 
-    def param_names(self, node: str, names=None) -> tuple[str, ...]:
+    def param_names(
+        self, node: str, names: dict[str, str] | Sequence[str] | None = None
+    ) -> tuple[str, ...]:
         """The names of a node's parameters: ``names`` (by role, or in order), else the
         rows' patterns."""
         if names is None:
@@ -315,7 +333,7 @@ class Op:
         )
 
 
-def _mul_vjp(g, y, *xs):
+def _mul_vjp(g: np.ndarray, y: np.ndarray | None, *xs: np.ndarray) -> tuple[np.ndarray, ...]:
     if len(xs) == 1:
         return (g,)
     if len(xs) == 2:
@@ -327,12 +345,12 @@ def _mul_vjp(g, y, *xs):
     return tuple(grads)
 
 
-def _concat_vjp(g, y, *xs):
+def _concat_vjp(g: np.ndarray, y: np.ndarray, *xs: np.ndarray) -> tuple[np.ndarray, ...]:
     ends = np.cumsum([x.shape[-1] for x in xs])
     return tuple(np.split(g, ends[:-1], axis=-1))
 
 
-def _sum_into(out, *xs):
+def _sum_into(out: np.ndarray, *xs: np.ndarray) -> None:
     if len(xs) == 2:
         np.add(xs[0], xs[1], out=out)
         return
@@ -341,7 +359,7 @@ def _sum_into(out, *xs):
         out += x
 
 
-def _product_into(out, *xs):
+def _product_into(out: np.ndarray, *xs: np.ndarray) -> None:
     if len(xs) == 2:
         np.multiply(xs[0], xs[1], out=out)
         return
@@ -350,7 +368,9 @@ def _product_into(out, *xs):
         out *= x
 
 
-def _product_vjp_into(g, xs, outs):
+def _product_vjp_into(
+    g: np.ndarray, xs: Sequence[np.ndarray], outs: Sequence[tuple[np.ndarray, bool]]
+) -> None:
     """The product's VJP written into ``outs``: ``(out, alone)`` pairs, ``alone`` meaning
     nothing else writes there (assign, else add)."""
     if len(xs) != 2:
@@ -367,7 +387,9 @@ def _product_vjp_into(g, xs, outs):
             out += g * other
 
 
-def _sum_vjp_into(g, xs, outs):
+def _sum_vjp_into(
+    g: np.ndarray, xs: Sequence[np.ndarray], outs: Sequence[tuple[np.ndarray, bool]]
+) -> None:
     for out, alone in outs:
         if alone:
             out[...] = g
@@ -375,11 +397,11 @@ def _sum_vjp_into(g, xs, outs):
             out += g
 
 
-def _equal_sizes(sizes):
+def _equal_sizes(sizes: list[int]) -> int | None:
     return sizes[0] if len(set(sizes)) == 1 else -1
 
 
-def _layer_sizes_check(node, edges, sizes):
+def _layer_sizes_check(node: Node, edges: Sequence[Edge], sizes: Sequence[int]) -> str | None:
     for e, s in zip(edges, sizes, strict=True):
         if e.weight is None and s != node.size:
             return (
@@ -389,7 +411,7 @@ def _layer_sizes_check(node, edges, sizes):
     return None
 
 
-def _concat_sizes_check(node, edges, sizes):
+def _concat_sizes_check(node: Node, edges: Sequence[Edge], sizes: Sequence[int]) -> str | None:
     if sum(sizes) != node.size:
         return (
             f"node {node.name!r} (concat) has size {node.size} but "
@@ -398,33 +420,39 @@ def _concat_sizes_check(node, edges, sizes):
     return None
 
 
-def _layer_equation(node, reads, params):
+def _layer_equation(node: Node, reads: Sequence[str], params: Sequence[str]) -> str:
     inner = " + ".join([*reads, *node.biases])
     return inner if node.activation in (None, "identity") else f"{node.activation}({inner})"
 
 
-def _decay(nu):
+def _decay(nu: NDArray[np.float64]) -> np.ndarray:
     """``lambda = exp(-exp(nu))``, in (0, 1) for every real ``nu``."""
     return np.exp(-np.exp(nu))
 
 
-def _decay_vjp(g, y, x, nu):
+def _decay_vjp(
+    g: np.ndarray, y: np.ndarray, x: np.ndarray, nu: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     lam = _decay(nu)
     return g * lam, g * x * (-np.exp(nu) * lam)
 
 
-def _gain(nu):
+def _gain(nu: NDArray[np.float64]) -> np.ndarray:
     """``gamma = sqrt(1 - lambda**2)``, written so it is exact as ``lambda -> 1``."""
     return np.sqrt(-np.expm1(-2.0 * np.exp(nu)))
 
 
-def _gain_vjp(g, y, x, nu):
+def _gain_vjp(
+    g: np.ndarray, y: np.ndarray, x: np.ndarray, nu: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     gain = _gain(nu)
     lam = _decay(nu)
     return g * gain, g * x * (np.exp(nu) * lam * lam / gain)
 
 
-def _share_vjp(g, y, a, b):
+def _share_vjp(
+    g: np.ndarray, y: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     total = a + b
     g = g / (total * total)
     return g * b, -g * a
@@ -637,7 +665,10 @@ def register(row: Op, *, replace: bool = False) -> Op:
     return row
 
 
-def _lookup(table: dict, name: str, what: str):
+_Row = TypeVar("_Row")
+
+
+def _lookup(table: Mapping[str, _Row], name: str, what: str) -> _Row:
     try:
         return table[name]
     except KeyError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from typing import Any
 
 from .errors import InputError
 from .graph import Graph
@@ -242,7 +243,13 @@ def _blend(g: Graph, h: str, keep: str, new: str, candidate: str, d: int, s: str
 
 
 def mingru_cell(
-    g: Graph, x: str, hidden_size: int, *, suffix: str = "", reverse: bool = False, bias=True
+    g: Graph,
+    x: str,
+    hidden_size: int,
+    *,
+    suffix: str = "",
+    reverse: bool = False,
+    bias: bool = True,
 ) -> str:
     """Add minGRU (Feng et al. 2024): ``z = sigmoid(W_iz x + b_iz)``,
     ``n = W_in x + b_in``, ``h = (1 - z) * h[t-1] + z * n``; no gate reads ``h``."""
@@ -257,7 +264,13 @@ def mingru_cell(
 
 
 def minlstm_cell(
-    g: Graph, x: str, hidden_size: int, *, suffix: str = "", reverse: bool = False, bias=True
+    g: Graph,
+    x: str,
+    hidden_size: int,
+    *,
+    suffix: str = "",
+    reverse: bool = False,
+    bias: bool = True,
 ) -> str:
     """Add minLSTM (Feng et al. 2024): ``f, i = sigmoid(W_i* x + b_i*)``,
     ``n = W_in x + b_in``, ``f' = f / (f + i)``, ``i' = 1 - f'`` (``= i / (f + i)``),
@@ -277,7 +290,13 @@ def minlstm_cell(
 
 
 def lru_cell(
-    g: Graph, x: str, hidden_size: int, *, suffix: str = "", reverse: bool = False, bias=False
+    g: Graph,
+    x: str,
+    hidden_size: int,
+    *,
+    suffix: str = "",
+    reverse: bool = False,
+    bias: bool = False,
 ) -> str:
     """Add a real-valued diagonal linear recurrence (the LRU of Orvieto et al. 2023 with
     real eigenvalues): ``h = lambda * h[t-1] + gamma * (W_ih x)`` with
@@ -507,7 +526,7 @@ def stacked(
     layers: int = 2,
     bidirectional: bool = False,
     bias: bool = True,
-    **cell_options,
+    **cell_options: Any,
 ) -> Graph:
     """A deep net: ``layers`` cells, each reading the one below (torch's ``num_layers``).
 
@@ -543,7 +562,16 @@ def stacked(
     return g
 
 
-def _add_layer(g, add_cell, below, hidden_size, suffix, bidirectional, top, **options):
+def _add_layer(
+    g: Graph,
+    add_cell: Callable[..., str],
+    below: str,
+    hidden_size: int,
+    suffix: str,
+    bidirectional: bool,
+    top: bool,
+    **options: Any,
+) -> str:
     forward = add_cell(g, below, hidden_size, suffix=suffix, **options)
     if not bidirectional:
         return forward
@@ -560,7 +588,7 @@ def bidirectional(
     hidden_size: int = 8,
     layers: int = 1,
     bias: bool = True,
-    **cell_options,
+    **cell_options: Any,
 ) -> Graph:
     """A bidirectional net: one cell runs forward in time, one backward (negative delays).
 

@@ -26,7 +26,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _TOML_ESCAPES = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def is_name(text) -> bool:
+def is_name(text: object) -> bool:
     """Whether ``text`` is a string matching :data:`NAME_PATTERN` as a whole.
 
     Examples

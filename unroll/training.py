@@ -136,10 +136,10 @@ class Adam:
 
 
 #: Optimizers by name; each takes ``lr`` and ``momentum`` (Adam's ``beta1``).
-OPTIMIZERS: dict[str, type] = {"sgd": SGD, "adam": Adam}
+OPTIMIZERS: dict[str, type[SGD] | type[Adam]] = {"sgd": SGD, "adam": Adam}
 
 
-def make_optimizer(name: str, lr: float | None = None, momentum: float = 0.9):
+def make_optimizer(name: str, lr: float | None = None, momentum: float = 0.9) -> SGD | Adam:
     """An optimizer of :data:`OPTIMIZERS` (``lr=None``: its default, 0.01 SGD, 1e-3 Adam).
 
     Examples

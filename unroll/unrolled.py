@@ -14,9 +14,10 @@ which steps outputs are read by a loss.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import networkx as nx
 
@@ -124,7 +125,7 @@ class Unrolled:
         self._pruned = {n for n in graph.output_nodes() if n not in consumed}
         self.boundary = self._boundary_instances()
         self._check_inputs_present()
-        self._programs: dict = {}
+        self._programs: dict[Any, Any] = {}  # the engine caches what it compiled here
 
     # ---- structure ----------------------------------------------------------------------
 
@@ -181,7 +182,7 @@ class Unrolled:
 
     def _boundary_instances(self) -> list[Instance]:
         """Reads before step 0 or past the last step, from the delays: O(edges)."""
-        found = set()
+        found: set[Instance] = set()
         for e in self.graph.edges:
             reads = self._present_steps(e.target)
             if not reads or e.delay == 0:
@@ -291,10 +292,13 @@ class Unrolled:
             f"nodes={self.num_nodes()})"
         )
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
+    def _repr_mimebundle_(
+        self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None
+    ) -> dict[str, Any]:
         from .render import render
 
-        return render(self)._repr_mimebundle_(include=include, exclude=exclude)
+        bundle: dict[str, Any] = render(self)._repr_mimebundle_(include=include, exclude=exclude)
+        return bundle
 
 
 def unroll(
@@ -377,7 +381,7 @@ def unroll(
     return Unrolled(graph.freeze(), steps, seq, encoder_steps)
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

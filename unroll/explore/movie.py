@@ -75,7 +75,8 @@ class Animation:
         zoom = _WIDTH * 72 / (x1 - x0)
         diagram_height = _WIDTH * (y1 - y0) / (x1 - x0)
         figure = Figure(figsize=(_WIDTH, diagram_height + 3.6), dpi=_DPI, layout="constrained")
-        top, bottom = figure.subfigures(2, 1, height_ratios=[diagram_height + 0.9, 2.7])
+        # two rows: an array of two SubFigures (matplotlib's stub also allows one SubFigure)
+        top, bottom = figure.subfigures(2, 1, height_ratios=[diagram_height + 0.9, 2.7])  # type: ignore[misc]
         ax = top.subplots()
         drawn = draw_layout(ax, self._graph, zoom)
         bar = ScalarMappable(Normalize(self.scale.low, self.scale.high), colour_map())
@@ -134,7 +135,8 @@ class Animation:
     def _encode(self, writer_name: str, suffix: str) -> bytes:
         from matplotlib import animation
 
-        writer = animation.writers[writer_name](fps=self.fps)
+        # the writers take a float frame rate (the gallery's 1.5); matplotlib's stub says int
+        writer = animation.writers[writer_name](fps=self.fps)  # type: ignore[arg-type]
         figure, paint = self.figure()
         with tempfile.TemporaryDirectory() as folder:
             scratch = os.path.join(folder, f"flow{suffix}")

@@ -84,8 +84,9 @@ def annotate(svg: str, copies, prefix: str) -> tuple[str, list[tuple[str, int]]]
             group.remove(title)
     for element in root.iter():
         _move_link_title(element)
-        if element.get("id"):
-            element.set("id", prefix + element.get("id"))
+        ident = element.get("id")
+        if ident:
+            element.set("id", prefix + ident)
     root.set("role", "img")
     root.set("data-width", root.get("width", ""))  # graphviz's size, for "actual size"
     root.set("width", "100%")  # scale with the page; the viewBox keeps the proportions

@@ -8,7 +8,7 @@ To add a concept, add a row.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import diagrams, flow, imported, plots
@@ -25,7 +25,7 @@ class Entry:
     name: str
     title: str
     caption: str
-    draw: Callable[[bool], list[Picture]]
+    draw: Callable[[bool], Sequence[Picture]]
     side_by_side: bool = False
 
 
@@ -220,8 +220,8 @@ _ROWS = [
         "slopes: the sigmoid (slope at most 1/4) loses more than half a decade at every layer "
         "and leaves the first layer some twelve decades below the last; ReLU with He's init "
         "(N(0, 2/n), made for it) keeps the gradient flat across all 20 layers; tanh with "
-        "Glorot's init loses only a little (×0.98 per layer). The RNN falls like a deep net does, because unrolled it "
-        "is one: 20 layers that share a single W_hh.",
+        "Glorot's init loses only a little (×0.98 per layer). The RNN falls like a deep net "
+        "does, because unrolled it is one: 20 layers that share a single W_hh.",
         plots.depth_and_time,
     ),
     Entry(

@@ -12,9 +12,9 @@ import warnings
 import numpy as np
 
 from ..engine import bptt
-from ..unrolled import unroll
 from ..errors import UnrollWarning
 from ..render import render
+from ..unrolled import unroll
 from .pictures import Diagram
 
 __all__ = ["keras_models"]

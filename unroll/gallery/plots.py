@@ -8,12 +8,12 @@ settings below. The measurements are seeded, so a build draws the same figures e
 from __future__ import annotations
 
 import math
-import tempfile
+from collections.abc import Callable
 from functools import lru_cache, partial
-from pathlib import Path
 
 from .. import presets
 from ..analysis import analyze, clipping_trace, standard_model, sweep
+from ..graph import Graph
 from ..plot import (
     plot_clipping,
     plot_contributions,
@@ -23,7 +23,7 @@ from ..plot import (
 from ..plot.training import power_text, training_figure
 from ..tasks import adding_problem
 from ..training import train
-from .pictures import Plot, new_figure, png_bytes, without_software
+from .pictures import Plot, new_figure, png_bytes
 
 __all__ = [
     "ALL_CELLS",
@@ -139,7 +139,7 @@ MLP_INITS = {"sigmoid": "glorot", "tanh": "glorot", "relu": "he"}
 
 def depth_and_time(fast: bool = False) -> list[Plot]:
     """Sigmoid, tanh and ReLU MLPs of 20 layers per layer, beside a tanh RNN per step."""
-    models = {
+    models: dict[str, Graph | tuple[Graph, dict[str, str]]] = {
         f"{act} MLP, {init} init": (presets.mlp(INPUT, MLP_WIDTH, DEPTH, act), {"init": init})
         for act, init in MLP_INITS.items()
     }
@@ -160,7 +160,7 @@ FORGET_BIASES = (0, 1, 2, 3)
 
 
 #: The cells of the all-cells comparison: label, and the preset call at (input, hidden).
-ALL_CELLS = {
+ALL_CELLS: dict[str, Callable[[int, int], Graph]] = {
     "tanh RNN": presets.elman,
     "LSTM": presets.lstm,
     "LSTM, peepholes": partial(presets.lstm, peephole=True),

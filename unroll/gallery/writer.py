@@ -13,7 +13,7 @@ import html
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -76,7 +76,7 @@ def build(
     directory.mkdir(parents=True, exist_ok=True)
     old_readme = directory / README
     previous = listed_files(old_readme.read_text("utf-8")) if old_readme.exists() else []
-    drawn: list[tuple[Entry, list[Picture]]] = []
+    drawn: list[tuple[Entry, Sequence[Picture]]] = []
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         pending = []
         for done, entry in enumerate(ENTRIES.values(), start=1):
@@ -143,7 +143,7 @@ diagrams match what the code draws. [hero.png](hero.png) is diagram 11's tanh RN
 for the top of the project's README."""
 
 
-def readme_text(drawn: list[tuple[Entry, list[Picture]]]) -> str:
+def readme_text(drawn: list[tuple[Entry, Sequence[Picture]]]) -> str:
     """The gallery's README: contents, then per entry its pictures, caption and sources."""
     headings = [f"{i}. {entry.title}" for i, (entry, _) in enumerate(drawn, start=1)]
     lines = ["# Gallery", "", _INTRO, "", "## Contents", ""]
@@ -158,7 +158,7 @@ def readme_text(drawn: list[tuple[Entry, list[Picture]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pictures(pictures: list[Picture], side_by_side: bool) -> str:
+def _pictures(pictures: Sequence[Picture], side_by_side: bool) -> str:
     """The pictures of one entry: Markdown images, or one row of half-width HTML images."""
     if not side_by_side:
         return " ".join(f"![{p.alt}]({p.shown})" for p in pictures)

@@ -25,6 +25,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -403,7 +404,8 @@ def _functional_chain(model) -> tuple[list, list[int]]:
             f"model {model.name!r}: its outputs come from several layers ({names}); only "
             "chains of layers are supported"
         )
-    chain, tensor = [], model.outputs[0]
+    chain: list[Any] = []  # Keras layers, outermost first
+    tensor = model.outputs[0]
     while True:
         layer, node_index, tensor_index = tensor._keras_history
         if type(layer).__name__ == "InputLayer":
@@ -520,6 +522,7 @@ class KerasImport:
         self._blocks, self._shapes, self.cells = build.blocks, build.shapes, build.cells
         self.params = dict(sorted(build.values.items()))
         self.paths = list(build.blocks)
+        assert build.top is not None  # from_keras sets it before this
         self._main: _Flow = build.top
         self._top_owner = build.top_owner
         self.mode = "synced" if self._main.at is None else "many-to-one"
@@ -553,6 +556,8 @@ class KerasImport:
 
     def _state_instances(self, steps: int) -> list[tuple[str, int]]:
         """The returned states in Keras's order: each cell's states at its last step."""
+        if self._top_owner is None:  # no layer with states
+            return []
         return [
             (state, cell.final_time(steps))
             for cell in self.cells.get(self._top_owner, [])

@@ -172,7 +172,7 @@ def _read_layer(onnx, node, constants: dict) -> _Layer:
     options = _activation_options(op, attrs, len(directions), label)
     if node.op_type == "GRU" and not attrs.get("linear_before_reset", 0):
         options["reset_after"] = False
-    weights = {}
+    weights: dict[str, np.ndarray] = {}
     for role in ("W", "R", "B"):
         if role in roles:
             if roles[role] not in constants:
@@ -282,7 +282,7 @@ def _probe(model, layers: list[_Layer], x_name: str) -> _Layouts:
     x = x.astype(np.float32)
     for batch_first in (False, True):
         T, B = (x.shape[1], x.shape[0]) if batch_first else (x.shape[0], x.shape[1])
-        feeds = {x_name: x}
+        feeds: dict[str, np.ndarray] = {x_name: x}
         for name in evaluator.input_names:
             if name in infos and name != x_name:
                 feeds[name] = rng.normal(size=_dims(infos[name], (2, B, 2), fill=B)).astype(

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -126,8 +127,8 @@ def _kind_of(torch, module) -> TorchKind:
 class _Unsupported:
     """A module setting we cannot represent: ``applies(module)`` and its message."""
 
-    applies: Callable[[object], bool]
-    message: Callable[[object], str]
+    applies: Callable[[Any], bool]  # of a torch module
+    message: Callable[[Any], str]
 
 
 _UNSUPPORTED = [
@@ -589,6 +590,7 @@ class TorchImport:
                     f"{self.kind.name} has no cell state; grad_c_n "
                     "applies to LSTM and LSTMCell only"
                 )
+            assert steps is not None  # refused above when a final state is given without it
             for (k, d), part in zip(
                 self.directions, self._states_in(value, f"grad_{state}_n"), strict=True
             ):

@@ -423,7 +423,8 @@ def plot_phase(
     ax.axhspan(-1e9, rule["vanishing_below"], color=_VANISH, lw=0, zorder=0)
     ax.axhspan(rule["vanishing_below"], rule["exploding_above"], color=_STABLE, lw=0, zorder=0)
     ax.axhline(0.0, color="0.3", lw=0.8)
-    ys_all, bounds = [], {}
+    ys_all: list[float] = []
+    bounds: dict[tuple[tuple[float, ...], tuple[float, ...]], None] = {}  # in order, once each
     several_states = len({r["state"] for r in rows}) > 1
     for i, (key, members) in enumerate(groups.items()):
         members = sorted(members, key=lambda r: r[x])
@@ -445,10 +446,10 @@ def plot_phase(
         gamma_sigma = [r.get("gamma_sigma_max") for r in members]
         if theory and y == "decay_per_step" and all(g is not None and g > 0 for g in gamma_sigma):
             bounds[tuple(xs), tuple(math.log10(g) for g in gamma_sigma)] = None
-    for xs, logs in bounds:
+    for bound_xs, logs in bounds:
         ys_all += list(logs)
         ax.plot(
-            xs,
+            bound_xs,
             logs,
             color="black",
             lw=1.8,
@@ -456,7 +457,7 @@ def plot_phase(
             zorder=5,
             label="Pascanu bound log10(γ σ_max)" if len(bounds) == 1 else None,
         )
-        cross = _crossing(xs, logs)
+        cross = _crossing(bound_xs, logs)
         if cross is not None:
             ax.axvline(cross, color="0.3", lw=1, ls=":")
             ax.text(

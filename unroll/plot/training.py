@@ -57,7 +57,8 @@ def plot_losses(histories, ax=None, window: int | None = None):
     """
     ax = axes_or_new(ax, figsize=(7.0, 4.5))
     histories = _as_histories(histories)
-    baselines, means = {}, []
+    baselines: dict[float, TrainHistory] = {}
+    means = []
     for i, (label, h) in enumerate(histories.items()):
         color = f"C{i % 10}"
         n = len(h.losses)

@@ -139,9 +139,10 @@ def render(
     """
     if isinstance(obj, BPTTResult | ModelView):
         obj, result = obj.unrolled, obj if result is None else result
-    if getattr(result, "models", None) is not None:
+    models = getattr(result, "models", None)
+    if models is not None:
         raise RenderError(
-            f"this result holds an ensemble of {result.models} models; draw one of them: "
+            f"this result holds an ensemble of {models} models; draw one of them: "
             "render(result.model(i))"
         )
     way = _direction(direction)

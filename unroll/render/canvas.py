@@ -152,7 +152,7 @@ def _pos(x: float, y: float) -> str:
     return f"{x:.1f},{y:.1f}!"
 
 
-NODE_ATTRS = {"fontname": FONT, "fontsize": "12", "margin": "0.08,0.04"}
+NODE_ATTRS: dict[str, str] = {"fontname": FONT, "fontsize": "12", "margin": "0.08,0.04"}
 EDGE_ATTRS = {"fontname": FONT, "fontsize": "9", "arrowsize": "0.7"}
 #: Graph attributes of a pinned diagram: neato draws the given positions (points) as they
 #: are and routes the edges around the nodes.

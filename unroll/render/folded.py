@@ -87,7 +87,7 @@ def _delay_label(plan: Plan, link: Link, fanned: bool = False) -> str:
     at a junction (several weights) the step alone."""
     if link.source in plan.cells:
         return f"{link.carried} ({delay_text(link.delay)})"
-    weights = sorted({plan.graph.edges[i].weight for i in link.edges} - {None})
+    weights = sorted({w for i in link.edges if (w := plan.graph.edges[i].weight) is not None})
     if fanned or not weights:
         return delay_text(link.delay)
     return f"{', '.join(weights)} ({delay_text(link.delay)})"

@@ -67,8 +67,12 @@ def formula(graph: Graph, name: str) -> str:
     if node.biases:
         terms.append("b")
     inner = " + ".join(terms)
-    act = ACTIVATION_SYMBOLS.get(node.activation, node.activation)
+    act = _activation_symbol(node.activation)
     return f"{act}({inner})" if act else inner
+
+
+def _activation_symbol(name: str | None) -> str | None:
+    return None if name is None else ACTIVATION_SYMBOLS.get(name, name)
 
 
 def formula_lines(graph: Graph, name: str, width: int = 26) -> list[str]:
@@ -118,9 +122,9 @@ def unit_title(plan: Plan, unit: str, step: int | None = None) -> str:
     if unit in plan.cells:
         return f"<B>{text(plan.cells[unit].kind)}</B>" + _cell_layer(unit)
     node = plan.graph.nodes[unit]
-    mark = node.op.symbol if kind_style(node.kind).symbol else ""
+    mark: str | None = node.op.symbol if kind_style(node.kind).symbol else ""
     if node.op.weighted:
-        mark = ACTIVATION_SYMBOLS.get(node.activation, node.activation)
+        mark = _activation_symbol(node.activation)
     return f"<B>{display_name(unit, step)}</B>" + (" " + small(text(mark)) if mark else "")
 
 
@@ -229,6 +233,7 @@ def marked_node(
     members = set(plan.members(unit))
     edges = plan.graph.edges
     if any(edges[i].source in members or edges[i].target in members for i in marked):
+        assert highlight is not None  # edges are marked for a highlight
         return {**attrs, "color": HIGHLIGHT_COLOURS[highlight], "penwidth": "2.5"}
     return attrs
 
@@ -238,5 +243,6 @@ def marked_edge(edges: set[int], marked: set[int], highlight: str | None) -> dic
     if not marked:
         return {}
     if edges & marked:
+        assert highlight is not None  # edges are marked for a highlight
         return {"color": HIGHLIGHT_COLOURS[highlight], "penwidth": HIGHLIGHT_WIDTH}
     return {"color": DIMMED}

@@ -139,7 +139,7 @@ def _template(canvas: Canvas, way: Direction, sizes):
         w, h = sizes.get(nid, (0.0, 0.0))
         old = size.get(key, (0.0, 0.0))
         size[key] = (max(w, old[0]), max(h, old[1]))
-    edges = {}
+    edges: dict[tuple[str, str], dict[str, str]] = {}
     for tail, head, attrs in canvas.edges:
         if cluster_of.get(tail) is None or cluster_of.get(tail) != cluster_of.get(head):
             continue
@@ -249,6 +249,7 @@ def _compose(canvas, way, slots, sizes, template, per_line):
         if is_step and line_start is None:
             line_start = cursor
         if is_step and per_line and placed_steps and placed_steps % per_line == 0:
+            assert line_start is not None  # set at the first step
             line, cursor = line + 1, line_start
         shift = -line * line_height
         if is_step:

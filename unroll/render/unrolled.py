@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import graphviz
 
+from ..graph import Edge
 from ..unrolled import Unrolled
 from .canvas import Canvas
 from .errors import RenderError
@@ -206,11 +207,11 @@ class _Builder:
         self.lines = 1  # lines of steps, when a wide diagram wraps
         self.graph = plan.graph
         self.anchor_row = plan.lowest_row - 1
-        self.index = {}
+        self.index: dict[Edge, int] = {}
         for i, e in enumerate(self.graph.edges):
             self.index.setdefault(e, i)
         self.row_of: dict[str, int] = {}
-        self.canvas: Canvas | None = None
+        self.canvas: Canvas  # made by build()
         self.slots: list[str] = []
         self.elided_row = max(
             [plan.row[plan.unit_of[s]] for s in self.graph.state_nodes()] or [plan.highest_row]
@@ -279,7 +280,7 @@ class _Builder:
         return self.canvas
 
     def _drawn_instances(self, shown) -> list[tuple[str, int]]:
-        drawn = []
+        drawn: list[tuple[str, int]] = []
         for t in shown:
             for unit in self.plan.units:
                 if not self.present(unit, t):
@@ -298,7 +299,9 @@ class _Builder:
         before = [b for b in self.u.boundary if b[1] < 0]
         after = [b for b in self.u.boundary if b[1] >= self.u.steps]
         inputs_only = all(self.graph.nodes[n].op.has("fed") for n, _ in before)
-        order = [("initial", "zeros before step 1" if inputs_only else "initial state")]
+        order: list[tuple[str, str | None]] = [
+            ("initial", "zeros before step 1" if inputs_only else "initial state")
+        ]
         order = order if before else []
         for t in shown:
             order.append((f"step{t}", None))
