@@ -36,7 +36,19 @@ __all__ = ["analyze"]
 @force_option()
 @click.pass_context
 def analyze(
-    ctx, model, steps, seeds, init, init_options, mode, plot, json_out, csv_out, force, **data
+    ctx: click.Context,
+    /,
+    model,
+    steps,
+    seeds,
+    init,
+    init_options,
+    mode,
+    plot,
+    json_out,
+    csv_out,
+    force,
+    **data,
 ):
     """Measure how gradients vanish or explode with distance in time, for each MODEL.
 

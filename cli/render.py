@@ -48,7 +48,7 @@ class SpanParam(click.ParamType):
             self.fail(f"{value!r} is not {self.name} in whole numbers (e.g. {example})", param, ctx)
         if self.counts and not _drawable(span):
             self.fail(f"{value!r}: draw at least one step, no negative counts", param, ctx)
-        if not self.counts and span[0] >= span[1]:
+        if not self.counts and isinstance(span, tuple) and span[0] >= span[1]:
             self.fail(f"{value!r}: LO must be below HI (e.g. {example})", param, ctx)
         return span
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
 import click
 
@@ -189,7 +190,8 @@ def train(
         **limits(force, "max_memory", "max_seconds"),
     )
     show = not quiet and sys.stderr.isatty()
-    with click.progressbar(
+    # no iterable given, so mypy cannot infer the bar's item type
+    with click.progressbar(  # type: ignore[var-annotated]
         length=iterations,
         label=f"train {resolved.label}",
         file=sys.stderr,
@@ -209,7 +211,7 @@ def train(
             seed,
             record_every,
             progress=lambda done, loss: bar.update(1, loss),
-            params=resolved.params,
+            params=resolved.params if isinstance(resolved.params, Mapping) else None,
             init={"scheme": init, **dict(init_options)},
         )
     history.label = resolved.label

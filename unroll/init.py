@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import inspect
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -240,7 +241,7 @@ def _spectral_measure(w: np.ndarray, radius: bool) -> float:
 
 
 def init_params_many(
-    graph: Graph, draws: list[tuple[int, str, Mapping[str, float | None]]]
+    graph: Graph, draws: Sequence[tuple[int, str, Mapping[str, Any]]]
 ) -> list[dict[str, np.ndarray]]:
     """:func:`init_params` of each ``(seed, scheme, options)`` in ``draws`` (float64).
 

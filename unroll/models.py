@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -228,7 +229,7 @@ def _option_defaults(name: str, cell: str | None) -> dict[str, object]:
     """Every option preset ``name`` takes (with the chosen cell's options), and defaults."""
     options = dict(preset_options(name))
     if _takes_cell_options(name):
-        options.update(_cell_options(cell or options["cell"]))
+        options.update(_cell_options(str(cell or options["cell"])))
     return options
 
 
@@ -399,7 +400,7 @@ def preset_catalog() -> list[PresetInfo]:
     ('neuron', {'activation': 'tanh', 'bias': True})
     """
     return [
-        PresetInfo(name, _option_defaults(name, None), inspect.getdoc(fn).splitlines()[0])
+        PresetInfo(name, _option_defaults(name, None), (inspect.getdoc(fn) or name).splitlines()[0])
         for name, fn in PRESETS.items()
     ]
 
@@ -433,8 +434,8 @@ _STATE_DICT_OPTIONS: dict[str, Callable[[str], object]] = {
 }
 
 
-def _state_dict_options(path: str, raw: dict[str, str]) -> dict[str, object]:
-    out = {}
+def _state_dict_options(path: str, raw: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, text in raw.items():
         if key not in _STATE_DICT_OPTIONS:
             raise ModelSpecError(
@@ -553,8 +554,9 @@ def _load_preset(spec: str, limits: LoadLimits) -> ModelSpec:
         )
     init = {k: options.pop(k) for k in list(options) if k in SPEC_INIT_OPTIONS}
     graph = build_preset(name, options, max_nodes=limits.max_nodes)
-    options = _init_options(name, init)
-    return ModelSpec(graph, options.pop("init", None), options, label=spec)
+    drawn = _init_options(name, init)
+    scheme = drawn.pop("init", None)
+    return ModelSpec(graph, None if scheme is None else str(scheme), drawn, label=spec)
 
 
 def _init_options(name: str, raw: dict[str, str]) -> dict[str, object]:
@@ -756,4 +758,6 @@ def check_preset_values(spec: str, grid: dict) -> None:
 def preset_at(spec: str, settings: dict) -> ModelSpec:
     """The model of ``spec`` with its preset options changed by ``settings``."""
     name, options = _preset_of(spec)
+    if name is None:
+        raise ModelSpecError(f"{spec}: not a preset, so no graph setting can change")
     return ModelSpec(build_preset(name, {**options, **settings}), label=spec)

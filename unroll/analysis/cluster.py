@@ -130,7 +130,7 @@ def dask_executor(where: str | Cluster, retries: int = RETRIES) -> Iterator[Exec
     distributed = _distributed()
     with contextlib.ExitStack() as stack:
         try:
-            address = cluster.address or stack.enter_context(local_cluster(cluster.workers))
+            address = cluster.address or stack.enter_context(local_cluster(cluster.workers or 1))
             client = stack.enter_context(
                 distributed.Client(address, timeout=f"{CONNECT_SECONDS}s", set_as_default=False)
             )

@@ -44,22 +44,23 @@ def params_for_many(jobs: list[tuple[ModelSpec, int]]) -> list[dict[str, np.ndar
     """``spec.params_for(seed)`` of each ``(spec, seed)``, specs of one graph: the drawn ones
     through :func:`unroll.init.init_params_many`, so seeds are drawn once across specs that
     differ only in their spectral options (a sweep's radius axis)."""
-    out = [None if spec.drawn() else spec.params_for(seed) for spec, seed in jobs]
+    given = {i: spec.params_for(seed) for i, (spec, seed) in enumerate(jobs) if not spec.drawn()}
     drawn = [i for i, (spec, _) in enumerate(jobs) if spec.drawn()]
     for i in drawn:
         jobs[i][0]._check_init_options()
     if drawn:
         graph = jobs[drawn[0]][0].graph
-        draws = [(jobs[i][1], jobs[i][0].init, dict(jobs[i][0].init_options)) for i in drawn]
+        draws = [
+            (jobs[i][1], jobs[i][0].init or "torch", dict(jobs[i][0].init_options)) for i in drawn
+        ]
         try:
             many = init_params_many(graph, draws)
         except UnrollError:
             raise
         except (TypeError, ValueError) as e:  # a value of the wrong type for an init option
             raise AnalysisError(f"model {graph.name!r}: bad init option ({e})") from None
-        for i, params in zip(drawn, many, strict=True):
-            out[i] = params
-    return out
+        given.update(zip(drawn, many, strict=True))
+    return [given[i] for i in range(len(jobs))]
 
 
 def as_spec(
@@ -349,10 +350,20 @@ def given_data(
         if loss is None:
             raise AnalysisError("targets need a loss that reads them: loss='mse' or 'xent'")
         if isinstance(targets, Mapping):
-            targets = {k: _time_first(_array(v), batch_first) for k, v in targets.items()}
+            targets = {
+                k: _time_first(_numeric(v, "targets"), batch_first) for k, v in targets.items()
+            }
         else:
-            targets = _time_first(_array(targets), batch_first)
+            targets = _time_first(_numeric(targets, "targets"), batch_first)
     return GivenData(out, loss, targets)
+
+
+def _numeric(value, what: str) -> np.ndarray:
+    """``value`` as a float64 array; an AnalysisError naming ``what`` if it is not numeric."""
+    a = _array(value)
+    if a is None:
+        raise AnalysisError(f"{what} are not numbers (dtype {np.asarray(value).dtype})")
+    return a
 
 
 def _array(value) -> np.ndarray | None:

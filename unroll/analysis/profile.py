@@ -240,7 +240,7 @@ def _measure(
     check_memory(u, batch, contributions=True, max_memory=limits["max_memory"])  # before init
     states, weights, length = axis.series(g), g.recurrent_params(), axis.length(g, steps)
     seeds = list(seeds)
-    out = [
+    out: list[tuple] = [
         (
             {s: np.empty((len(seeds), length)) for s in states},
             {w: np.empty((len(seeds), steps)) for w in weights},
@@ -294,7 +294,7 @@ def _measure(
             for s, th in bounds.items():
                 theory.setdefault(s, np.empty((len(seeds), steps)))[k] = th.log10[m]
                 factors.setdefault(s, np.full(len(seeds), np.nan))[k] = (
-                    np.nan if th.log10_factor is None else th.log10_factor[m]
+                    np.nan if th.log10_factor is None else np.asarray(th.log10_factor)[m]
                 )
                 info[s] = (th.kind, th.formula)
     return [
@@ -573,7 +573,8 @@ class Report:
         for label, p in self.profiles.items():
             for s, sm in p.summary.items():
                 dist = "never" if sm.distance_to_threshold is None else sm.distance_to_threshold
-                cells = [label, s, f"{sm.decay_per_step:+.4f}", f"{sm.factor_per_step:.4g}"]
+                cells: list[object] = [label, s, f"{sm.decay_per_step:+.4f}"]
+                cells.append(f"{sm.factor_per_step:.4g}")
                 cells += [dist, sm.verdict, p.verdict_from]
                 rows.append("".join(f"<td>{html.escape(str(c))}</td>" for c in cells))
         header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
@@ -860,7 +861,7 @@ def analyze(
     limits = {"max_nodes": max_nodes, "max_memory": max_memory}
     for label, spec in specs.items():
         _check_reachable(label, spec.graph)  # before any run
-    measured = {}
+    measured: dict[str, tuple] = {}
     for labels in _by_graph(specs):  # models of one graph run as one ensemble
         group = [specs[label] for label in labels]
         results = _measure(group, steps, seed_list, mode, batch, input_scale, loss, limits, data)
@@ -941,7 +942,8 @@ def _report_of_result(result, quantiles_, threshold, rule) -> Report:
     shares = {w: _shares(v) for w, v in contrib.items()}
     if contrib:
         shares["recurrent"] = _shares(log10_norm(np.stack(list(contrib.values())), axis=0))
-    spec = ModelSpec(g, params="given")
+    run = getattr(result, "run", None)
+    spec = ModelSpec(g, params=dict(run.params) if run is not None else {})
     profile = ModelProfile(g.name, spec, [0], qs, norms, contrib, shares, axis=axis.name)
     profile.per_loss = _per_loss_of_result(result)
     _summarize(profile, threshold, rule)
@@ -965,7 +967,9 @@ def _per_loss_of_result(result) -> dict:
     """Each loss step's own decay in a run whose cotangents sit at several steps (as
     :func:`analyze` measures it for a model); ``{}`` for one step or a truncated run."""
     run = getattr(result, "run", None)
-    steps = sorted({t for _, t in run.cotangents}) if run is not None else []
+    if run is None:
+        return {}
+    steps = sorted({t for _, t in run.cotangents})
     if len(steps) < 2 or run.truncate is not None:
         return {}
     u = result.unrolled

@@ -48,7 +48,7 @@ class Theory:
     kind: str
     formula: str
     log10: np.ndarray
-    log10_factor: float | None = None
+    log10_factor: float | np.ndarray | None = None
 
 
 @dataclass(frozen=True)
