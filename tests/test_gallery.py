@@ -194,3 +194,13 @@ def test_the_deep_nets_show_the_sigmoid_losing_the_gradient_and_relu_keeping_it(
     assert 3.5 < lost["sigmoid"] < 4.5  # "about four decades"
     assert 0.5 < lost["relu"] < 1.5  # "about one decade"
     assert abs(lost["tanh"]) < 0.5  # "almost none"
+
+
+def test_every_link_from_the_readme_into_the_gallery_names_a_heading_there():
+    from unroll.gallery.writer import _anchor
+
+    readme = (GALLERY.parent / "README.md").read_text()
+    headings = re.findall(r"^## (.+)$", (GALLERY / "README.md").read_text(), flags=re.M)
+    anchors = {_anchor(h) for h in headings}
+    links = re.findall(r"gallery/README\.md#([\w-]+)", readme)
+    assert links and [a for a in links if a not in anchors] == []
