@@ -125,6 +125,9 @@ def init_params(
 ) -> dict[str, np.ndarray]:
     """Draw every parameter of ``graph``; return ``{name: array}`` sorted by name.
 
+    An op's own parameters (a ``scale`` node's ``w``, the LRU's ``nu``) are drawn by the
+    rule their row declares (:attr:`unroll.ops.Param.init`), or the node's ``init``.
+
     Parameters
     ----------
     graph : Graph
@@ -141,9 +144,6 @@ def init_params(
         (the first bias takes it, the others 0).
     bias : float, optional
         Set every bias to this constant.
-
-    An op's own parameters (a ``scale`` node's ``w``, the LRU's ``nu``) are drawn by the
-    rule their row declares (:attr:`unroll.ops.Param.init`), or the node's ``init``.
     dtype : numpy dtype
 
     Returns
