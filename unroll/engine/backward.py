@@ -17,7 +17,8 @@ import numpy as np
 from .contributions import Contribution
 from .forward import Forward
 from .plan import Part, Unit
-from .scale import NO_SCALE, Grads, Scale, rows_last
+from .codegen import Code, row_index, shifted
+from .scale import _HIGH2, _LOW2, _RANGE, NO_SCALE, Grads, Scale, rows_last
 
 __all__ = ["Backward"]
 
@@ -259,27 +260,16 @@ class Backward:
                 self.grads.get(name)
         scale = Scale(fwd.lead, ring)
         clean = self._overwrites_every_slot(part, handed_in)
-        steps = [
-            self._step_backward(unit, part, ring, columns, scale, handed_in)
-            for unit in reversed(part.units)
-        ]
         history = np.zeros((*fwd.lead, top - bottom + 1), np.int64)
-        renormalise = scale.renormalise if fwd.lead else scale._renormalise_one
         if not fwd.lead:
             incoming = incoming.tolist()
+        scan = self._scan_program(part, ring, columns, scale, handed_in, clean, incoming, bottom)
         replay = fwd.step_programs(part) if fwd.segmented(part) else None
         for t0, t1, hi, lo in self._segments(part, bottom, top):
             if replay is not None and t1 < fwd.steps:  # the last segment is still there
                 fwd.replay_segment(part, t0, t1, replay)
-            seen = []
-            for s in range(hi, lo - 1, -1):
-                k = s % depth
-                renormalise(k, incoming[..., s - bottom] if fwd.lead else incoming[s - bottom])
-                for step in steps:
-                    step(s, k)
-                if not clean or s < depth:  # a boundary step may read what nothing rewrote
-                    ring[k] = 0
-                seen.append(scale.L)
+            seen: list = []
+            scan(hi, lo, seen)
             seen = np.stack(seen[::-1], axis=-1) if fwd.lead else np.array(seen[::-1])
             history[..., lo - bottom : hi + 1 - bottom] = seen
             self._after_segment(
@@ -339,14 +329,45 @@ class Backward:
             out[..., idx[keep]] = np.maximum(out[..., idx[keep]], exps[..., keep])
         return out
 
-    def _step_backward(self, unit: Unit, part: Part, ring, columns, scale, handed_in):
-        """The unit's VJP at one scan step (a closure over this run's arrays)."""
+    def _scan_program(self, part: Part, ring, columns, scale, handed_in, clean, incoming, bottom):
+        """The loop's backward scan, compiled once: ``scan(hi, lo, seen)`` runs scan steps
+        ``hi`` down to ``lo``, each renormalised first (a dot product, unless ensembled),
+        then every unit's VJP in reverse step order; it appends each step's exponent."""
+        fwd, depth = self.fwd, part.depth
+        code = Code()
+        sc, ring_name = code.bind(scale, "scale"), code.bind(ring, "ring")
+        inc = code.bind(incoming, "incoming")
+        code.line(f"L = {sc}.L", 0)
+        code.line("for s in range(hi, lo - 1, -1):", 0)
+        code.line(f"k = s % {depth}" if depth > 1 else "k = 0", 1)
+        if fwd.lead:
+            code.line(f"{code.bind(scale.renormalise, 'renormalise')}(k, {inc}[..., s - {bottom}])", 1)
+            code.line(f"L = {sc}.L", 1)
+        else:  # the carry's squared norm in range, and no incoming gradient far above it
+            flat, dot = code.bind(scale._flat, "flat"), code.bind(np.dot, "dot")
+            low, high = code.bind(_LOW2, "low"), code.bind(_HIGH2, "high")
+            code.line(f"f = {flat}[k]", 1)
+            code.line(f"e = {inc}[s - {bottom}]", 1)
+            code.line(f"if not ({low} <= {dot}(f, f) <= {high} and e - L <= {_RANGE}):", 1)
+            code.line(f"{code.bind(scale._renormalise_one, 'renormalise')}(k, e)", 2)
+            code.line(f"L = {sc}.L", 2)
+        for unit in reversed(part.units):
+            self._step_code(code, unit, part, ring, columns, scale, handed_in)
+        if clean:  # a boundary step may read what nothing rewrote
+            code.line(f"if s < {depth}:", 1)
+            code.line(f"{ring_name}[k] = 0.0", 2)
+        else:
+            code.line(f"{ring_name}[k] = 0.0", 1)
+        code.line("seen.append(L)", 1)
+        return code.function(f"scan_back_{part.index}", "hi, lo, seen")
+
+    def _step_code(self, code: Code, unit: Unit, part: Part, ring, columns, scale, handed_in):
+        """Emit the unit's VJP at scan step ``s`` (ring slot ``k``, exponent ``L``)."""
         fwd, T, program = self.fwd, self.fwd.steps, self.fwd.program
         first, last = self.first, self.last
         sign, r0, depth = part.sign, part.offset[unit.name], part.depth
-        o, wrap = fwd.offset(unit.name), fwd.wrap[unit.name]
+        o = fwd.offset(unit.name)
         c0 = columns[id(unit)]
-        slots = [ring[k][..., c0 : c0 + unit.width] for k in range(depth)]
         kept, injected = [], []
         for member, (a, b) in zip(unit.members, unit.spans, strict=True):
             views = [ring[k][..., c0 + a : c0 + b] for k in range(depth)]
@@ -359,13 +380,11 @@ class Backward:
                     live = held.reshape(-1, held.shape[-1]).any(axis=0).tolist()
                     injected.append((rowed, E, views, live))
         before, after = program.pad[unit.name]
-        boundary = self.first == 0 and (before or after)
         padded = [
             (member, a, b)
             for member, (a, b) in zip(unit.members, unit.spans, strict=True)
             if program.pad[member] != (0, 0)
         ]
-        inject = scale.inject
 
         def target(r):
             if r.lag is not None:
@@ -375,112 +394,131 @@ class Backward:
                 return True, [ring[k][..., ca : ca + n] for k in range(depth)], r.lag
             return False, r, None
 
-        if unit.is_layer:
-            vjp = self._layer_vjp(unit, target, first, last, depth, o, wrap)
-        else:
-            vjp = self._op_vjp(unit, target, scale, first, depth, o, wrap)
-
-        def flush(t, k):
-            L = np.expand_dims(scale.L, -1) if fwd.lead else scale.L
-            for member, a, b in padded:
-                self.grads.add(member, t, np.expand_dims(slots[k][..., a:b], -3), L)
-
+        t = "s" if (sign, r0) == (1, 0) else "t"
+        if t == "t":
+            code.line(f"t = s - {r0}" if sign > 0 else f"t = {r0} - s", 1)
+        code.line(f"if {first} <= {t} <= {last}:", 1)
+        row = shifted(t, o)  # a gradient array holds every row: no modulo
         if not fwd.lead and len(kept) == 1 and len(unit.members) == 1:
             G, views = kept[0]  # one node that keeps its gradient: gather it in place
-            live = injected[0][3] if injected else None
-            scales = injected[0][1][o + first : o + last + 1].tolist() if injected else None
+            g_, v = code.bind(G, "G"), code.bind(views, "carry")
+            code.line(f"g = {g_}[{row}]", 2)
+            if injected:
+                live = code.bind(injected[0][3], "live")
+                exps = code.bind(injected[0][1][o + first : o + last + 1].tolist(), "exps")
+                ldexp = code.bind(np.ldexp, "ldexp")
+                code.line(f"if {live}[{t} - {first}]:", 2)
+                code.line(f"e = {exps}[{t} - {first}]", 3)
+                code.line("if e != L:", 3)
+                code.line(f"{ldexp}(g, e - L, out=g)", 4)
+                code.line(f"g += {v}[k]", 3)
+                code.line("else:", 2)
+                code.line(f"g[...] = {v}[k]", 3)
+            else:
+                code.line(f"g[...] = {v}[k]", 2)
+        else:
+            inject = code.bind(scale.inject, "inject")
+            for G, E, views, live in injected:
+                g_, e_, v = code.bind(G, "G"), code.bind(E, "E"), code.bind(views, "carry")
+                code.line(f"if {code.bind(live, 'live')}[{t} - {first}]:", 2)
+                code.line(f"{inject}({v}[k], {g_}[{row}], {e_}[..., {row}])", 3)
+            for G, views in kept:
+                code.line(f"{code.bind(G, 'G')}[{row}] = {code.bind(views, 'carry')}[k]", 2)
+            slots = [ring[k][..., c0 : c0 + unit.width] for k in range(depth)]
+            code.line(f"g = {code.bind(slots, 'slot')}[k]", 2)
+        if unit.is_layer:
+            self._layer_vjp_code(code, unit, target, t, o)
+        else:
+            self._op_vjp_code(code, unit, target, scale, t, o)
+        if self.first == 0 and (before or after):
 
-            def gather(s, k):
-                t = sign * (s - r0)
-                if first <= t <= last:
-                    g = G[t + o]
-                    if live is not None and live[t - first]:
-                        e = scales[t - first]
-                        if e != scale.L:
-                            np.ldexp(g, e - scale.L, out=g)
-                        g += views[k]
-                    else:
-                        g[...] = views[k]
-                    vjp(s, g, t)
-                elif boundary and -before <= t < T + after and (t < 0 or t >= T):
-                    flush(t, k)
+            def flush(t, k):
+                L = np.expand_dims(scale.L, -1) if fwd.lead else scale.L
+                for member, a, b in padded:
+                    self.grads.add(member, t, np.expand_dims(ring[k][..., c0 + a : c0 + b], -3), L)
 
-            return gather
+            code.line(f"elif {-before} <= {t} < {T + after} and ({t} < 0 or {t} >= {T}):", 1)
+            code.line(f"{code.bind(flush, 'flush')}({t}, k)", 2)
 
-        def step(s, k):
-            t = sign * (s - r0)
-            if first <= t <= last:
-                row = t + o
-                for G, E, views, live in injected:
-                    if live[t - first]:
-                        inject(views[k], G[row], E[..., row])
-                for G, views in kept:
-                    G[row] = views[k]
-                vjp(s, slots[k], t)
-            elif boundary and -before <= t < T + after and (t < 0 or t >= T):
-                flush(t, k)
+    @staticmethod
+    def _slot(lag: int, depth: int) -> str:
+        """The ring slot a read ``lag`` scan steps back lands in, from scan step ``s``."""
+        return "k" if lag == 0 else f"(s - {lag}) % {depth}"
 
-        return step
-
-    def _layer_vjp(self, unit: Unit, target, first, last, depth, o, wrap):
-        """A loop layer's VJP at one step: ``dz = g * act'``, then ``dz W`` to its sources.
+    def _layer_vjp_code(self, code: Code, unit: Unit, target, t: str, o: int) -> None:
+        """Emit a loop layer's VJP at one step: ``dz = g * act'``, then ``dz W`` to its
+        sources.
 
         A layer whose values nothing reads afterwards gets ``dz`` written over its values;
         any other gets its derivative factors for all steps at once, in a ``dz`` array.
         """
         fwd, program = self.fwd, self.fwd.program
-        values = fwd.unit_rowed(unit)
-        alone = _sole_reads(program, unit)
-        blocks = [
-            (target(r)[1], r.lag, fwd.block_weight(unit, j), alone[r.source])
-            for j, r in enumerate(unit.blocks)
-            if r.lag is not None
-        ]
-        identity = [
-            (target(r)[1], r.lag, alone[r.source]) for r in unit.identity if r.lag is not None
-        ]
-
-        def send(s, dz):  # dz W to each weighted source, dz to each identity source
-            for views, lag, w, only in blocks:
-                if only:  # nothing else writes there: the product goes straight in
-                    np.matmul(dz, w, out=views[(s - lag) % depth])
-                else:
-                    views[(s - lag) % depth] += dz @ w
-            for views, lag, only in identity:
-                if only:
-                    views[(s - lag) % depth][...] = dz
-                else:
-                    views[(s - lag) % depth] += dz
-
+        first, last = self.first, self.last
+        depth = program.part_of[unit.name].depth
         if unit.name in program.reuse and not self.keep_all:
             fwd.overwritten.add(unit.name)
+            values = code.bind(fwd.unit_rowed(unit), "values")
+            code.line(
+                f"dz = {values}[{row_index(t, o, fwd.wrap[unit.name], program.rows(unit.name))}]",
+                2,
+            )
             runs = [(a, b, act.vjp_into or act.vjp_inplace) for a, b, act in unit.runs]
-            whole = runs[0][2] if len(runs) == 1 else None
-
-            def overwrite(s, g, t):
-                dz = values[(t + o) % wrap]
-                if whole is not None:
-                    whole(g, dz)
+            for a, b, backprop in runs:
+                name = code.bind(backprop, "backprop")
+                if len(runs) == 1:
+                    code.line(f"{name}(g, dz)", 2)
                 else:
-                    for a, b, backprop in runs:
-                        backprop(g[..., a:b], dz[..., a:b])
-                send(s, dz)
+                    code.line(f"{name}(g[..., {a}:{b}], dz[..., {a}:{b}])", 2)
+        else:
+            dz_base = np.zeros_like(fwd.unit_base[id(unit)])
+            self.dz[id(unit)] = dz_base
+            a0, b0 = max(first, 0), min(fwd.steps, last + 1)
+            y = fwd.unit_rows(unit, a0, b0)
+            for a, b, act in unit.runs:  # the derivative factors, all steps at once
+                act.derivative_to(y[..., a:b], dz_base[..., a0 + o : b0 + o, :, a:b])
+            dzs = np.moveaxis(dz_base, -3, 0) if fwd.lead else dz_base
+            code.line(f"dz = {code.bind(dzs, 'dz')}[{shifted(t, o)}]", 2)
+            code.line("dz *= g", 2)
+        alone = _sole_reads(program, unit)
+        matmul = code.bind(np.matmul, "matmul")
+        for j, r in enumerate(unit.blocks):  # dz W to each weighted source
+            if r.lag is None:
+                continue
+            where = code.bind(target(r)[1], "into")
+            w = code.bind(fwd.block_weight(unit, j), "w")
+            slot = f"{where}[{self._slot(r.lag, depth)}]"
+            if alone[r.source]:  # nothing else writes there: the product goes straight in
+                code.line(f"{matmul}(dz, {w}, out={slot})", 2)
+            else:
+                code.line(f"{slot} += dz @ {w}", 2)
+        for r in unit.identity:  # dz to each identity source
+            if r.lag is None:
+                continue
+            slot = f"{code.bind(target(r)[1], 'into')}[{self._slot(r.lag, depth)}]"
+            code.line(f"{slot}[...] = dz" if alone[r.source] else f"{slot} += dz", 2)
 
-            return overwrite
-        dz_base = np.zeros_like(fwd.unit_base[id(unit)])
-        self.dz[id(unit)] = dz_base
-        a0, b0 = max(first, 0), min(fwd.steps, last + 1)
-        y = fwd.unit_rows(unit, a0, b0)
-        for a, b, act in unit.runs:  # the derivative factors, all steps at once
-            act.derivative_to(y[..., a:b], dz_base[..., a0 + o : b0 + o, :, a:b])
-        dzs = np.moveaxis(dz_base, -3, 0) if fwd.lead else dz_base
-
-        def multiply(s, g, t):
-            dz = dzs[t + o]
-            dz *= g
-            send(s, dz)
-
-        return multiply
+    def _op_vjp_code(self, code: Code, unit: Unit, target, scale, t: str, o: int) -> None:
+        """Emit a loop op's VJP at one step: written straight into the ring where the row
+        can (``vjp_into``, every input inside the loop), else the row's general VJP."""
+        fwd, program = self.fwd, self.fwd.program
+        depth = program.part_of[unit.name].depth
+        targets = [target(r) for r in unit.sources]
+        into = unit.op.vjp_into
+        if unit.params or into is None or not all(inside for inside, _, _ in targets):
+            vjp = self._op_vjp(unit, target, scale, self.first, depth, o, fwd.wrap[unit.name])
+            code.line(f"{code.bind(vjp, 'vjp')}(s, g, {t})", 2)
+            return
+        sole = _sole_reads(program, unit)
+        xs = ", ".join(
+            f"{code.bind(fwd.rowed[r.source], 'x')}"
+            f"[{row_index(t, fwd.offset(r.source) - r.delay, fwd.wrap[r.source], program.rows(r.source))}]"
+            for r in unit.sources
+        )
+        outs = ", ".join(
+            f"({code.bind(where, 'into')}[{self._slot(lag, depth)}], {sole[r.source]})"
+            for (_, where, lag), r in zip(targets, unit.sources, strict=True)
+        )
+        code.line(f"{code.bind(into, 'vjp_into')}(g, [{xs}], [{outs}])", 2)
 
     def _op_vjp(self, unit: Unit, target, scale, first, depth, o, wrap):
         """A loop op's VJP at one step, its input gradients sent where each input lives;
@@ -496,20 +534,6 @@ class Backward:
         targets = [target(r) for r in unit.sources]
         outbound = self._outbound(unit)  # per read (two reads of one node are two)
         op_vjp, needs_output = unit.op.vjp, unit.op.needs_output
-        into = unit.op.vjp_into
-        if into is not None and all(inside for inside, _, _ in targets):
-            sole = _sole_reads(self.fwd.program, unit)
-            alone = [sole[r.source] for r in unit.sources]
-            slots = [
-                (where, lag, only) for (_, where, lag), only in zip(targets, alone, strict=True)
-            ]
-
-            def vjp_direct(s, g, t):
-                xs = [x[(t + xo) % xw] for x, xo, xw in sources]
-                into(g, xs, [(where[(s - lag) % depth], only) for where, lag, only in slots])
-
-            return vjp_direct
-
         def vjp(s, g, t):
             xs = [x[(t + xo) % xw] for x, xo, xw in sources]
             y = values[(t + o) % wrap] if needs_output else None
