@@ -14,10 +14,10 @@ import itertools
 
 import numpy as np
 
+from .codegen import Code, row_index, shifted
 from .contributions import Contribution
 from .forward import Forward
 from .plan import Part, Unit
-from .codegen import Code, row_index, shifted
 from .scale import _HIGH2, _LOW2, _RANGE, NO_SCALE, Grads, Scale, rows_last
 
 __all__ = ["Backward"]
@@ -341,7 +341,9 @@ class Backward:
         code.line("for s in range(hi, lo - 1, -1):", 0)
         code.line(f"k = s % {depth}" if depth > 1 else "k = 0", 1)
         if fwd.lead:
-            code.line(f"{code.bind(scale.renormalise, 'renormalise')}(k, {inc}[..., s - {bottom}])", 1)
+            code.line(
+                f"{code.bind(scale.renormalise, 'renormalise')}(k, {inc}[..., s - {bottom}])", 1
+            )
             code.line(f"L = {sc}.L", 1)
         else:  # the carry's squared norm in range, and no incoming gradient far above it
             flat, dot = code.bind(scale._flat, "flat"), code.bind(np.dot, "dot")
@@ -510,8 +512,7 @@ class Backward:
             return
         sole = _sole_reads(program, unit)
         xs = ", ".join(
-            f"{code.bind(fwd.rowed[r.source], 'x')}"
-            f"[{row_index(t, fwd.offset(r.source) - r.delay, fwd.wrap[r.source], program.rows(r.source))}]"
+            f"{code.bind(fwd.rowed[r.source], 'x')}[{fwd.row_text(r.source, t, r.delay)}]"
             for r in unit.sources
         )
         outs = ", ".join(
@@ -534,6 +535,7 @@ class Backward:
         targets = [target(r) for r in unit.sources]
         outbound = self._outbound(unit)  # per read (two reads of one node are two)
         op_vjp, needs_output = unit.op.vjp, unit.op.needs_output
+
         def vjp(s, g, t):
             xs = [x[(t + xo) % xw] for x, xo, xw in sources]
             y = values[(t + o) % wrap] if needs_output else None

@@ -297,7 +297,7 @@ class Forward:
                 array = self.unit_base[id(unit)]
                 self.checkpoints[(id(unit), t0)] = array[..., rows, :, :].copy()
 
-    def _row(self, name: str, t: str, delay: int = 0) -> str:
+    def row_text(self, name: str, t: str, delay: int = 0) -> str:
         """The text of the row of ``name`` read at step ``t - delay``."""
         return row_index(t, self.offset(name) - delay, self.wrap[name], self.program.rows(name))
 
@@ -324,7 +324,7 @@ class Forward:
 
     def _layer_code(self, code: Code, unit: Unit, t: str, indent: int) -> None:
         out = code.bind(self.unit_rowed(unit), "out")
-        code.line(f"z = {out}[{self._row(unit.name, t)}]", indent)
+        code.line(f"z = {out}[{self.row_text(unit.name, t)}]", indent)
         tmp = None
         for j, r in enumerate(unit.blocks):
             if r.lag is None:
@@ -335,12 +335,14 @@ class Forward:
             x = code.bind(self.rowed[r.source], "x")
             w = code.bind(self.block_weight(unit, j, transposed=True), "w")
             matmul = code.bind(np.matmul, "matmul")
-            code.line(f"{matmul}({x}[{self._row(r.source, t, r.delay)}], {w}, out={tmp})", indent)
+            code.line(
+                f"{matmul}({x}[{self.row_text(r.source, t, r.delay)}], {w}, out={tmp})", indent
+            )
             code.line(f"z += {tmp}", indent)
         for r in unit.identity:
             if r.lag is not None:
                 x = code.bind(self.rowed[r.source], "x")
-                code.line(f"z += {x}[{self._row(r.source, t, r.delay)}]", indent)
+                code.line(f"z += {x}[{self.row_text(r.source, t, r.delay)}]", indent)
         whole = len(unit.runs) == 1
         for a, b, act in unit.runs:
             apply = code.bind(act.forward_into or act.apply_inplace, "act")
@@ -348,12 +350,12 @@ class Forward:
 
     def _op_code(self, code: Code, unit: Unit, t: str, indent: int) -> None:
         xs = ", ".join(
-            f"{code.bind(self.rowed[r.source], 'x')}[{self._row(r.source, t, r.delay)}]"
+            f"{code.bind(self.rowed[r.source], 'x')}[{self.row_text(r.source, t, r.delay)}]"
             for r in unit.sources
         )
         ps = self.op_params(unit, len(self.lead) + 2)
         keywords = f", **{code.bind(ps, 'ps')}" if ps else ""
-        out = f"{code.bind(self.rowed[unit.name], 'out')}[{self._row(unit.name, t)}]"
+        out = f"{code.bind(self.rowed[unit.name], 'out')}[{self.row_text(unit.name, t)}]"
         if unit.op.forward_into is not None:
             into = code.bind(unit.op.forward_into, "into")
             code.line(f"{into}({out}, {xs}{keywords})", indent)
