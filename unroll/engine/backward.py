@@ -78,15 +78,13 @@ class Backward:
             if self.first <= t <= self.last:
                 by_node.setdefault(name, []).append((t, c))
         fwd = self.fwd
-        for name, items in by_node.items():  # one write per node: the arrays are fresh
+        for name, items in by_node.items():  # one write per row: the arrays are fresh
             G, E = self.grads.get(name)
-            rows = np.array([t for t, _ in items]) + fwd.offset(name)
-            shape = G.shape[:-3] + G.shape[-2:]
-            values = np.stack(
-                [c if c.shape == shape else np.broadcast_to(c, shape) for _, c in items]
-            )
-            G[..., rows, :, :] = np.moveaxis(values, 0, -3)
-            E[..., rows] = 0
+            o = fwd.offset(name)
+            rowed = np.moveaxis(G, -3, 0)
+            for t, c in items:
+                rowed[t + o] = c
+            E[..., np.array([t for t, _ in items]) + o] = 0
 
     def run(self) -> None:
         """Backpropagate through every part, the last computed first."""
@@ -472,9 +470,11 @@ class Backward:
                 else:
                     code.line(f"{name}(g[..., {a}:{b}], dz[..., {a}:{b}])", 2)
         else:
-            dz_base = np.zeros_like(fwd.unit_base[id(unit)])
+            dz_base = np.empty_like(fwd.unit_base[id(unit)])
             self.dz[id(unit)] = dz_base
             a0, b0 = max(first, 0), min(fwd.steps, last + 1)
+            dz_base[..., : a0 + o, :, :] = 0.0  # the rows no step writes
+            dz_base[..., b0 + o :, :, :] = 0.0
             y = fwd.unit_rows(unit, a0, b0)
             for a, b, act in unit.runs:  # the derivative factors, all steps at once
                 act.derivative_to(y[..., a:b], dz_base[..., a0 + o : b0 + o, :, a:b])

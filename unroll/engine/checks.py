@@ -213,10 +213,20 @@ def check_cotangents(unrolled, present, cotangents, batch, lead, dtype):
             raise InputError(f"cotangent for {key!r}: input and boundary nodes take no cotangent")
         what = f"cotangent for {key!r}"
         out[(name, int(t))] = as_batch(value, batch, nodes[name].size, what, dtype, lead)
-    if out and not all_finite(np.concatenate([v.ravel() for v in out.values()])):
+    if out and not _all_finite(list(out.values())):
         for key, v in out.items():  # one check for all; name the first bad one
             check_finite(v, f"cotangent for {key!r}", ("batch", "unit"))
     return out
+
+
+def _all_finite(arrays: list[np.ndarray]) -> bool:
+    """Whether every entry of every array is finite: one sum of small arrays joined, or
+    of each large one's sum (NaN and infinities make a sum non-finite)."""
+    if arrays[0].size < 256:
+        return all_finite(np.concatenate([v.ravel() for v in arrays]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.array([np.add.reduce(v, axis=None) for v in arrays])
+    return bool(np.isfinite(sums).all()) or all(all_finite(v) for v in arrays)
 
 
 def as_batch(value, batch, size, what, dtype, lead=(), check=False):

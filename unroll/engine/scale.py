@@ -94,11 +94,21 @@ class Grads:
         e = E[..., a + o : b + o]
         out = np.full(e.shape, NO_SCALE, np.int64)
         held = np.flatnonzero((e != NO_SCALE).reshape(-1, e.shape[-1]).any(axis=0))
-        if held.size:  # only the steps that hold a gradient
-            rows = G[..., a + o : b + o, :, :][..., held, :, :]
-            peak = np.abs(rows).max(axis=(-2, -1))
-            out[..., held] = np.where(peak > 0, np.frexp(peak)[1] + e[..., held], NO_SCALE)
+        if held.size:  # only the steps that hold a gradient (a slice when that is all)
+            every = held.size == e.shape[-1]
+            rows = G[..., a + o : b + o, :, :]
+            rows = rows if every else rows[..., held, :, :]
+            peak = _peaks(rows)
+            index = slice(None) if every else held
+            out[..., index] = np.where(peak > 0, np.frexp(peak)[1] + e[..., index], NO_SCALE)
         return out
+
+
+def _peaks(rows: np.ndarray) -> np.ndarray:
+    """``abs(rows).max(axis=(-2, -1))`` without the temporary of ``abs``."""
+    if rows.size == 0:
+        return np.zeros(rows.shape[:-2], rows.dtype)
+    return np.maximum(rows.max(axis=(-2, -1)), -rows.min(axis=(-2, -1)))
 
 
 class Scale:
