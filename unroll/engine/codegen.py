@@ -9,6 +9,7 @@ it uses as a local name of that function, and compiles it once per run.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 __all__ = ["Code", "row_index", "shifted"]
@@ -54,11 +55,26 @@ class Code:
     def function(self, name: str, args: str) -> Callable:
         """Compile the function; its bound values are fast locals (keyword defaults)."""
         namespace = dict(self.env)
-        exec(compile(self.source(name, args), f"<unroll {name}>", "exec"), namespace)
+        exec(_compiled(self.source(name, args), name), namespace)
         function = namespace.pop(name)
         for key in self.env:  # its globals keep the builtins only: no reference cycle
             del namespace[key]
         return function
+
+
+_CACHE: dict[str, CodeType] = {}
+_CACHE_SIZE = 256
+
+
+def _compiled(source: str, name: str) -> CodeType:
+    """The code object of ``source``, compiled once: a program runs again and again with
+    other arrays bound to the same names."""
+    found = _CACHE.get(source)
+    if found is None:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))  # the oldest
+        found = _CACHE[source] = compile(source, f"<unroll {name}>", "exec")
+    return found
 
 
 def row_index(t: str, offset: int, wrap: int, rows: int) -> str:
