@@ -351,8 +351,29 @@ class Backward:
             code.line(f"if not ({low} <= {dot}(f, f) <= {high} and e - L <= {_RANGE}):", 1)
             code.line(f"{code.bind(scale._renormalise_one, 'renormalise')}(k, e)", 2)
             code.line(f"L = {sc}.L", 2)
-        for unit in reversed(part.units):
-            self._step_code(code, unit, part, ring, columns, scale, handed_in)
+        merged = not any(part.offset.values())  # every unit at one step: one test of t
+        t = "s" if part.sign > 0 else "t"
+        flushes: list[tuple[str, str]] = []
+        for i, unit in enumerate(reversed(part.units)):
+            if not merged:
+                r0 = part.offset[unit.name]
+                t = "s" if (part.sign, r0) == (1, 0) else "t"
+            if t == "t" and (not merged or i == 0):
+                r0 = part.offset[unit.name]
+                code.line(f"t = s - {r0}" if part.sign > 0 else f"t = {r0} - s", 1)
+            if not merged or i == 0:
+                code.line(f"if {self.first} <= {t} <= {self.last}:", 1)
+            self._step_code(code, unit, part, ring, columns, scale, handed_in, t, flushes)
+            if not merged:
+                for test, call in flushes:
+                    code.line(f"elif {test}:", 1)
+                    code.line(call, 2)
+                flushes = []
+        if flushes:
+            code.line("else:", 1)
+            for test, call in flushes:
+                code.line(f"if {test}:", 2)
+                code.line(call, 3)
         if clean:  # a boundary step may read what nothing rewrote
             code.line(f"if s < {depth}:", 1)
             code.line(f"{ring_name}[k] = 0.0", 2)
@@ -361,11 +382,15 @@ class Backward:
         code.line("seen.append(L)", 1)
         return code.function(f"scan_back_{part.index}", "hi, lo, seen")
 
-    def _step_code(self, code: Code, unit: Unit, part: Part, ring, columns, scale, handed_in):
-        """Emit the unit's VJP at scan step ``s`` (ring slot ``k``, exponent ``L``)."""
+    def _step_code(
+        self, code: Code, unit: Unit, part: Part, ring, columns, scale, handed_in, t, flushes
+    ):
+        """Emit the unit's VJP at scan step ``s``, step ``t`` (ring slot ``k``, exponent
+        ``L``), to run when ``t`` is in the window; append to ``flushes`` the test and the
+        call that keep its boundary gradient at the steps outside."""
         fwd, T, program = self.fwd, self.fwd.steps, self.fwd.program
         first, last = self.first, self.last
-        sign, r0, depth = part.sign, part.offset[unit.name], part.depth
+        depth = part.depth
         o = fwd.offset(unit.name)
         c0 = columns[id(unit)]
         kept, injected = [], []
@@ -394,10 +419,6 @@ class Backward:
                 return True, [ring[k][..., ca : ca + n] for k in range(depth)], r.lag
             return False, r, None
 
-        t = "s" if (sign, r0) == (1, 0) else "t"
-        if t == "t":
-            code.line(f"t = s - {r0}" if sign > 0 else f"t = {r0} - s", 1)
-        code.line(f"if {first} <= {t} <= {last}:", 1)
         row = shifted(t, o)  # a gradient array holds every row: no modulo
         if not fwd.lead and len(kept) == 1 and len(unit.members) == 1:
             G, views = kept[0]  # one node that keeps its gradient: gather it in place
@@ -437,8 +458,8 @@ class Backward:
                 for member, a, b in padded:
                     self.grads.add(member, t, np.expand_dims(ring[k][..., c0 + a : c0 + b], -3), L)
 
-            code.line(f"elif {-before} <= {t} < {T + after} and ({t} < 0 or {t} >= {T}):", 1)
-            code.line(f"{code.bind(flush, 'flush')}({t}, k)", 2)
+            test = f"{-before} <= {t} < {T + after} and ({t} < 0 or {t} >= {T})"
+            flushes.append((test, f"{code.bind(flush, 'flush')}({t}, k)"))
 
     @staticmethod
     def _slot(lag: int, depth: int) -> str:
@@ -462,13 +483,17 @@ class Backward:
                 f"dz = {values}[{row_index(t, o, fwd.wrap[unit.name], program.rows(unit.name))}]",
                 2,
             )
-            runs = [(a, b, act.vjp_into or act.vjp_inplace) for a, b, act in unit.runs]
-            for a, b, backprop in runs:
-                name = code.bind(backprop, "backprop")
-                if len(runs) == 1:
-                    code.line(f"{name}(g, dz)", 2)
+            whole = len(unit.runs) == 1
+            for a, b, act in unit.runs:
+                g, y = ("g", "dz") if whole else (f"g[..., {a}:{b}]", f"dz[..., {a}:{b}]")
+                if act.vjp_into is None and act.derivative_into is not None:
+                    tmp = code.bind(np.empty((*fwd.lead, fwd.batch, b - a), fwd.dtype), "tmp")
+                    code.line(f"{code.bind(act.derivative_into, 'derivative')}({y}, {tmp})", 2)
+                    code.line(f"{code.bind(np.multiply, 'multiply')}({g}, {tmp}, out={y})", 2)
                 else:
-                    code.line(f"{name}(g[..., {a}:{b}], dz[..., {a}:{b}])", 2)
+                    code.line(
+                        f"{code.bind(act.vjp_into or act.vjp_inplace, 'backprop')}({g}, {y})", 2
+                    )
         else:
             dz_base = np.empty_like(fwd.unit_base[id(unit)])
             self.dz[id(unit)] = dz_base
