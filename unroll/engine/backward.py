@@ -338,11 +338,13 @@ class Backward:
         code.line(f"L = {sc}.L", 0)
         code.line("for s in range(hi, lo - 1, -1):", 0)
         code.line(f"k = s % {depth}" if depth > 1 else "k = 0", 1)
-        if fwd.lead:
+        if fwd.lead:  # the quick test for all models at once, each model's if it fails
+            peaks = code.bind(np.asarray(incoming).max(axis=0).tolist(), "peaks")
+            code.line(f"if not {sc}.in_range(k, {peaks}[s - {bottom}]):", 1)
             code.line(
-                f"{code.bind(scale.renormalise, 'renormalise')}(k, {inc}[..., s - {bottom}])", 1
+                f"{code.bind(scale.renormalise, 'renormalise')}(k, {inc}[..., s - {bottom}])", 2
             )
-            code.line(f"L = {sc}.L", 1)
+            code.line(f"L = {sc}.L", 2)
         else:  # the carry's squared norm in range, and no incoming gradient far above it
             flat, dot = code.bind(scale._flat, "flat"), code.bind(np.dot, "dot")
             low, high = code.bind(_LOW2, "low"), code.bind(_HIGH2, "high")

@@ -23,6 +23,11 @@ _HIGH, _LOW = 2.0**_RANGE, 2.0**-_RANGE
 _HIGH2, _LOW2 = _HIGH * _HIGH, _LOW * _LOW  # the same bounds on a squared norm
 
 
+def _vecdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dot products along the last axis."""
+    return np.einsum("...i,...i->...", a, b)
+
+
 def rows_last(e):
     """Exponents shaped to scale the last two axes (batch, units) of each row."""
     return e[..., None, None]
@@ -117,7 +122,22 @@ class Scale:
     def __init__(self, lead, ring: np.ndarray):
         self.lead, self.ring = lead, ring
         self.L = np.zeros(lead, np.int64) if lead else 0
-        self._flat = [slot.reshape(-1) for slot in ring]  # contiguous: one dot per check
+        self.floor = 0  # the least exponent over the models
+        # contiguous: one dot per check (one per model for an ensemble)
+        self._flat = [slot.reshape(*lead, -1) if lead else slot.reshape(-1) for slot in ring]
+
+    def in_range(self, k: int, incoming_peak: int) -> bool:
+        """Whether every model's carried gradient in slot ``k`` has a squared norm within
+        ``[2**-128, 2**128]`` and the step's incoming gradients (largest exponent over the
+        models ``incoming_peak``) sit at most ``2**64`` above every model's scale: then
+        :meth:`renormalise` would move no scale."""
+        f = self._flat[k]
+        square = _vecdot(f, f)
+        return bool(
+            square.min() >= _LOW2
+            and square.max() <= _HIGH2
+            and incoming_peak - self.floor <= _RANGE
+        )
 
     def _renormalise_one(self, k: int, incoming: int) -> None:
         """Before a scan step: move ``L`` so the carried peak and the step's incoming
@@ -136,16 +156,26 @@ class Scale:
             self.L = top
 
     def renormalise(self, k: int, incoming) -> None:
-        """As :meth:`_renormalise_one`, one exponent per model."""
+        """As :meth:`_renormalise_one`, one exponent per model: a model moves as it would
+        alone."""
         ring = self.ring
+        f = self._flat[k]
+        square = _vecdot(f, f)
+        zero = square == 0.0
+        stays = ((square >= _LOW2) & (square <= _HIGH2) & (incoming - self.L <= _RANGE)) | (
+            zero & ((incoming == NO_SCALE) | (np.abs(incoming - self.L) <= _RANGE))
+        )
+        if stays.all():
+            return
         peak = np.abs(ring[k]).max(axis=(-2, -1))
         top = np.where(peak > 0, np.frexp(peak)[1] + self.L, NO_SCALE)
         top = np.maximum(top, incoming)
-        move = (top != NO_SCALE) & (np.abs(top - self.L) > _RANGE)
+        move = ~stays & (top != NO_SCALE) & (np.abs(top - self.L) > _RANGE)
         if move.any():
             shift = np.where(move, self.L - top, 0)
             np.ldexp(ring, shift[None, :, None, None], out=ring)
             self.L = np.where(move, top, self.L)
+            self.floor = int(self.L.min())
 
     def inject(self, slot: np.ndarray, value: np.ndarray, exponent) -> None:
         """``slot += value * 2**(exponent - L)``: an incoming gradient joins the carry."""
