@@ -258,6 +258,11 @@ class Backward:
                 self.grads.get(name)
         scale = Scale(fwd.lead, ring)
         clean = self._overwrites_every_slot(part, handed_in)
+        self._direct = self._direct_nodes(part)
+        self._moved = {
+            name: self._move_incoming(part, name, bottom, top)
+            for name in sorted(self._direct & handed_in)
+        }
         history = np.zeros((*fwd.lead, top - bottom + 1), np.int64)
         if not fwd.lead:
             incoming = incoming.tolist()
@@ -279,6 +284,35 @@ class Backward:
             self.grads.add(r.source, self.first - r.delay, rows, e)
         self._pending = []
         self._flush_param_buffers()
+
+    def _direct_nodes(self, part: Part) -> set[str]:
+        """The loop's carried nodes whose gradient rows are their carry: what reads them
+        at a later step writes (or adds) straight into their row of the kept gradient,
+        which the ring would otherwise hold and copy. Single models, full BPTT, loops
+        without retiming that read one step back at most, nodes alone in their unit with
+        boundary rows for every scan step the backward pass reaches."""
+        fwd, program = self.fwd, self.fwd.program
+        if fwd.lead or self.keep_all or any(part.offset.values()) or part.depth != 2:
+            return set()  # (with depth 2, a step's carry is one row per node: no partial sums)
+        out = set()
+        for name in part.nodes:
+            before, after = program.pad[name]
+            pad = before if part.sign > 0 else after
+            alone = len(program.unit_of[name].members) == 1
+            if program.carried[name] and alone and pad >= part.depth - 1:
+                out.add(name)
+        return out
+
+    def _move_incoming(self, part: Part, name: str, bottom: int, top: int):
+        """Take a direct node's gradients handed in from outside out of its rows (the
+        scan writes its carry there): ``(rows, values, exponents, position of each row)``."""
+        G, E = self.grads.G[name], self.grads.E[name]
+        o = self.fwd.offset(name)
+        a, b = sorted((part.sign * bottom + o, part.sign * top + o))
+        rows = np.flatnonzero(E[a : b + 1] != NO_SCALE) + a
+        values, exponents = G[rows], E[rows].tolist()
+        G[rows] = 0.0
+        return rows, values, exponents, {int(r): i for i, r in enumerate(rows)}
 
     def _overwrites_every_slot(self, part: Part, handed_in: set) -> bool:
         """Whether each step writes every ring slot it will read afresh, so no slot needs
@@ -348,10 +382,22 @@ class Backward:
         else:  # the carry's squared norm in range, and no incoming gradient far above it
             flat, dot = code.bind(scale._flat, "flat"), code.bind(np.dot, "dot")
             low, high = code.bind(_LOW2, "low"), code.bind(_HIGH2, "high")
-            code.line(f"f = {flat}[k]", 1)
             code.line(f"e = {inc}[s - {bottom}]", 1)
-            code.line(f"if not ({low} <= {dot}(f, f) <= {high} and e - L <= {_RANGE}):", 1)
-            code.line(f"{code.bind(scale._renormalise_one, 'renormalise')}(k, e)", 2)
+            terms, pending = [], []
+            if any(fwd.program.carried[n] and n not in self._direct for n in part.nodes):
+                code.line(f"f = {flat}[k]", 1)
+                terms.append(f"{dot}(f, f)")
+            vdot = code.bind(np.vdot, "vdot")
+            for name in sorted(self._direct):  # the carry in this step's row of each
+                G, o = code.bind(self.grads.G[name], "G"), fwd.offset(name)
+                row = f"{shifted('s', o)}" if part.sign > 0 else f"{o} - s"
+                code.line(f"q = {G}[{row}]", 1)
+                terms.append(f"{vdot}(q, q)")
+                pending.append(f"{G}[{row}]")
+            square = " + ".join(terms) or "0.0"
+            code.line(f"if not ({low} <= {square} <= {high} and e - L <= {_RANGE}):", 1)
+            renormalise = code.bind(scale._renormalise_one, "renormalise")
+            code.line(f"{renormalise}(k, e, [{', '.join(pending)}])", 2)
             code.line(f"L = {sc}.L", 2)
         merged = not any(part.offset.values())  # every unit at one step: one test of t
         t = "s" if part.sign > 0 else "t"
@@ -414,15 +460,39 @@ class Backward:
         ]
 
         def target(r):
-            if r.lag is not None:
-                unit_of = program.unit_of[r.source]
-                ca = columns[id(unit_of)] + unit_of.spans[unit_of.members.index(r.source)][0]
-                n = program.graph.nodes[r.source].size
-                return True, [ring[k][..., ca : ca + n] for k in range(depth)], r.lag
-            return False, r, None
+            """``(inside, where, text, index)``: where the gradient of read ``r`` goes at
+            scan step ``s``: ``where[index(s)]``, ``text`` that index as code."""
+            if r.lag is None:
+                return False, r, None, None
+            if r.source in direct:  # straight into its row of the kept gradient
+                row = part.sign * -r.lag + fwd.offset(r.source) - part.sign * r0_of(r.source)
+                text = shifted("s", row) if part.sign > 0 else f"{row} - s"
+                return True, self.grads.G[r.source], text, lambda s: part.sign * s + row
+            unit_of = program.unit_of[r.source]
+            ca = columns[id(unit_of)] + unit_of.spans[unit_of.members.index(r.source)][0]
+            n = program.graph.nodes[r.source].size
+            views = [ring[k][..., ca : ca + n] for k in range(depth)]
+            return True, views, self._slot(r.lag, depth), lambda s: (s - r.lag) % depth
 
+        direct, r0_of = self._direct, part.offset.get
         row = shifted(t, o)  # a gradient array holds every row: no modulo
-        if not fwd.lead and len(kept) == 1 and len(unit.members) == 1:
+        if unit.name in direct:  # its row holds its carry: add what came from outside
+            g_ = code.bind(kept[0][0], "G")
+            code.line(f"g = {g_}[{row}]", 2)
+            if unit.name in self._moved:
+                _, values, exponents, position = self._moved[unit.name]
+                where = [position.get(t + o) for t in range(first, last + 1)]
+                live = code.bind([i is not None for i in where], "live")
+                exps = code.bind([exponents[i] if i is not None else 0 for i in where], "exps")
+                at = code.bind([0 if i is None else i for i in where], "at")
+                c, ldexp = code.bind(values, "incoming"), code.bind(np.ldexp, "ldexp")
+                code.line(f"if {live}[{t} - {first}]:", 2)
+                code.line(f"e = {exps}[{t} - {first}]", 3)
+                code.line("if e == L:", 3)
+                code.line(f"g += {c}[{at}[{t} - {first}]]", 4)
+                code.line("else:", 3)
+                code.line(f"g += {ldexp}({c}[{at}[{t} - {first}]], e - L)", 4)
+        elif not fwd.lead and len(kept) == 1 and len(unit.members) == 1:
             G, views = kept[0]  # one node that keeps its gradient: gather it in place
             g_, v = code.bind(G, "G"), code.bind(views, "carry")
             code.line(f"g = {g_}[{row}]", 2)
@@ -458,6 +528,13 @@ class Backward:
             def flush(t, k):
                 L = np.expand_dims(scale.L, -1) if fwd.lead else scale.L
                 for member, a, b in padded:
+                    if member in direct:  # its row holds the carry: give it its scale
+                        self.grads.E[member][..., t + o] = L
+                        found = self._moved.get(member)
+                        if found is not None and t + o in found[3]:
+                            i = found[3][t + o]
+                            self.grads.add(member, t, found[1][i : i + 1], found[2][i])
+                        continue
                     self.grads.add(member, t, np.expand_dims(ring[k][..., c0 + a : c0 + b], -3), L)
 
             test = f"{-before} <= {t} < {T + after} and ({t} < 0 or {t} >= {T})"
@@ -477,7 +554,6 @@ class Backward:
         """
         fwd, program = self.fwd, self.fwd.program
         first, last = self.first, self.last
-        depth = program.part_of[unit.name].depth
         if unit.name in program.reuse and not self.keep_all:
             fwd.overwritten.add(unit.name)
             values = code.bind(fwd.unit_rowed(unit), "values")
@@ -513,9 +589,9 @@ class Backward:
         for j, r in enumerate(unit.blocks):  # dz W to each weighted source
             if r.lag is None:
                 continue
-            where = code.bind(target(r)[1], "into")
+            _, where, index, _ = target(r)
             w = code.bind(fwd.block_weight(unit, j), "w")
-            slot = f"{where}[{self._slot(r.lag, depth)}]"
+            slot = f"{code.bind(where, 'into')}[{index}]"
             if alone[r.source]:  # nothing else writes there: the product goes straight in
                 code.line(f"{matmul}(dz, {w}, out={slot})", 2)
             else:
@@ -523,7 +599,8 @@ class Backward:
         for r in unit.identity:  # dz to each identity source
             if r.lag is None:
                 continue
-            slot = f"{code.bind(target(r)[1], 'into')}[{self._slot(r.lag, depth)}]"
+            _, where, index, _ = target(r)
+            slot = f"{code.bind(where, 'into')}[{index}]"
             code.line(f"{slot}[...] = dz" if alone[r.source] else f"{slot} += dz", 2)
 
     def _op_vjp_code(self, code: Code, unit: Unit, target, scale, t: str, o: int) -> None:
@@ -533,7 +610,7 @@ class Backward:
         depth = program.part_of[unit.name].depth
         targets = [target(r) for r in unit.sources]
         into = unit.op.vjp_into
-        if unit.params or into is None or not all(inside for inside, _, _ in targets):
+        if unit.params or into is None or not all(inside for inside, *_ in targets):
             vjp = self._op_vjp(unit, target, scale, self.first, depth, o, fwd.wrap[unit.name])
             code.line(f"{code.bind(vjp, 'vjp')}(s, g, {t})", 2)
             return
@@ -543,8 +620,8 @@ class Backward:
             for r in unit.sources
         )
         outs = ", ".join(
-            f"({code.bind(where, 'into')}[{self._slot(lag, depth)}], {sole[r.source]})"
-            for (_, where, lag), r in zip(targets, unit.sources, strict=True)
+            f"({code.bind(where, 'into')}[{index}], {sole[r.source]})"
+            for (_, where, index, _), r in zip(targets, unit.sources, strict=True)
         )
         code.line(f"{code.bind(into, 'vjp_into')}(g, [{xs}], [{outs}])", 2)
 
@@ -567,9 +644,9 @@ class Backward:
             xs = [x[(t + xo) % xw] for x, xo, xw in sources]
             y = values[(t + o) % wrap] if needs_output else None
             grads = op_vjp(g, y, *xs)
-            for (inside, where, lag), grad, out in zip(targets, grads, outbound, strict=True):
+            for (inside, where, _, index), grad, out in zip(targets, grads, outbound, strict=True):
                 if inside:
-                    where[(s - lag) % depth] += grad
+                    where[index(s)] += grad
                 elif out is not None:
                     out[0][t - first] = grad
                     out[1][..., t - first] = scale.L
@@ -602,9 +679,11 @@ class Backward:
             xs = [x[(t + xo) % xw] for x, xo, xw in sources]
             y = values[(t + o) % wrap] if needs_output else None
             grads = op_vjp(g, y, *xs, **ps)
-            for (inside, where, lag), grad, out in zip(targets, grads[:k], outbound, strict=True):
+            for (inside, where, _, index), grad, out in zip(
+                targets, grads[:k], outbound, strict=True
+            ):
                 if inside:
-                    where[(s - lag) % depth] += grad
+                    where[index(s)] += grad
                 elif out is not None:
                     out[0][t - first] = grad
                     out[1][..., t - first] = scale.L

@@ -139,20 +139,24 @@ class Scale:
             and incoming_peak - self.floor <= _RANGE
         )
 
-    def _renormalise_one(self, k: int, incoming: int) -> None:
+    def _renormalise_one(self, k: int, incoming: int, rows=()) -> None:
         """Before a scan step: move ``L`` so the carried peak and the step's incoming
-        gradients (exponent ``incoming``) sit within ``2**64`` of it."""
+        gradients (exponent ``incoming``) sit within ``2**64`` of it. The carry is ring
+        slot ``k`` and the gradient ``rows`` that hold a carry outside the ring."""
         flat = self._flat[k]
-        square = float(flat @ flat)  # the carry stays near 1: its square cannot overflow
+        # the carry stays near 1: its square cannot overflow
+        square = float(flat @ flat) + sum(float(np.vdot(r, r)) for r in rows)
         L = self.L
         if _LOW2 <= square <= _HIGH2 and incoming - L <= _RANGE:
             return
         if square == 0.0 and (incoming == NO_SCALE or abs(incoming - L) <= _RANGE):
             return
-        peak = float(np.abs(flat).max())
+        peak = max([float(np.abs(flat).max()), *(float(np.abs(r).max()) for r in rows)])
         top = max(math.frexp(peak)[1] + L if peak else NO_SCALE, incoming)
         if top != NO_SCALE and abs(top - L) > _RANGE:
             np.ldexp(self.ring, L - top, out=self.ring)
+            for r in rows:
+                np.ldexp(r, L - top, out=r)
             self.L = top
 
     def renormalise(self, k: int, incoming) -> None:
