@@ -14,7 +14,7 @@ import itertools
 
 import numpy as np
 
-from .codegen import Code, row_index, shifted
+from .codegen import Code, product_into, row_index, shifted
 from .contributions import Contribution
 from .forward import Forward
 from .plan import Part, Unit
@@ -387,12 +387,12 @@ class Backward:
             if any(fwd.program.carried[n] and n not in self._direct for n in part.nodes):
                 code.line(f"f = {flat}[k]", 1)
                 terms.append(f"{dot}(f, f)")
-            vdot = code.bind(np.vdot, "vdot")
             for name in sorted(self._direct):  # the carry in this step's row of each
-                G, o = code.bind(self.grads.G[name], "G"), fwd.offset(name)
+                array, o = self.grads.G[name], fwd.offset(name)
+                G, flat_rows = code.bind(array, "G"), code.bind(array.reshape(len(array), -1), "q")
                 row = f"{shifted('s', o)}" if part.sign > 0 else f"{o} - s"
-                code.line(f"q = {G}[{row}]", 1)
-                terms.append(f"{vdot}(q, q)")
+                code.line(f"q = {flat_rows}[{row}]", 1)
+                terms.append(f"{dot}(q, q)")
                 pending.append(f"{G}[{row}]")
             square = " + ".join(terms) or "0.0"
             code.line(f"if not ({low} <= {square} <= {high} and e - L <= {_RANGE}):", 1)
@@ -585,14 +585,15 @@ class Backward:
             code.line(f"dz = {code.bind(dzs, 'dz')}[{shifted(t, o)}]", 2)
             code.line("dz *= g", 2)
         alone = _sole_reads(program, unit)
-        matmul = code.bind(np.matmul, "matmul")
         for j, r in enumerate(unit.blocks):  # dz W to each weighted source
             if r.lag is None:
                 continue
             _, where, index, _ = target(r)
-            w = code.bind(fwd.block_weight(unit, j), "w")
+            weight = fwd.block_weight(unit, j)
+            w = code.bind(weight, "w")
             slot = f"{code.bind(where, 'into')}[{index}]"
             if alone[r.source]:  # nothing else writes there: the product goes straight in
+                matmul = code.bind(product_into(where[0], weight), "matmul")
                 code.line(f"{matmul}(dz, {w}, out={slot})", 2)
             else:
                 code.line(f"{slot} += dz @ {w}", 2)

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from types import CodeType
 from typing import Any
 
-__all__ = ["Code", "row_index", "shifted"]
+import numpy as np
+
+__all__ = ["Code", "product_into", "row_index", "shifted"]
 
 
 class Code:
@@ -75,6 +77,13 @@ def _compiled(source: str, name: str) -> CodeType:
             _CACHE.pop(next(iter(_CACHE)))  # the oldest
         found = _CACHE[source] = compile(source, f"<unroll {name}>", "exec")
     return found
+
+
+def product_into(out_row: np.ndarray, weight: np.ndarray) -> Callable:
+    """``np.dot`` where a row's product may be written by it (2-D operands, a contiguous
+    output of one dtype: BLAS directly, less overhead), else ``np.matmul``."""
+    plain = out_row.ndim == 2 and weight.ndim == 2 and out_row.flags.c_contiguous
+    return np.dot if plain and out_row.dtype == weight.dtype else np.matmul
 
 
 def row_index(t: str, offset: int, wrap: int, rows: int) -> str:

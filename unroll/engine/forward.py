@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import all_finite
-from .codegen import Code, row_index
+from .codegen import Code, product_into, row_index
 from .plan import Part, Program, Unit
 
 __all__ = ["Forward"]
@@ -330,11 +330,12 @@ class Forward:
             if r.lag is None:
                 continue
             if tmp is None:
-                shape = (*self.lead, self.batch, unit.width)
-                tmp = code.bind(np.empty(shape, self.dtype), "tmp")
+                scratch = np.empty((*self.lead, self.batch, unit.width), self.dtype)
+                tmp = code.bind(scratch, "tmp")
             x = code.bind(self.rowed[r.source], "x")
-            w = code.bind(self.block_weight(unit, j, transposed=True), "w")
-            matmul = code.bind(np.matmul, "matmul")
+            weight = self.block_weight(unit, j, transposed=True)
+            w = code.bind(weight, "w")
+            matmul = code.bind(product_into(scratch, weight), "matmul")
             code.line(
                 f"{matmul}({x}[{self.row_text(r.source, t, r.delay)}], {w}, out={tmp})", indent
             )
