@@ -11,6 +11,7 @@ scan is over.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class Backward:
         first: int,
         last: int,
         input_grads: bool,
-        record: bool,
+        record: bool | set[str] | None,
         keep_all: bool = False,
     ):
         self.fwd, self.first, self.last, self.keep_all = fwd, first, last, keep_all
@@ -106,7 +107,7 @@ class Backward:
             self.params[name] = value
 
     def _recorded(self, name: str) -> bool:
-        return self.record is True or name in self.record
+        return self.record is True or (isinstance(self.record, set) and name in self.record)
 
     def _record(self, name: str, t0: int, contribution) -> None:
         self.records.setdefault(name, []).append((t0, contribution))
@@ -130,7 +131,9 @@ class Backward:
             return
         xs = [self.fwd.rows(r.source, a - r.delay, b - r.delay) for r in unit.sources]
         ps = self.fwd.op_params(unit, len(self.fwd.lead) + 3)
-        grads = unit.op.vjp(g, y, *xs, **ps)
+        vjp = unit.op.vjp
+        assert vjp is not None, "every op row but input and layer has a VJP"
+        grads = vjp(g, y, *xs, **ps)
         n = len(unit.sources)
         for r, grad in zip(unit.sources, grads[:n], strict=True):
             if self._wanted(r.source):
@@ -191,7 +194,7 @@ class Backward:
                 value, exponent.reshape(exponent.shape + (1,) * (value.ndim - exponent.ndim))
             )
 
-        bias_total = 0
+        bias_total: Any = 0
         if any(unit.biases):
             bias_total = sum(
                 unscale(flat[..., i0 * B : i1 * B, :].sum(axis=-2), ex) for i0, i1, ex in runs
@@ -273,8 +276,8 @@ class Backward:
                 fwd.replay_segment(part, t0, t1, replay)
             seen: list = []
             scan(hi, lo, seen)
-            seen = np.stack(seen[::-1], axis=-1) if fwd.lead else np.array(seen[::-1])
-            history[..., lo - bottom : hi + 1 - bottom] = seen
+            exponents = np.stack(seen[::-1], axis=-1) if fwd.lead else np.array(seen[::-1])
+            history[..., lo - bottom : hi + 1 - bottom] = exponents
             self._after_segment(
                 part, bottom, history, max(t0, self.first, 0), min(t1, self.last + 1)
             )
@@ -578,9 +581,9 @@ class Backward:
             a0, b0 = max(first, 0), min(fwd.steps, last + 1)
             dz_base[..., : a0 + o, :, :] = 0.0  # the rows no step writes
             dz_base[..., b0 + o :, :, :] = 0.0
-            y = fwd.unit_rows(unit, a0, b0)
+            values_now = fwd.unit_rows(unit, a0, b0)
             for a, b, act in unit.runs:  # the derivative factors, all steps at once
-                act.derivative_to(y[..., a:b], dz_base[..., a0 + o : b0 + o, :, a:b])
+                act.derivative_to(values_now[..., a:b], dz_base[..., a0 + o : b0 + o, :, a:b])
             dzs = np.moveaxis(dz_base, -3, 0) if fwd.lead else dz_base
             code.line(f"dz = {code.bind(dzs, 'dz')}[{shifted(t, o)}]", 2)
             code.line("dz *= g", 2)

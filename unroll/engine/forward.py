@@ -201,7 +201,9 @@ class Forward:
         source = source or self.rows
         if not unit.is_layer:
             xs = [source(r.source, a - r.delay, b - r.delay) for r in unit.sources]
-            return np.asarray(unit.op.forward(*xs, **self.op_params(unit, len(self.lead) + 3)))
+            forward = unit.op.forward
+            assert forward is not None, "every op row but input and layer has a forward"
+            return np.asarray(forward(*xs, **self.op_params(unit, len(self.lead) + 3)))
         z = self.layer_sum(unit, a, b, source=source)
         for lo, hi, act in unit.runs:
             act.apply_inplace(z[..., lo:hi])

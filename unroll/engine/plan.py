@@ -156,7 +156,9 @@ class Program:
     @property
     def unrolled(self) -> Unrolled:
         """The unrolled graph this program was compiled for."""
-        return self._unrolled()
+        unrolled = self._unrolled()
+        assert unrolled is not None, "the unrolled graph of a live program is alive"
+        return unrolled
 
     def rows(self, name: str) -> int:
         """Rows of node ``name``'s arrays: its steps and its boundary rows."""
@@ -359,7 +361,9 @@ def _make_unit(graph, names, in_edges, read) -> Unit:
             params=[(p.role, name) for p, name in zip(op.params, node.params, strict=True)],
         )
     nodes.sort(key=lambda n: n.activation)  # runs of one activation are contiguous
-    spans, runs, col = [], [], 0
+    spans: list[tuple[int, int]] = []
+    runs: list[tuple[int, int, Activation]] = []
+    col = 0
     for node in nodes:
         spans.append((col, col + node.size))
         act = ACTIVATIONS[node.activation]

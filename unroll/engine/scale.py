@@ -9,6 +9,7 @@ renormalised whenever the carried peak leaves ``[2**-64, 2**64]``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -139,14 +140,14 @@ class Scale:
             and incoming_peak - self.floor <= _RANGE
         )
 
-    def _renormalise_one(self, k: int, incoming: int, rows=()) -> None:
+    def _renormalise_one(self, k: int, incoming: int, rows: Sequence[np.ndarray] = ()) -> None:
         """Before a scan step: move ``L`` so the carried peak and the step's incoming
         gradients (exponent ``incoming``) sit within ``2**64`` of it. The carry is ring
         slot ``k`` and the gradient ``rows`` that hold a carry outside the ring."""
         flat = self._flat[k]
         # the carry stays near 1: its square cannot overflow
         square = float(flat @ flat) + sum(float(np.vdot(r, r)) for r in rows)
-        L = self.L
+        L = int(self.L)
         if _LOW2 <= square <= _HIGH2 and incoming - L <= _RANGE:
             return
         if square == 0.0 and (incoming == NO_SCALE or abs(incoming - L) <= _RANGE):
