@@ -260,8 +260,8 @@ class Backward:
             if fwd.program.carried[name] or self.keep_all:
                 self.grads.get(name)
         scale = Scale(fwd.lead, ring)
-        clean = self._overwrites_every_slot(part, handed_in)
         self._direct = self._direct_nodes(part)
+        clean = self._overwrites_every_slot(part, handed_in)
         self._moved = {
             name: self._move_incoming(part, name, bottom, top)
             for name in sorted(self._direct & handed_in)
@@ -320,7 +320,8 @@ class Backward:
     def _overwrites_every_slot(self, part: Part, handed_in: set) -> bool:
         """Whether each step writes every ring slot it will read afresh, so no slot needs
         clearing after its step: every read inside the loop is its source's only one and
-        is written, not added (weights, identity edges, sums and products), nothing is
+        is written, not added (weights, identity edges, sums and products) or goes into a
+        direct node's fresh row, nothing is
         added into a slot from outside the loop, and no node is offset in time (so every
         writer runs at every step)."""
         if any(part.offset.values()) or self.keep_all:
@@ -333,7 +334,8 @@ class Backward:
                 unit.op.vjp_into is None or any(r.lag is None for r in unit.sources)
             ):
                 return False  # the general VJP adds into its slots
-            if not all(_sole_reads(program, unit).values()):
+            sole = _sole_reads(program, unit)  # a direct node's rows start at zero
+            if not all(only or source in self._direct for source, only in sole.items()):
                 return False
         return True
 
@@ -390,12 +392,12 @@ class Backward:
             if any(fwd.program.carried[n] and n not in self._direct for n in part.nodes):
                 code.line(f"f = {flat}[k]", 1)
                 terms.append(f"{dot}(f, f)")
-            for name in sorted(self._direct):  # the carry in this step's row of each
+            for i, name in enumerate(sorted(self._direct)):  # the carry in its row
                 array, o = self.grads.G[name], fwd.offset(name)
                 G, flat_rows = code.bind(array, "G"), code.bind(array.reshape(len(array), -1), "q")
                 row = f"{shifted('s', o)}" if part.sign > 0 else f"{o} - s"
-                code.line(f"q = {flat_rows}[{row}]", 1)
-                terms.append(f"{dot}(q, q)")
+                code.line(f"q{i} = {flat_rows}[{row}]", 1)
+                terms.append(f"{dot}(q{i}, q{i})")
                 pending.append(f"{G}[{row}]")
             square = " + ".join(terms) or "0.0"
             code.line(f"if not ({low} <= {square} <= {high} and e - L <= {_RANGE}):", 1)
