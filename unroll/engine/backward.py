@@ -40,7 +40,15 @@ def _scale_runs(e: np.ndarray, held: np.ndarray) -> list | None:
 
 def _sole_reads(program, unit: Unit) -> dict[str, bool]:
     """For each source ``unit`` reads inside its loop: whether that read is the only one of
-    the source in the loop, so the gradient slot it writes is empty until it does."""
+    the source in the loop, so the gradient slot it writes is empty until it does (kept
+    on the program: it never changes)."""
+    cache = program.memo.setdefault("sole reads", {})
+    if unit.name not in cache:
+        cache[unit.name] = _count_sole_reads(program, unit)
+    return cache[unit.name]
+
+
+def _count_sole_reads(program, unit: Unit) -> dict[str, bool]:
     readers: dict[str, int] = {}
     for other in program.part_of[unit.name].units:
         for r in other.reads():

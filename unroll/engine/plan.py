@@ -142,6 +142,7 @@ class Program:
         self.stored = {n: not self._transient(n) for n in g.nodes}
         self.carried = {n: self._carried(n) for n in g.nodes}
         self.external = {n: self._read_outside(n) for n in g.nodes}
+        self.memo: dict[str, dict] = {}  # facts the passes derive from the plan, once
 
     def _reusable(self, unit: Unit, part: Part) -> bool:
         """A loop layer whose values no weight gradient reads: its backward writes the
