@@ -494,17 +494,16 @@ class Backward:
             code.line(f"g = {g_}[{row}]", 2)
             if unit.name in self._moved:
                 _, values, exponents, position = self._moved[unit.name]
-                where = [position.get(t + o) for t in range(first, last + 1)]
-                live = code.bind([i is not None for i in where], "live")
-                exps = code.bind([exponents[i] if i is not None else 0 for i in where], "exps")
-                at = code.bind([0 if i is None else i for i in where], "at")
-                c, ldexp = code.bind(values, "incoming"), code.bind(np.ldexp, "ldexp")
-                code.line(f"if {live}[{t} - {first}]:", 2)
-                code.line(f"e = {exps}[{t} - {first}]", 3)
+                at = code.bind({row - o: i for row, i in position.items()}, "at")  # by step
+                exps, c = code.bind(exponents, "exps"), code.bind(values, "incoming")
+                ldexp = code.bind(np.ldexp, "ldexp")
+                code.line(f"i = {at}.get({t})", 2)
+                code.line("if i is not None:", 2)
+                code.line(f"e = {exps}[i]", 3)
                 code.line("if e == L:", 3)
-                code.line(f"g += {c}[{at}[{t} - {first}]]", 4)
+                code.line(f"g += {c}[i]", 4)
                 code.line("else:", 3)
-                code.line(f"g += {ldexp}({c}[{at}[{t} - {first}]], e - L)", 4)
+                code.line(f"g += {ldexp}({c}[i], e - L)", 4)
         elif not fwd.lead and len(kept) == 1 and len(unit.members) == 1:
             G, views = kept[0]  # one node that keeps its gradient: gather it in place
             g_, v = code.bind(G, "G"), code.bind(views, "carry")
