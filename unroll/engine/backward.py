@@ -321,7 +321,11 @@ class Backward:
         o = self.fwd.offset(name)
         a, b = sorted((part.sign * bottom + o, part.sign * top + o))
         rows = np.flatnonzero(E[a : b + 1] != NO_SCALE) + a
-        values, exponents = G[rows], E[rows].tolist()
+        exponents = E[rows].tolist()
+        if 2 * len(rows) > len(G):  # most rows: the array stays as it is, a fresh one scans
+            self.grads.G[name] = np.zeros(G.shape, G.dtype)
+            return rows, G, E.tolist(), {int(r): int(r) for r in rows}
+        values = G[rows]
         G[rows] = 0.0
         return rows, values, exponents, {int(r): i for i, r in enumerate(rows)}
 
