@@ -222,7 +222,7 @@ def check_cotangents(unrolled, present, cotangents, batch, lead, dtype):
 def _all_finite(arrays: list[np.ndarray]) -> bool:
     """Whether every entry of every array is finite: one sum of small arrays joined, or
     of each large one's sum (NaN and infinities make a sum non-finite)."""
-    if arrays[0].size < 256:
+    if arrays[0].size < 1024:
         return all_finite(np.concatenate([v.ravel() for v in arrays]))
     with np.errstate(over="ignore", invalid="ignore"):
         sums = np.array([np.add.reduce(v, axis=None) for v in arrays])
