@@ -3,7 +3,7 @@
 Node ``v``'s gradient array ``G[v]`` holds ``dL/dv * 2**-E[v]`` with one integer exponent
 per step (and per model), so norms far outside float64's range stay exact. A loop's
 backward scan carries its pending gradients under one running exponent (:class:`Scale`),
-renormalised whenever the carried peak leaves ``[2**-64, 2**64]``.
+moved whenever the carry's norm leaves ``[2**-64, 2**64]``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,12 @@ _HIGH, _LOW = 2.0**_RANGE, 2.0**-_RANGE
 _HIGH2, _LOW2 = _HIGH * _HIGH, _LOW * _LOW  # the same bounds on a squared norm
 
 
-def _vecdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dot products along the last axis."""
+def _einsum_vecdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("...i,...i->...", a, b)
+
+
+#: Dot products along the last axis (numpy 2's ufunc where there is one).
+_vecdot = getattr(np, "vecdot", _einsum_vecdot)
 
 
 def rows_last(e):
@@ -141,9 +144,11 @@ class Scale:
         )
 
     def _renormalise_one(self, k: int, incoming: int, rows: Sequence[np.ndarray] = ()) -> None:
-        """Before a scan step: move ``L`` so the carried peak and the step's incoming
-        gradients (exponent ``incoming``) sit within ``2**64`` of it. The carry is ring
-        slot ``k`` and the gradient ``rows`` that hold a carry outside the ring."""
+        """Before a scan step: when the carry's norm has left ``[2**-64, 2**64]`` (or the
+        step's incoming gradients, exponent ``incoming``, sit more than ``2**64`` above
+        ``L``), move ``L`` to the larger of the carry's peak exponent and ``incoming``, so
+        the carry's peak is near 1 again. The carry is ring slot ``k`` and the gradient
+        ``rows`` that hold a carry outside the ring."""
         flat = self._flat[k]
         # the carry stays near 1: its square cannot overflow
         square = float(flat @ flat) + sum(float(np.vdot(r, r)) for r in rows)
@@ -154,7 +159,7 @@ class Scale:
             return
         peak = max([float(np.abs(flat).max()), *(float(np.abs(r).max()) for r in rows)])
         top = max(math.frexp(peak)[1] + L if peak else NO_SCALE, incoming)
-        if top != NO_SCALE and abs(top - L) > _RANGE:
+        if top != NO_SCALE and top != L:
             np.ldexp(self.ring, L - top, out=self.ring)
             for r in rows:
                 np.ldexp(r, L - top, out=r)
@@ -175,7 +180,7 @@ class Scale:
         peak = np.abs(ring[k]).max(axis=(-2, -1))
         top = np.where(peak > 0, np.frexp(peak)[1] + self.L, NO_SCALE)
         top = np.maximum(top, incoming)
-        move = ~stays & (top != NO_SCALE) & (np.abs(top - self.L) > _RANGE)
+        move = ~stays & (top != NO_SCALE) & (top != self.L)
         if move.any():
             shift = np.where(move, self.L - top, 0)
             np.ldexp(ring, shift[None, :, None, None], out=ring)
