@@ -1,11 +1,14 @@
 """The backward pass: a VJP over the parts in reverse, each loop scanned back in time.
 
 Gradients are kept in the log domain (:mod:`unroll.engine.scale`). A loop's backward scan
-carries its pending gradients in a ring buffer of a few steps under one running exponent,
-renormalised per step whenever the carried peak leaves ``[2**-64, 2**64]``. Derivatives
-overwrite the stored activations in place (the value is not needed once its step is done),
-and every weight's gradient is one matrix product per run of steps of one scale once the
-scan is over.
+is compiled once into one straight-line function (:mod:`unroll.engine.codegen`). It carries
+its pending gradients under one running exponent, checked at every step by a dot product
+and moved whenever the carry's norm leaves ``[2**-64, 2**64]``: a state read one step
+later (h, c) keeps its carry in its own row of the kept gradient, which the later step
+writes straight into; one-step temporaries (gates, products) live in a small ring.
+Derivatives overwrite the stored activations in place (the value is not needed once its
+step is done), and every weight's gradient is one matrix product per run of steps of one
+scale once the scan is over.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Every node's values live in one array over its steps and boundary rows (``(S, rows, B, n)``
 for an ensemble of ``S`` models). A loop first receives, for all steps at once, the products
 of the edges that enter it from outside (one matrix product over ``T * B`` rows per edge),
-then one step program runs per step. A node outside every loop is computed for all steps
-at once.
+then its step program, compiled once into one straight-line function of numpy calls with
+every array bound as a local (no closures, no modulo outside rings), scans the steps. A
+node outside every loop is computed for all steps at once.
 """
 
 from __future__ import annotations
