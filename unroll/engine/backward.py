@@ -41,6 +41,15 @@ def _scale_runs(e: np.ndarray, held: np.ndarray) -> list | None:
     return [(i0, i1, int(filled[i0])) for i0, i1 in itertools.pairwise(edges)]
 
 
+def _total(values) -> np.ndarray:
+    """The sum of arrays, from the first (``sum`` would add them to 0 first: a copy)."""
+    out = None
+    for value in values:
+        out = value if out is None else out + value
+    assert out is not None, "at least one run of steps"
+    return out
+
+
 def _sole_reads(program, unit: Unit) -> dict[str, bool]:
     """For each source ``unit`` reads inside its loop: whether that read is the only one of
     the source in the loop, so the gradient slot it writes is empty until it does (kept
@@ -201,13 +210,15 @@ class Backward:
 
         def unscale(value, exponent):
             exponent = np.asarray(exponent)
+            if not exponent.any():  # 2**0: the common case, and ldexp is slow
+                return value
             return np.ldexp(
                 value, exponent.reshape(exponent.shape + (1,) * (value.ndim - exponent.ndim))
             )
 
         bias_total: Any = 0
         if any(unit.biases):
-            bias_total = sum(
+            bias_total = _total(
                 unscale(flat[..., i0 * B : i1 * B, :].sum(axis=-2), ex) for i0, i1, ex in runs
             )
         for names, (lo, hi) in zip(unit.biases, unit.spans, strict=True):
@@ -216,7 +227,7 @@ class Backward:
         for j, r in enumerate(unit.blocks):
             x = fwd.rows(r.source, a - r.delay, b - r.delay)
             x = x.reshape(*x.shape[:-3], n * B, x.shape[-1])
-            dw = sum(
+            dw = _total(
                 unscale(
                     np.swapaxes(flat[..., i0 * B : i1 * B, :], -1, -2) @ x[..., i0 * B : i1 * B, :],
                     ex,
