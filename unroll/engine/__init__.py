@@ -246,7 +246,8 @@ def _loss(fwd: Forward, unrolled: Unrolled, loss: str, targets):
 
     if not fwd.lead:
         return loss_cotangents(unrolled, values_of(None), identity, loss, targets)
-    values, grads = [], {}
+    values: list = []
+    grads: dict[tuple, list] = {}
     for model in range(fwd.lead[0]):
         value, extra = loss_cotangents(unrolled, values_of(model), identity, loss, targets)
         values.append(value)

@@ -1,23 +1,28 @@
 """The backward pass: a VJP over the parts in reverse, each loop scanned back in time.
 
 Gradients are kept in the log domain (:mod:`unroll.engine.scale`). A loop's backward scan
-carries its pending gradients in a ring buffer of a few steps under one running exponent,
-renormalised per step whenever the carried peak leaves ``[2**-64, 2**64]``. Derivatives
-overwrite the stored activations in place (the value is not needed once its step is done),
-and every weight's gradient is one matrix product per run of steps of one scale once the
-scan is over.
+is compiled once into one straight-line function (:mod:`unroll.engine.codegen`). It carries
+its pending gradients under one running exponent, checked at every step by a dot product
+and moved whenever the carry's norm leaves ``[2**-64, 2**64]``: a state read one step
+later (h, c) keeps its carry in its own row of the kept gradient, which the later step
+writes straight into; one-step temporaries (gates, products) live in a small ring.
+Derivatives overwrite the stored activations in place (the value is not needed once its
+step is done), and every weight's gradient is one matrix product per run of steps of one
+scale once the scan is over.
 """
 
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
+from .codegen import Code, product_into, row_index, shifted
 from .contributions import Contribution
 from .forward import Forward
 from .plan import Part, Unit
-from .scale import NO_SCALE, Grads, Scale, rows_last
+from .scale import _HIGH2, _LOW2, _RANGE, NO_SCALE, Grads, Scale, rows_last
 
 __all__ = ["Backward"]
 
@@ -36,9 +41,26 @@ def _scale_runs(e: np.ndarray, held: np.ndarray) -> list | None:
     return [(i0, i1, int(filled[i0])) for i0, i1 in itertools.pairwise(edges)]
 
 
+def _total(values) -> np.ndarray:
+    """The sum of arrays, from the first (``sum`` would add them to 0 first: a copy)."""
+    out = None
+    for value in values:
+        out = value if out is None else out + value
+    assert out is not None, "at least one run of steps"
+    return out
+
+
 def _sole_reads(program, unit: Unit) -> dict[str, bool]:
     """For each source ``unit`` reads inside its loop: whether that read is the only one of
-    the source in the loop, so the gradient slot it writes is empty until it does."""
+    the source in the loop, so the gradient slot it writes is empty until it does (kept
+    on the program: it never changes)."""
+    cache = program.memo.setdefault("sole reads", {})
+    if unit.name not in cache:
+        cache[unit.name] = _count_sole_reads(program, unit)
+    return cache[unit.name]
+
+
+def _count_sole_reads(program, unit: Unit) -> dict[str, bool]:
     readers: dict[str, int] = {}
     for other in program.part_of[unit.name].units:
         for r in other.reads():
@@ -56,7 +78,7 @@ class Backward:
         first: int,
         last: int,
         input_grads: bool,
-        record: bool,
+        record: bool | set[str] | None,
         keep_all: bool = False,
     ):
         self.fwd, self.first, self.last, self.keep_all = fwd, first, last, keep_all
@@ -77,15 +99,13 @@ class Backward:
             if self.first <= t <= self.last:
                 by_node.setdefault(name, []).append((t, c))
         fwd = self.fwd
-        for name, items in by_node.items():  # one write per node: the arrays are fresh
+        for name, items in by_node.items():  # one write per row: the arrays are fresh
             G, E = self.grads.get(name)
-            rows = np.array([t for t, _ in items]) + fwd.offset(name)
-            shape = G.shape[:-3] + G.shape[-2:]
-            values = np.stack(
-                [c if c.shape == shape else np.broadcast_to(c, shape) for _, c in items]
-            )
-            G[..., rows, :, :] = np.moveaxis(values, 0, -3)
-            E[..., rows] = 0
+            o = fwd.offset(name)
+            rowed = np.moveaxis(G, -3, 0)
+            for t, c in items:
+                rowed[t + o] = c
+            E[..., np.array([t for t, _ in items]) + o] = 0
 
     def run(self) -> None:
         """Backpropagate through every part, the last computed first."""
@@ -107,7 +127,7 @@ class Backward:
             self.params[name] = value
 
     def _recorded(self, name: str) -> bool:
-        return self.record is True or name in self.record
+        return self.record is True or (isinstance(self.record, set) and name in self.record)
 
     def _record(self, name: str, t0: int, contribution) -> None:
         self.records.setdefault(name, []).append((t0, contribution))
@@ -131,7 +151,9 @@ class Backward:
             return
         xs = [self.fwd.rows(r.source, a - r.delay, b - r.delay) for r in unit.sources]
         ps = self.fwd.op_params(unit, len(self.fwd.lead) + 3)
-        grads = unit.op.vjp(g, y, *xs, **ps)
+        vjp = unit.op.vjp
+        assert vjp is not None, "every op row but input and layer has a VJP"
+        grads = vjp(g, y, *xs, **ps)
         n = len(unit.sources)
         for r, grad in zip(unit.sources, grads[:n], strict=True):
             if self._wanted(r.source):
@@ -188,13 +210,15 @@ class Backward:
 
         def unscale(value, exponent):
             exponent = np.asarray(exponent)
+            if not exponent.any():  # 2**0: the common case, and ldexp is slow
+                return value
             return np.ldexp(
                 value, exponent.reshape(exponent.shape + (1,) * (value.ndim - exponent.ndim))
             )
 
-        bias_total = 0
+        bias_total: Any = 0
         if any(unit.biases):
-            bias_total = sum(
+            bias_total = _total(
                 unscale(flat[..., i0 * B : i1 * B, :].sum(axis=-2), ex) for i0, i1, ex in runs
             )
         for names, (lo, hi) in zip(unit.biases, unit.spans, strict=True):
@@ -203,7 +227,7 @@ class Backward:
         for j, r in enumerate(unit.blocks):
             x = fwd.rows(r.source, a - r.delay, b - r.delay)
             x = x.reshape(*x.shape[:-3], n * B, x.shape[-1])
-            dw = sum(
+            dw = _total(
                 unscale(
                     np.swapaxes(flat[..., i0 * B : i1 * B, :], -1, -2) @ x[..., i0 * B : i1 * B, :],
                     ex,
@@ -258,30 +282,24 @@ class Backward:
             if fwd.program.carried[name] or self.keep_all:
                 self.grads.get(name)
         scale = Scale(fwd.lead, ring)
+        self._direct = self._direct_nodes(part)
         clean = self._overwrites_every_slot(part, handed_in)
-        steps = [
-            self._step_backward(unit, part, ring, columns, scale, handed_in)
-            for unit in reversed(part.units)
-        ]
+        self._moved = {
+            name: self._move_incoming(part, name, bottom, top)
+            for name in sorted(self._direct & handed_in)
+        }
         history = np.zeros((*fwd.lead, top - bottom + 1), np.int64)
-        renormalise = scale.renormalise if fwd.lead else scale._renormalise_one
         if not fwd.lead:
             incoming = incoming.tolist()
+        scan = self._scan_program(part, ring, columns, scale, handed_in, clean, incoming, bottom)
         replay = fwd.step_programs(part) if fwd.segmented(part) else None
         for t0, t1, hi, lo in self._segments(part, bottom, top):
             if replay is not None and t1 < fwd.steps:  # the last segment is still there
                 fwd.replay_segment(part, t0, t1, replay)
-            seen = []
-            for s in range(hi, lo - 1, -1):
-                k = s % depth
-                renormalise(k, incoming[..., s - bottom] if fwd.lead else incoming[s - bottom])
-                for step in steps:
-                    step(s, k)
-                if not clean or s < depth:  # a boundary step may read what nothing rewrote
-                    ring[k] = 0
-                seen.append(scale.L)
-            seen = np.stack(seen[::-1], axis=-1) if fwd.lead else np.array(seen[::-1])
-            history[..., lo - bottom : hi + 1 - bottom] = seen
+            seen: list = []
+            scan(hi, lo, seen)
+            exponents = np.stack(seen[::-1], axis=-1) if fwd.lead else np.array(seen[::-1])
+            history[..., lo - bottom : hi + 1 - bottom] = exponents
             self._after_segment(
                 part, bottom, history, max(t0, self.first, 0), min(t1, self.last + 1)
             )
@@ -292,10 +310,44 @@ class Backward:
         self._pending = []
         self._flush_param_buffers()
 
+    def _direct_nodes(self, part: Part) -> set[str]:
+        """The loop's carried nodes whose gradient rows are their carry: what reads them
+        at a later step writes (or adds) straight into their row of the kept gradient,
+        which the ring would otherwise hold and copy. Single models, full BPTT, loops
+        without retiming that read one step back at most, nodes alone in their unit with
+        boundary rows for every scan step the backward pass reaches."""
+        fwd, program = self.fwd, self.fwd.program
+        if fwd.lead or self.keep_all or any(part.offset.values()) or part.depth != 2:
+            return set()  # (with depth 2, a step's carry is one row per node: no partial sums)
+        out = set()
+        for name in part.nodes:
+            before, after = program.pad[name]
+            pad = before if part.sign > 0 else after
+            alone = len(program.unit_of[name].members) == 1
+            if program.carried[name] and alone and pad >= part.depth - 1:
+                out.add(name)
+        return out
+
+    def _move_incoming(self, part: Part, name: str, bottom: int, top: int):
+        """Take a direct node's gradients handed in from outside out of its rows (the
+        scan writes its carry there): ``(rows, values, exponents, position of each row)``."""
+        G, E = self.grads.G[name], self.grads.E[name]
+        o = self.fwd.offset(name)
+        a, b = sorted((part.sign * bottom + o, part.sign * top + o))
+        rows = np.flatnonzero(E[a : b + 1] != NO_SCALE) + a
+        exponents = E[rows].tolist()
+        if 2 * len(rows) > len(G):  # most rows: the array stays as it is, a fresh one scans
+            self.grads.G[name] = np.zeros(G.shape, G.dtype)
+            return rows, G, E.tolist(), {int(r): int(r) for r in rows}
+        values = G[rows]
+        G[rows] = 0.0
+        return rows, values, exponents, {int(r): i for i, r in enumerate(rows)}
+
     def _overwrites_every_slot(self, part: Part, handed_in: set) -> bool:
         """Whether each step writes every ring slot it will read afresh, so no slot needs
         clearing after its step: every read inside the loop is its source's only one and
-        is written, not added (weights, identity edges, sums and products), nothing is
+        is written, not added (weights, identity edges, sums and products) or goes into a
+        direct node's fresh row, nothing is
         added into a slot from outside the loop, and no node is offset in time (so every
         writer runs at every step)."""
         if any(part.offset.values()) or self.keep_all:
@@ -308,7 +360,8 @@ class Backward:
                 unit.op.vjp_into is None or any(r.lag is None for r in unit.sources)
             ):
                 return False  # the general VJP adds into its slots
-            if not all(_sole_reads(program, unit).values()):
+            sole = _sole_reads(program, unit)  # a direct node's rows start at zero
+            if not all(only or source in self._direct for source, only in sole.items()):
                 return False
         return True
 
@@ -339,14 +392,86 @@ class Backward:
             out[..., idx[keep]] = np.maximum(out[..., idx[keep]], exps[..., keep])
         return out
 
-    def _step_backward(self, unit: Unit, part: Part, ring, columns, scale, handed_in):
-        """The unit's VJP at one scan step (a closure over this run's arrays)."""
+    def _scan_program(self, part: Part, ring, columns, scale, handed_in, clean, incoming, bottom):
+        """The loop's backward scan, compiled once: ``scan(hi, lo, seen)`` runs scan steps
+        ``hi`` down to ``lo``, each renormalised first (a dot product, unless ensembled),
+        then every unit's VJP in reverse step order; it appends each step's exponent."""
+        fwd, depth = self.fwd, part.depth
+        code = Code()
+        sc, ring_name = code.bind(scale, "scale"), code.bind(ring, "ring")
+        inc = code.bind(incoming, "incoming")
+        code.line(f"L = {sc}.L", 0)
+        code.line("for s in range(hi, lo - 1, -1):", 0)
+        code.line(f"k = s % {depth}" if depth > 1 else "k = 0", 1)
+        if fwd.lead:  # the quick test for all models at once, each model's if it fails
+            peaks = code.bind(np.asarray(incoming).max(axis=0).tolist(), "peaks")
+            code.line(f"if not {sc}.in_range(k, {peaks}[s - {bottom}]):", 1)
+            code.line(
+                f"{code.bind(scale.renormalise, 'renormalise')}(k, {inc}[..., s - {bottom}])", 2
+            )
+            code.line(f"L = {sc}.L", 2)
+        else:  # the carry's squared norm in range, and no incoming gradient far above it
+            flat, dot = code.bind(scale._flat, "flat"), code.bind(np.dot, "dot")
+            low, high = code.bind(_LOW2, "low"), code.bind(_HIGH2, "high")
+            code.line(f"e = {inc}[s - {bottom}]", 1)
+            terms, pending = [], []
+            if any(fwd.program.carried[n] and n not in self._direct for n in part.nodes):
+                code.line(f"f = {flat}[k]", 1)
+                terms.append(f"{dot}(f, f)")
+            for i, name in enumerate(sorted(self._direct)):  # the carry in its row
+                array, o = self.grads.G[name], fwd.offset(name)
+                G, flat_rows = code.bind(array, "G"), code.bind(array.reshape(len(array), -1), "q")
+                row = f"{shifted('s', o)}" if part.sign > 0 else f"{o} - s"
+                code.line(f"q{i} = {flat_rows}[{row}]", 1)
+                terms.append(f"{dot}(q{i}, q{i})")
+                pending.append(f"{G}[{row}]")
+            square = " + ".join(terms) or "0.0"
+            code.line(f"if not ({low} <= {square} <= {high} and e - L <= {_RANGE}):", 1)
+            renormalise = code.bind(scale._renormalise_one, "renormalise")
+            code.line(f"{renormalise}(k, e, [{', '.join(pending)}])", 2)
+            code.line(f"L = {sc}.L", 2)
+        merged = not any(part.offset.values())  # every unit at one step: one test of t
+        t = "s" if part.sign > 0 else "t"
+        flushes: list[tuple[str, str]] = []
+        for i, unit in enumerate(reversed(part.units)):
+            if not merged:
+                r0 = part.offset[unit.name]
+                t = "s" if (part.sign, r0) == (1, 0) else "t"
+            if t == "t" and (not merged or i == 0):
+                r0 = part.offset[unit.name]
+                code.line(f"t = s - {r0}" if part.sign > 0 else f"t = {r0} - s", 1)
+            if not merged or i == 0:
+                code.line(f"if {self.first} <= {t} <= {self.last}:", 1)
+            self._step_code(code, unit, part, ring, columns, scale, handed_in, t, flushes)
+            if not merged:
+                for test, call in flushes:
+                    code.line(f"elif {test}:", 1)
+                    code.line(call, 2)
+                flushes = []
+        if flushes:
+            code.line("else:", 1)
+            for test, call in flushes:
+                code.line(f"if {test}:", 2)
+                code.line(call, 3)
+        if clean:  # a boundary step may read what nothing rewrote
+            code.line(f"if s < {depth}:", 1)
+            code.line(f"{ring_name}[k] = 0.0", 2)
+        else:
+            code.line(f"{ring_name}[k] = 0.0", 1)
+        code.line("seen.append(L)", 1)
+        return code.function(f"scan_back_{part.index}", "hi, lo, seen")
+
+    def _step_code(
+        self, code: Code, unit: Unit, part: Part, ring, columns, scale, handed_in, t, flushes
+    ):
+        """Emit the unit's VJP at scan step ``s``, step ``t`` (ring slot ``k``, exponent
+        ``L``), to run when ``t`` is in the window; append to ``flushes`` the test and the
+        call that keep its boundary gradient at the steps outside."""
         fwd, T, program = self.fwd, self.fwd.steps, self.fwd.program
         first, last = self.first, self.last
-        sign, r0, depth = part.sign, part.offset[unit.name], part.depth
-        o, wrap = fwd.offset(unit.name), fwd.wrap[unit.name]
+        depth = part.depth
+        o = fwd.offset(unit.name)
         c0 = columns[id(unit)]
-        slots = [ring[k][..., c0 : c0 + unit.width] for k in range(depth)]
         kept, injected = [], []
         for member, (a, b) in zip(unit.members, unit.spans, strict=True):
             views = [ring[k][..., c0 + a : c0 + b] for k in range(depth)]
@@ -359,128 +484,177 @@ class Backward:
                     live = held.reshape(-1, held.shape[-1]).any(axis=0).tolist()
                     injected.append((rowed, E, views, live))
         before, after = program.pad[unit.name]
-        boundary = self.first == 0 and (before or after)
         padded = [
             (member, a, b)
             for member, (a, b) in zip(unit.members, unit.spans, strict=True)
             if program.pad[member] != (0, 0)
         ]
-        inject = scale.inject
 
         def target(r):
-            if r.lag is not None:
-                unit_of = program.unit_of[r.source]
-                ca = columns[id(unit_of)] + unit_of.spans[unit_of.members.index(r.source)][0]
-                n = program.graph.nodes[r.source].size
-                return True, [ring[k][..., ca : ca + n] for k in range(depth)], r.lag
-            return False, r, None
+            """``(inside, where, text, index)``: where the gradient of read ``r`` goes at
+            scan step ``s``: ``where[index(s)]``, ``text`` that index as code."""
+            if r.lag is None:
+                return False, r, None, None
+            if r.source in direct:  # straight into its row of the kept gradient
+                row = part.sign * -r.lag + fwd.offset(r.source) - part.sign * r0_of(r.source)
+                text = shifted("s", row) if part.sign > 0 else f"{row} - s"
+                return True, self.grads.G[r.source], text, lambda s: part.sign * s + row
+            unit_of = program.unit_of[r.source]
+            ca = columns[id(unit_of)] + unit_of.spans[unit_of.members.index(r.source)][0]
+            n = program.graph.nodes[r.source].size
+            views = [ring[k][..., ca : ca + n] for k in range(depth)]
+            return True, views, self._slot(r.lag, depth), lambda s: (s - r.lag) % depth
 
-        if unit.is_layer:
-            vjp = self._layer_vjp(unit, target, first, last, depth, o, wrap)
-        else:
-            vjp = self._op_vjp(unit, target, scale, first, depth, o, wrap)
-
-        def flush(t, k):
-            L = np.expand_dims(scale.L, -1) if fwd.lead else scale.L
-            for member, a, b in padded:
-                self.grads.add(member, t, np.expand_dims(slots[k][..., a:b], -3), L)
-
-        if not fwd.lead and len(kept) == 1 and len(unit.members) == 1:
+        direct, r0_of = self._direct, part.offset.get
+        row = shifted(t, o)  # a gradient array holds every row: no modulo
+        if unit.name in direct:  # its row holds its carry: add what came from outside
+            g_ = code.bind(kept[0][0], "G")
+            code.line(f"g = {g_}[{row}]", 2)
+            if unit.name in self._moved:
+                _, values, exponents, position = self._moved[unit.name]
+                at = code.bind({row - o: i for row, i in position.items()}, "at")  # by step
+                exps, c = code.bind(exponents, "exps"), code.bind(values, "incoming")
+                ldexp = code.bind(np.ldexp, "ldexp")
+                code.line(f"i = {at}.get({t})", 2)
+                code.line("if i is not None:", 2)
+                code.line(f"e = {exps}[i]", 3)
+                code.line("if e == L:", 3)
+                code.line(f"g += {c}[i]", 4)
+                code.line("else:", 3)
+                code.line(f"g += {ldexp}({c}[i], e - L)", 4)
+        elif not fwd.lead and len(kept) == 1 and len(unit.members) == 1:
             G, views = kept[0]  # one node that keeps its gradient: gather it in place
-            live = injected[0][3] if injected else None
-            scales = injected[0][1][o + first : o + last + 1].tolist() if injected else None
+            g_, v = code.bind(G, "G"), code.bind(views, "carry")
+            code.line(f"g = {g_}[{row}]", 2)
+            if injected:
+                live = code.bind(injected[0][3], "live")
+                exps = code.bind(injected[0][1][o + first : o + last + 1].tolist(), "exps")
+                ldexp = code.bind(np.ldexp, "ldexp")
+                code.line(f"if {live}[{t} - {first}]:", 2)
+                code.line(f"e = {exps}[{t} - {first}]", 3)
+                code.line("if e != L:", 3)
+                code.line(f"{ldexp}(g, e - L, out=g)", 4)
+                code.line(f"g += {v}[k]", 3)
+                code.line("else:", 2)
+                code.line(f"g[...] = {v}[k]", 3)
+            else:
+                code.line(f"g[...] = {v}[k]", 2)
+        else:
+            inject = code.bind(scale.inject, "inject")
+            for G, E, views, live in injected:
+                g_, e_, v = code.bind(G, "G"), code.bind(E, "E"), code.bind(views, "carry")
+                code.line(f"if {code.bind(live, 'live')}[{t} - {first}]:", 2)
+                code.line(f"{inject}({v}[k], {g_}[{row}], {e_}[..., {row}])", 3)
+            for G, views in kept:
+                code.line(f"{code.bind(G, 'G')}[{row}] = {code.bind(views, 'carry')}[k]", 2)
+            slots = [ring[k][..., c0 : c0 + unit.width] for k in range(depth)]
+            code.line(f"g = {code.bind(slots, 'slot')}[k]", 2)
+        if unit.is_layer:
+            self._layer_vjp_code(code, unit, target, t, o)
+        else:
+            self._op_vjp_code(code, unit, target, scale, t, o)
+        if self.first == 0 and (before or after):
 
-            def gather(s, k):
-                t = sign * (s - r0)
-                if first <= t <= last:
-                    g = G[t + o]
-                    if live is not None and live[t - first]:
-                        e = scales[t - first]
-                        if e != scale.L:
-                            np.ldexp(g, e - scale.L, out=g)
-                        g += views[k]
-                    else:
-                        g[...] = views[k]
-                    vjp(s, g, t)
-                elif boundary and -before <= t < T + after and (t < 0 or t >= T):
-                    flush(t, k)
+            def flush(t, k):
+                L = np.expand_dims(scale.L, -1) if fwd.lead else scale.L
+                for member, a, b in padded:
+                    if member in direct:  # its row holds the carry: give it its scale
+                        self.grads.E[member][..., t + o] = L
+                        found = self._moved.get(member)
+                        if found is not None and t + o in found[3]:
+                            i = found[3][t + o]
+                            self.grads.add(member, t, found[1][i : i + 1], found[2][i])
+                        continue
+                    self.grads.add(member, t, np.expand_dims(ring[k][..., c0 + a : c0 + b], -3), L)
 
-            return gather
+            test = f"{-before} <= {t} < {T + after} and ({t} < 0 or {t} >= {T})"
+            flushes.append((test, f"{code.bind(flush, 'flush')}({t}, k)"))
 
-        def step(s, k):
-            t = sign * (s - r0)
-            if first <= t <= last:
-                row = t + o
-                for G, E, views, live in injected:
-                    if live[t - first]:
-                        inject(views[k], G[row], E[..., row])
-                for G, views in kept:
-                    G[row] = views[k]
-                vjp(s, slots[k], t)
-            elif boundary and -before <= t < T + after and (t < 0 or t >= T):
-                flush(t, k)
+    @staticmethod
+    def _slot(lag: int, depth: int) -> str:
+        """The ring slot a read ``lag`` scan steps back lands in, from scan step ``s``."""
+        return "k" if lag == 0 else f"(s - {lag}) % {depth}"
 
-        return step
-
-    def _layer_vjp(self, unit: Unit, target, first, last, depth, o, wrap):
-        """A loop layer's VJP at one step: ``dz = g * act'``, then ``dz W`` to its sources.
+    def _layer_vjp_code(self, code: Code, unit: Unit, target, t: str, o: int) -> None:
+        """Emit a loop layer's VJP at one step: ``dz = g * act'``, then ``dz W`` to its
+        sources.
 
         A layer whose values nothing reads afterwards gets ``dz`` written over its values;
         any other gets its derivative factors for all steps at once, in a ``dz`` array.
         """
         fwd, program = self.fwd, self.fwd.program
-        values = fwd.unit_rowed(unit)
-        alone = _sole_reads(program, unit)
-        blocks = [
-            (target(r)[1], r.lag, fwd.block_weight(unit, j), alone[r.source])
-            for j, r in enumerate(unit.blocks)
-            if r.lag is not None
-        ]
-        identity = [
-            (target(r)[1], r.lag, alone[r.source]) for r in unit.identity if r.lag is not None
-        ]
-
-        def send(s, dz):  # dz W to each weighted source, dz to each identity source
-            for views, lag, w, only in blocks:
-                if only:  # nothing else writes there: the product goes straight in
-                    np.matmul(dz, w, out=views[(s - lag) % depth])
-                else:
-                    views[(s - lag) % depth] += dz @ w
-            for views, lag, only in identity:
-                if only:
-                    views[(s - lag) % depth][...] = dz
-                else:
-                    views[(s - lag) % depth] += dz
-
+        first, last = self.first, self.last
         if unit.name in program.reuse and not self.keep_all:
             fwd.overwritten.add(unit.name)
-            runs = [(a, b, act.vjp_into or act.vjp_inplace) for a, b, act in unit.runs]
-            whole = runs[0][2] if len(runs) == 1 else None
-
-            def overwrite(s, g, t):
-                dz = values[(t + o) % wrap]
-                if whole is not None:
-                    whole(g, dz)
+            values = code.bind(fwd.unit_rowed(unit), "values")
+            code.line(
+                f"dz = {values}[{row_index(t, o, fwd.wrap[unit.name], program.rows(unit.name))}]",
+                2,
+            )
+            whole = len(unit.runs) == 1
+            for a, b, act in unit.runs:
+                g, y = ("g", "dz") if whole else (f"g[..., {a}:{b}]", f"dz[..., {a}:{b}]")
+                if act.vjp_into is None and act.derivative_into is not None:
+                    tmp = code.bind(np.empty((*fwd.lead, fwd.batch, b - a), fwd.dtype), "tmp")
+                    code.line(f"{code.bind(act.derivative_into, 'derivative')}({y}, {tmp})", 2)
+                    code.line(f"{code.bind(np.multiply, 'multiply')}({g}, {tmp}, out={y})", 2)
                 else:
-                    for a, b, backprop in runs:
-                        backprop(g[..., a:b], dz[..., a:b])
-                send(s, dz)
+                    code.line(
+                        f"{code.bind(act.vjp_into or act.vjp_inplace, 'backprop')}({g}, {y})", 2
+                    )
+        else:
+            dz_base = np.empty_like(fwd.unit_base[id(unit)])
+            self.dz[id(unit)] = dz_base
+            a0, b0 = max(first, 0), min(fwd.steps, last + 1)
+            dz_base[..., : a0 + o, :, :] = 0.0  # the rows no step writes
+            dz_base[..., b0 + o :, :, :] = 0.0
+            values_now = fwd.unit_rows(unit, a0, b0)
+            for a, b, act in unit.runs:  # the derivative factors, all steps at once
+                act.derivative_to(values_now[..., a:b], dz_base[..., a0 + o : b0 + o, :, a:b])
+            dzs = np.moveaxis(dz_base, -3, 0) if fwd.lead else dz_base
+            code.line(f"dz = {code.bind(dzs, 'dz')}[{shifted(t, o)}]", 2)
+            code.line("dz *= g", 2)
+        alone = _sole_reads(program, unit)
+        for j, r in enumerate(unit.blocks):  # dz W to each weighted source
+            if r.lag is None:
+                continue
+            _, where, index, _ = target(r)
+            weight = fwd.block_weight(unit, j)
+            w = code.bind(weight, "w")
+            slot = f"{code.bind(where, 'into')}[{index}]"
+            if alone[r.source]:  # nothing else writes there: the product goes straight in
+                matmul = code.bind(product_into(where[0], weight), "matmul")
+                code.line(f"{matmul}(dz, {w}, out={slot})", 2)
+            else:
+                code.line(f"{slot} += dz @ {w}", 2)
+        for r in unit.identity:  # dz to each identity source
+            if r.lag is None:
+                continue
+            _, where, index, _ = target(r)
+            slot = f"{code.bind(where, 'into')}[{index}]"
+            code.line(f"{slot}[...] = dz" if alone[r.source] else f"{slot} += dz", 2)
 
-            return overwrite
-        dz_base = np.zeros_like(fwd.unit_base[id(unit)])
-        self.dz[id(unit)] = dz_base
-        a0, b0 = max(first, 0), min(fwd.steps, last + 1)
-        y = fwd.unit_rows(unit, a0, b0)
-        for a, b, act in unit.runs:  # the derivative factors, all steps at once
-            act.derivative_to(y[..., a:b], dz_base[..., a0 + o : b0 + o, :, a:b])
-        dzs = np.moveaxis(dz_base, -3, 0) if fwd.lead else dz_base
-
-        def multiply(s, g, t):
-            dz = dzs[t + o]
-            dz *= g
-            send(s, dz)
-
-        return multiply
+    def _op_vjp_code(self, code: Code, unit: Unit, target, scale, t: str, o: int) -> None:
+        """Emit a loop op's VJP at one step: written straight into the ring where the row
+        can (``vjp_into``, every input inside the loop), else the row's general VJP."""
+        fwd, program = self.fwd, self.fwd.program
+        depth = program.part_of[unit.name].depth
+        targets = [target(r) for r in unit.sources]
+        into = unit.op.vjp_into
+        if unit.params or into is None or not all(inside for inside, *_ in targets):
+            vjp = self._op_vjp(unit, target, scale, self.first, depth, o, fwd.wrap[unit.name])
+            code.line(f"{code.bind(vjp, 'vjp')}(s, g, {t})", 2)
+            return
+        sole = _sole_reads(program, unit)
+        xs = ", ".join(
+            f"{code.bind(fwd.rowed[r.source], 'x')}[{fwd.row_text(r.source, t, r.delay)}]"
+            for r in unit.sources
+        )
+        outs = ", ".join(
+            f"({code.bind(where, 'into')}[{index}], {sole[r.source]})"
+            for (_, where, index, _), r in zip(targets, unit.sources, strict=True)
+        )
+        code.line(f"{code.bind(into, 'vjp_into')}(g, [{xs}], [{outs}])", 2)
 
     def _op_vjp(self, unit: Unit, target, scale, first, depth, o, wrap):
         """A loop op's VJP at one step, its input gradients sent where each input lives;
@@ -496,27 +670,14 @@ class Backward:
         targets = [target(r) for r in unit.sources]
         outbound = self._outbound(unit)  # per read (two reads of one node are two)
         op_vjp, needs_output = unit.op.vjp, unit.op.needs_output
-        into = unit.op.vjp_into
-        if into is not None and all(inside for inside, _, _ in targets):
-            sole = _sole_reads(self.fwd.program, unit)
-            alone = [sole[r.source] for r in unit.sources]
-            slots = [
-                (where, lag, only) for (_, where, lag), only in zip(targets, alone, strict=True)
-            ]
-
-            def vjp_direct(s, g, t):
-                xs = [x[(t + xo) % xw] for x, xo, xw in sources]
-                into(g, xs, [(where[(s - lag) % depth], only) for where, lag, only in slots])
-
-            return vjp_direct
 
         def vjp(s, g, t):
             xs = [x[(t + xo) % xw] for x, xo, xw in sources]
             y = values[(t + o) % wrap] if needs_output else None
             grads = op_vjp(g, y, *xs)
-            for (inside, where, lag), grad, out in zip(targets, grads, outbound, strict=True):
+            for (inside, where, _, index), grad, out in zip(targets, grads, outbound, strict=True):
                 if inside:
-                    where[(s - lag) % depth] += grad
+                    where[index(s)] += grad
                 elif out is not None:
                     out[0][t - first] = grad
                     out[1][..., t - first] = scale.L
@@ -549,9 +710,11 @@ class Backward:
             xs = [x[(t + xo) % xw] for x, xo, xw in sources]
             y = values[(t + o) % wrap] if needs_output else None
             grads = op_vjp(g, y, *xs, **ps)
-            for (inside, where, lag), grad, out in zip(targets, grads[:k], outbound, strict=True):
+            for (inside, where, _, index), grad, out in zip(
+                targets, grads[:k], outbound, strict=True
+            ):
                 if inside:
-                    where[(s - lag) % depth] += grad
+                    where[index(s)] += grad
                 elif out is not None:
                     out[0][t - first] = grad
                     out[1][..., t - first] = scale.L

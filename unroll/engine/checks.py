@@ -187,8 +187,24 @@ def check_cotangents(unrolled, present, cotangents, batch, lead, dtype):
     """``{(name, t): array}``, each checked: a computed instance, the right shape, finite."""
     out, steps, nodes = {}, unrolled.steps, unrolled.graph.nodes
     boundary = set(unrolled.boundary)
+    takes = {  # per node that takes cotangents: its steps and the shapes that fit as they are
+        name: (*present[name], {(batch, node.size), (*lead, batch, node.size)})
+        for name, node in nodes.items()
+        if not node.op.has("fed")
+    }
     for key, value in cotangents.items():
         name, t = key
+        found = takes.get(name) if isinstance(name, str) else None
+        if (
+            found is not None
+            and type(t) is int
+            and found[0] <= t < found[1]
+            and type(value) is np.ndarray
+            and value.dtype == dtype
+            and value.shape in found[2]
+        ):
+            out[key] = value  # the common case, as as_batch would pass it
+            continue
         known = isinstance(name, str) and name in nodes and is_int(t)
         inside = known and present[name][0] <= t < present[name][1]
         if not inside and key not in boundary:
@@ -197,10 +213,20 @@ def check_cotangents(unrolled, present, cotangents, batch, lead, dtype):
             raise InputError(f"cotangent for {key!r}: input and boundary nodes take no cotangent")
         what = f"cotangent for {key!r}"
         out[(name, int(t))] = as_batch(value, batch, nodes[name].size, what, dtype, lead)
-    if out and not np.isfinite(np.concatenate([v.ravel() for v in out.values()])).all():
+    if out and not _all_finite(list(out.values())):
         for key, v in out.items():  # one check for all; name the first bad one
             check_finite(v, f"cotangent for {key!r}", ("batch", "unit"))
     return out
+
+
+def _all_finite(arrays: list[np.ndarray]) -> bool:
+    """Whether every entry of every array is finite: one sum of small arrays joined, or
+    of each large one's sum (NaN and infinities make a sum non-finite)."""
+    if arrays[0].size < 1024:
+        return all_finite(np.concatenate([v.ravel() for v in arrays]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.array([np.add.reduce(v, axis=None) for v in arrays])
+    return bool(np.isfinite(sums).all()) or all(all_finite(v) for v in arrays)
 
 
 def as_batch(value, batch, size, what, dtype, lead=(), check=False):

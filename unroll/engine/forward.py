@@ -3,8 +3,9 @@
 Every node's values live in one array over its steps and boundary rows (``(S, rows, B, n)``
 for an ensemble of ``S`` models). A loop first receives, for all steps at once, the products
 of the edges that enter it from outside (one matrix product over ``T * B`` rows per edge),
-then one step program runs per step. A node outside every loop is computed for all steps
-at once.
+then its step program, compiled once into one straight-line function of numpy calls with
+every array bound as a local (no closures, no modulo outside rings), scans the steps. A
+node outside every loop is computed for all steps at once.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import all_finite
+from .codegen import Code, product_into, row_index
 from .plan import Part, Program, Unit
 
 __all__ = ["Forward"]
@@ -200,7 +202,9 @@ class Forward:
         source = source or self.rows
         if not unit.is_layer:
             xs = [source(r.source, a - r.delay, b - r.delay) for r in unit.sources]
-            return np.asarray(unit.op.forward(*xs, **self.op_params(unit, len(self.lead) + 3)))
+            forward = unit.op.forward
+            assert forward is not None, "every op row but input and layer has a forward"
+            return np.asarray(forward(*xs, **self.op_params(unit, len(self.lead) + 3)))
         z = self.layer_sum(unit, a, b, source=source)
         for lo, hi, act in unit.runs:
             act.apply_inplace(z[..., lo:hi])
@@ -253,14 +257,7 @@ class Forward:
                 self.replay_segment(part, t0, t1, steps)
             return
         self.prefill(part, 0, self.steps)
-        lo, hi = part.scan_range(self.program.steps)
-        for s in range(lo, hi):
-            for step in steps:
-                step(s)
-
-    def step_programs(self, part: Part) -> list:
-        """The loop's step program: one forward closure per unit, in step order."""
-        return [self._step_forward(unit, part) for unit in part.units]
+        steps(*part.scan_range(self.program.steps))
 
     def prefill(self, part: Part, a: int, b: int) -> None:
         """What enters the loop from outside, at steps ``a..b-1`` at once."""
@@ -284,9 +281,7 @@ class Forward:
             if saved is not None:
                 self.unit_base[id(unit)][..., self._ring_rows(unit, part, t0), :, :] = saved
         self.prefill(part, t0, t1)
-        for s in range(t0, t1):
-            for step in steps:
-                step(s)
+        steps(t0, t1)
 
     def ring_index(self, unit: Unit, a: int, b: int) -> np.ndarray:
         """Rows of steps ``a..b-1`` in a unit's array (wrapped for a segment's ring)."""
@@ -305,54 +300,72 @@ class Forward:
                 array = self.unit_base[id(unit)]
                 self.checkpoints[(id(unit), t0)] = array[..., rows, :, :].copy()
 
-    def _source(self, r):
-        name = r.source
-        return self.rowed[name], self.offset(name) - r.delay, self.wrap[name]
+    def row_text(self, name: str, t: str, delay: int = 0) -> str:
+        """The text of the row of ``name`` read at step ``t - delay``."""
+        return row_index(t, self.offset(name) - delay, self.wrap[name], self.program.rows(name))
 
-    def _step_forward(self, unit: Unit, part: Part):
-        """The unit's forward at one scan step (a closure over this run's arrays)."""
-        T, sign, r0 = self.steps, part.sign, part.offset[unit.name]
-        out, o, wrap = self.rowed[unit.name], self.offset(unit.name), self.wrap[unit.name]
-        if unit.is_layer:
-            out = self.unit_rowed(unit)
-            blocks = [
-                (*self._source(r), self.block_weight(unit, j, transposed=True))
-                for j, r in enumerate(unit.blocks)
-                if r.lag is not None
-            ]
-            identity = [self._source(r) for r in unit.identity if r.lag is not None]
-            runs = [(a, b, act.forward_into or act.apply_inplace) for a, b, act in unit.runs]
-            whole = runs[0][2] if len(runs) == 1 else None
+    def step_programs(self, part: Part):
+        """The loop's step program, compiled once: ``scan(lo, hi)`` computes scan steps
+        ``lo..hi-1``, every unit in step order, as straight-line numpy calls."""
+        code = Code()
+        code.line("for s in range(lo, hi):", 0)
+        guard = any(part.offset.values())  # a retimed unit skips the scan steps it lacks
+        for unit in part.units:
+            r0 = part.offset[unit.name]
+            t = "s" if (part.sign, r0) == (1, 0) else "t"
+            if t == "t":
+                code.line(f"t = s - {r0}" if part.sign > 0 else f"t = {r0} - s", 1)
+            indent = 1
+            if guard:
+                code.line(f"if 0 <= t < {self.steps}:", 1)
+                indent = 2
+            if unit.is_layer:
+                self._layer_code(code, unit, t, indent)
+            else:
+                self._op_code(code, unit, t, indent)
+        return code.function(f"scan_part_{part.index}", "lo, hi")
 
-            def layer_step(s):
-                t = sign * (s - r0)
-                if 0 <= t < T:
-                    z = out[(t + o) % wrap]
-                    for x, xo, xw, wt in blocks:
-                        z += x[(t + xo) % xw] @ wt
-                    for x, xo, xw in identity:
-                        z += x[(t + xo) % xw]
-                    if whole is not None:
-                        whole(z)
-                    else:
-                        for a, b, apply in runs:
-                            apply(z[..., a:b])
+    def _layer_code(self, code: Code, unit: Unit, t: str, indent: int) -> None:
+        out = code.bind(self.unit_rowed(unit), "out")
+        code.line(f"z = {out}[{self.row_text(unit.name, t)}]", indent)
+        tmp = None
+        for j, r in enumerate(unit.blocks):
+            if r.lag is None:
+                continue
+            if tmp is None:
+                scratch = np.empty((*self.lead, self.batch, unit.width), self.dtype)
+                tmp = code.bind(scratch, "tmp")
+            x = code.bind(self.rowed[r.source], "x")
+            weight = self.block_weight(unit, j, transposed=True)
+            w = code.bind(weight, "w")
+            matmul = code.bind(product_into(scratch, weight), "matmul")
+            code.line(
+                f"{matmul}({x}[{self.row_text(r.source, t, r.delay)}], {w}, out={tmp})", indent
+            )
+            code.line(f"z += {tmp}", indent)
+        for r in unit.identity:
+            if r.lag is not None:
+                x = code.bind(self.rowed[r.source], "x")
+                code.line(f"z += {x}[{self.row_text(r.source, t, r.delay)}]", indent)
+        whole = len(unit.runs) == 1
+        for a, b, act in unit.runs:
+            apply = code.bind(act.forward_into or act.apply_inplace, "act")
+            code.line(f"{apply}(z)" if whole else f"{apply}(z[..., {a}:{b}])", indent)
 
-            return layer_step
-        sources = [self._source(r) for r in unit.sources]
-        into, forward = unit.op.forward_into, unit.op.forward
+    def _op_code(self, code: Code, unit: Unit, t: str, indent: int) -> None:
+        xs = ", ".join(
+            f"{code.bind(self.rowed[r.source], 'x')}[{self.row_text(r.source, t, r.delay)}]"
+            for r in unit.sources
+        )
         ps = self.op_params(unit, len(self.lead) + 2)
-
-        def op_step(s):
-            t = sign * (s - r0)
-            if 0 <= t < T:
-                xs = [x[(t + xo) % xw] for x, xo, xw in sources]
-                if into is not None:
-                    into(out[(t + o) % wrap], *xs, **ps)
-                else:
-                    out[(t + o) % wrap] = forward(*xs, **ps)
-
-        return op_step
+        keywords = f", **{code.bind(ps, 'ps')}" if ps else ""
+        out = f"{code.bind(self.rowed[unit.name], 'out')}[{self.row_text(unit.name, t)}]"
+        if unit.op.forward_into is not None:
+            into = code.bind(unit.op.forward_into, "into")
+            code.line(f"{into}({out}, {xs}{keywords})", indent)
+        else:
+            forward = code.bind(unit.op.forward, "forward")
+            code.line(f"{out} = {forward}({xs}{keywords})", indent)
 
     # ---- after the pass -------------------------------------------------------------------
 

@@ -142,6 +142,7 @@ class Program:
         self.stored = {n: not self._transient(n) for n in g.nodes}
         self.carried = {n: self._carried(n) for n in g.nodes}
         self.external = {n: self._read_outside(n) for n in g.nodes}
+        self.memo: dict[str, dict] = {}  # facts the passes derive from the plan, once
 
     def _reusable(self, unit: Unit, part: Part) -> bool:
         """A loop layer whose values no weight gradient reads: its backward writes the
@@ -156,7 +157,9 @@ class Program:
     @property
     def unrolled(self) -> Unrolled:
         """The unrolled graph this program was compiled for."""
-        return self._unrolled()
+        unrolled = self._unrolled()
+        assert unrolled is not None, "the unrolled graph of a live program is alive"
+        return unrolled
 
     def rows(self, name: str) -> int:
         """Rows of node ``name``'s arrays: its steps and its boundary rows."""
@@ -359,7 +362,9 @@ def _make_unit(graph, names, in_edges, read) -> Unit:
             params=[(p.role, name) for p, name in zip(op.params, node.params, strict=True)],
         )
     nodes.sort(key=lambda n: n.activation)  # runs of one activation are contiguous
-    spans, runs, col = [], [], 0
+    spans: list[tuple[int, int]] = []
+    runs: list[tuple[int, int, Activation]] = []
+    col = 0
     for node in nodes:
         spans.append((col, col + node.size))
         act = ACTIVATIONS[node.activation]

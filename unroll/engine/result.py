@@ -32,6 +32,7 @@ class _Store:
         self.program = fwd.program
         self.exact = exact  # every loop node's gradient was kept (truncated runs)
         self._values: dict[str, np.ndarray] = {}
+        self._forward: Forward | None = None  # the forward pass again, every value kept
         self._replayed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     # ---- values ---------------------------------------------------------------------------
@@ -52,13 +53,13 @@ class _Store:
 
     def _unsegmented(self) -> Forward:
         """The forward pass again, every value kept (asked for after a checkpointed run)."""
-        if "forward" not in self._values:
+        if self._forward is None:
             f = self.fwd
             again = Forward(f.program, f.params, f.xs, f.initial, f.batch, f.lead, f.dtype)
             with np.errstate(all="ignore"):
                 again.run()
-            self._values["forward"] = again
-        return self._values["forward"]
+            self._forward = again
+        return self._forward
 
     def rows(self, name: str, lo: int, hi: int) -> np.ndarray:
         o = self.fwd.offset(name)

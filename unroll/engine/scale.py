@@ -3,12 +3,13 @@
 Node ``v``'s gradient array ``G[v]`` holds ``dL/dv * 2**-E[v]`` with one integer exponent
 per step (and per model), so norms far outside float64's range stay exact. A loop's
 backward scan carries its pending gradients under one running exponent (:class:`Scale`),
-renormalised whenever the carried peak leaves ``[2**-64, 2**64]``.
+moved whenever the carry's norm leaves ``[2**-64, 2**64]``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -21,6 +22,14 @@ NO_SCALE = -(2**40)
 _RANGE = 64  # renormalise when the carried peak is more than 2**64 from the scale
 _HIGH, _LOW = 2.0**_RANGE, 2.0**-_RANGE
 _HIGH2, _LOW2 = _HIGH * _HIGH, _LOW * _LOW  # the same bounds on a squared norm
+
+
+def _einsum_vecdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.einsum("...i,...i->...", a, b)
+
+
+#: Dot products along the last axis (numpy 2's ufunc where there is one).
+_vecdot = getattr(np, "vecdot", _einsum_vecdot)
 
 
 def rows_last(e):
@@ -94,11 +103,21 @@ class Grads:
         e = E[..., a + o : b + o]
         out = np.full(e.shape, NO_SCALE, np.int64)
         held = np.flatnonzero((e != NO_SCALE).reshape(-1, e.shape[-1]).any(axis=0))
-        if held.size:  # only the steps that hold a gradient
-            rows = G[..., a + o : b + o, :, :][..., held, :, :]
-            peak = np.abs(rows).max(axis=(-2, -1))
-            out[..., held] = np.where(peak > 0, np.frexp(peak)[1] + e[..., held], NO_SCALE)
+        if held.size:  # only the steps that hold a gradient (a slice when that is all)
+            every = held.size == e.shape[-1]
+            rows = G[..., a + o : b + o, :, :]
+            rows = rows if every else rows[..., held, :, :]
+            peak = _peaks(rows)
+            index = slice(None) if every else held
+            out[..., index] = np.where(peak > 0, np.frexp(peak)[1] + e[..., index], NO_SCALE)
         return out
+
+
+def _peaks(rows: np.ndarray) -> np.ndarray:
+    """``abs(rows).max(axis=(-2, -1))`` without the temporary of ``abs``."""
+    if rows.size == 0:
+        return np.zeros(rows.shape[:-2], rows.dtype)
+    return np.maximum(rows.max(axis=(-2, -1)), -rows.min(axis=(-2, -1)))
 
 
 class Scale:
@@ -107,35 +126,66 @@ class Scale:
     def __init__(self, lead, ring: np.ndarray):
         self.lead, self.ring = lead, ring
         self.L = np.zeros(lead, np.int64) if lead else 0
-        self._flat = [slot.reshape(-1) for slot in ring]  # contiguous: one dot per check
+        self.floor = 0  # the least exponent over the models
+        # contiguous: one dot per check (one per model for an ensemble)
+        self._flat = [slot.reshape(*lead, -1) if lead else slot.reshape(-1) for slot in ring]
 
-    def _renormalise_one(self, k: int, incoming: int) -> None:
-        """Before a scan step: move ``L`` so the carried peak and the step's incoming
-        gradients (exponent ``incoming``) sit within ``2**64`` of it."""
+    def in_range(self, k: int, incoming_peak: int) -> bool:
+        """Whether every model's carried gradient in slot ``k`` has a squared norm within
+        ``[2**-128, 2**128]`` and the step's incoming gradients (largest exponent over the
+        models ``incoming_peak``) sit at most ``2**64`` above every model's scale: then
+        :meth:`renormalise` would move no scale."""
+        f = self._flat[k]
+        square = _vecdot(f, f)
+        return bool(
+            square.min() >= _LOW2
+            and square.max() <= _HIGH2
+            and incoming_peak - self.floor <= _RANGE
+        )
+
+    def _renormalise_one(self, k: int, incoming: int, rows: Sequence[np.ndarray] = ()) -> None:
+        """Before a scan step: when the carry's norm has left ``[2**-64, 2**64]`` (or the
+        step's incoming gradients, exponent ``incoming``, sit more than ``2**64`` above
+        ``L``), move ``L`` to the larger of the carry's peak exponent and ``incoming``, so
+        the carry's peak is near 1 again. The carry is ring slot ``k`` and the gradient
+        ``rows`` that hold a carry outside the ring."""
         flat = self._flat[k]
-        square = float(flat @ flat)  # the carry stays near 1: its square cannot overflow
-        L = self.L
+        # the carry stays near 1: its square cannot overflow
+        square = float(flat @ flat) + sum(float(np.vdot(r, r)) for r in rows)
+        L = int(self.L)
         if _LOW2 <= square <= _HIGH2 and incoming - L <= _RANGE:
             return
         if square == 0.0 and (incoming == NO_SCALE or abs(incoming - L) <= _RANGE):
             return
-        peak = float(np.abs(flat).max())
+        peak = max([float(np.abs(flat).max()), *(float(np.abs(r).max()) for r in rows)])
         top = max(math.frexp(peak)[1] + L if peak else NO_SCALE, incoming)
-        if top != NO_SCALE and abs(top - L) > _RANGE:
+        if top != NO_SCALE and top != L:
             np.ldexp(self.ring, L - top, out=self.ring)
+            for r in rows:
+                np.ldexp(r, L - top, out=r)
             self.L = top
 
     def renormalise(self, k: int, incoming) -> None:
-        """As :meth:`_renormalise_one`, one exponent per model."""
+        """As :meth:`_renormalise_one`, one exponent per model: a model moves as it would
+        alone."""
         ring = self.ring
+        f = self._flat[k]
+        square = _vecdot(f, f)
+        zero = square == 0.0
+        stays = ((square >= _LOW2) & (square <= _HIGH2) & (incoming - self.L <= _RANGE)) | (
+            zero & ((incoming == NO_SCALE) | (np.abs(incoming - self.L) <= _RANGE))
+        )
+        if stays.all():
+            return
         peak = np.abs(ring[k]).max(axis=(-2, -1))
         top = np.where(peak > 0, np.frexp(peak)[1] + self.L, NO_SCALE)
         top = np.maximum(top, incoming)
-        move = (top != NO_SCALE) & (np.abs(top - self.L) > _RANGE)
+        move = ~stays & (top != NO_SCALE) & (top != self.L)
         if move.any():
             shift = np.where(move, self.L - top, 0)
             np.ldexp(ring, shift[None, :, None, None], out=ring)
             self.L = np.where(move, top, self.L)
+            self.floor = int(self.L.min())
 
     def inject(self, slot: np.ndarray, value: np.ndarray, exponent) -> None:
         """``slot += value * 2**(exponent - L)``: an incoming gradient joins the carry."""

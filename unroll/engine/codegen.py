@@ -1,0 +1,99 @@
+"""Straight-line step programs: Python source written once per loop, compiled with ``exec``.
+
+A loop's scan runs the same few numpy calls at every step; closures per unit, loops over
+reads and index arithmetic cost more than the calls themselves at small sizes. A
+:class:`Code` collects the lines of one function, binds every array, weight and function
+it uses as a local name of that function, and compiles it once per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import CodeType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Code", "product_into", "row_index", "shifted"]
+
+
+class Code:
+    """The source of one generated function and the values its names stand for.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> code = Code()
+    >>> a = code.bind(np.zeros(3), "a")
+    >>> code.line(f"{a}[i] += 1.0", 1)
+    >>> add_one = code.function("add_one", "i")
+    >>> add_one(2); code.env[a].tolist()
+    [0.0, 0.0, 1.0]
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.env: dict[str, Any] = {}
+        self._count = 0
+
+    def bind(self, value: Any, hint: str = "v") -> str:
+        """A new local name standing for ``value``."""
+        name = f"{hint}_{self._count}"
+        self._count += 1
+        self.env[name] = value
+        return name
+
+    def line(self, text: str, indent: int) -> None:
+        """Append one line at ``indent`` levels (four spaces each)."""
+        self.lines.append("    " * indent + text)
+
+    def source(self, name: str, args: str) -> str:
+        """The function's text; the bound values become defaults of keyword-only locals."""
+        bound = ", ".join(f"{k}={k}" for k in self.env)
+        head = f"def {name}({args}{', *, ' if bound else ''}{bound}):"
+        body = self.lines or ["    pass"]
+        return "\n".join([head, *("    " + line for line in body)]) + "\n"
+
+    def function(self, name: str, args: str) -> Callable:
+        """Compile the function; its bound values are fast locals (keyword defaults)."""
+        namespace = dict(self.env)
+        exec(_compiled(self.source(name, args), name), namespace)
+        function = namespace.pop(name)
+        for key in self.env:  # its globals keep the builtins only: no reference cycle
+            del namespace[key]
+        return function
+
+
+_CACHE: dict[str, CodeType] = {}
+_CACHE_SIZE = 256
+
+
+def _compiled(source: str, name: str) -> CodeType:
+    """The code object of ``source``, compiled once: a program runs again and again with
+    other arrays bound to the same names."""
+    found = _CACHE.get(source)
+    if found is None:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))  # the oldest
+        found = _CACHE[source] = compile(source, f"<unroll {name}>", "exec")
+    return found
+
+
+def product_into(out_row: np.ndarray, weight: np.ndarray) -> Callable:
+    """``np.dot`` where a row's product may be written by it (2-D operands, a contiguous
+    output of one dtype: BLAS directly, less overhead), else ``np.matmul``."""
+    plain = out_row.ndim == 2 and weight.ndim == 2 and out_row.flags.c_contiguous
+    return np.dot if plain and out_row.dtype == weight.dtype else np.matmul
+
+
+def row_index(t: str, offset: int, wrap: int, rows: int) -> str:
+    """The text of the row holding step ``t`` of an array whose step 0 is at ``offset``:
+    no modulo unless the array is a ring (``wrap`` rows of ``rows``)."""
+    if wrap == 1:
+        return "0"
+    return shifted(t, offset) if wrap == rows else f"({shifted(t, offset)}) % {wrap}"
+
+
+def shifted(t: str, offset: int) -> str:
+    """The text of ``t + offset``."""
+    return t if offset == 0 else f"{t} + {offset}" if offset > 0 else f"{t} - {-offset}"
