@@ -64,7 +64,7 @@ def bptt(
     truncate: tuple[int, int] | None = None,
     dtype=np.float64,
     input_grads: bool = True,
-    contributions: bool = False,
+    contributions: bool | Iterable[str] = False,
     max_memory: int | str | None = "auto",
     checkpoint: int | str | None = None,
 ) -> BPTTResult:
@@ -225,11 +225,11 @@ def _recorded(contributions, shapes):
             "contributions must be True or False, or a list of parameter names, got "
             f"{type(contributions).__name__}"
         )
-    names = set(names)
-    for name in sorted(names, key=str):
+    chosen = set(names)
+    for name in sorted(chosen, key=str):
         if name not in shapes:
             raise InputError(f"contributions: unknown parameter {name!r}")
-    return names or None
+    return chosen or None
 
 
 def _loss(fwd: Forward, unrolled: Unrolled, loss: str, targets):
@@ -347,7 +347,7 @@ def check_memory(
     unrolled: Unrolled,
     batch: int = 1,
     dtype=np.float64,
-    contributions: bool = False,
+    contributions: bool | Iterable[str] = False,
     max_memory: int | str | None = "auto",
     *,
     models: int = 1,

@@ -505,7 +505,7 @@ class Backward:
             views = [ring[k][..., ca : ca + n] for k in range(depth)]
             return True, views, self._slot(r.lag, depth), lambda s: (s - r.lag) % depth
 
-        direct, r0_of = self._direct, part.offset.get
+        direct, r0_of = self._direct, part.offset.__getitem__
         row = shifted(t, o)  # a gradient array holds every row: no modulo
         if unit.name in direct:  # its row holds its carry: add what came from outside
             g_ = code.bind(kept[0][0], "G")
@@ -670,6 +670,7 @@ class Backward:
         targets = [target(r) for r in unit.sources]
         outbound = self._outbound(unit)  # per read (two reads of one node are two)
         op_vjp, needs_output = unit.op.vjp, unit.op.needs_output
+        assert op_vjp is not None  # every kind that a loop holds has a VJP (the registry's rule)
 
         def vjp(s, g, t):
             xs = [x[(t + xo) % xw] for x, xo, xw in sources]
@@ -696,6 +697,7 @@ class Backward:
         targets = [target(r) for r in unit.sources]
         outbound = self._outbound(unit)
         op_vjp, needs_output = unit.op.vjp, unit.op.needs_output
+        assert op_vjp is not None  # every kind that a loop holds has a VJP (the registry's rule)
         ps = fwd.op_params(unit, len(fwd.lead) + 2)
         shapes = fwd.program.param_shapes
         buffers = []

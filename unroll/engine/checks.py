@@ -259,8 +259,11 @@ def check_arguments(params, inputs, cotangents, initial_states, loss, targets, t
             raise InputError(f"cotangent keys are node instances (name, t), got {key!r}")
     if loss is not None and not isinstance(loss, str):
         raise InputError(f"loss must be the name of a loss, got {type(loss).__name__}")
-    for name, value in targets.items() if isinstance(targets, Mapping) else [(None, targets)]:
-        what = "targets" if name is None else f"targets for {name!r}"
+    named: list[tuple[str | None, object]] = (
+        list(targets.items()) if isinstance(targets, Mapping) else [(None, targets)]
+    )
+    for node, value in named:
+        what = "targets" if node is None else f"targets for {node!r}"
         if value is not None and real_array(value, what).ndim == 0:
             raise InputError(f"{what} must be an array with one row per loss step, got a scalar")
     pair = isinstance(truncate, tuple | list) and len(truncate) == 2

@@ -399,4 +399,4 @@ class Forward:
             rank = {n: i for i, n in enumerate(p.graph.step_order())}
             return min(instances, key=lambda inst: (inst[1], rank[inst[0]]))
         position = {inst: i for i, inst in enumerate(p.unrolled.order)}
-        return min(instances, key=position.get)
+        return min(instances, key=position.__getitem__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -16,7 +17,11 @@ DEFAULT_MAX_MEMORY = 8 * 2**30
 
 
 def estimate_memory(
-    unrolled, batch: int = 1, dtype=np.float64, contributions: bool = False, models: int = 1
+    unrolled,
+    batch: int = 1,
+    dtype=np.float64,
+    contributions: bool | Iterable[str] = False,
+    models: int = 1,
 ) -> int:
     """Bytes a :func:`~unroll.engine.bptt` run over ``unrolled`` is estimated to hold at
     its peak.
