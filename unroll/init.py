@@ -221,20 +221,6 @@ def _check_arguments(graph: object, seed: object, scheme: object, *options: obje
             raise InputError(f"{name} must not be negative, got {value!r}")
 
 
-def _rescale(
-    w: np.ndarray, radius: float | None, norm: float | None, current: float | None = None
-) -> None:
-    """Scale ``w`` in place to spectral ``radius`` or ``norm``; ``current`` is its measure,
-    where the caller knows it already (:func:`_spectral_measure`)."""
-    target = radius if radius is not None else norm
-    if w.shape[0] != w.shape[1] or target is None:
-        return
-    if current is None:
-        current = _spectral_measure(w, radius is not None)
-    if current > 0:
-        w *= target / current
-
-
 def _spectral_measure(w: np.ndarray, radius: bool) -> float:
     """The largest absolute eigenvalue of ``w`` (``radius``), else its largest singular value."""
     return float(np.max(np.abs(np.linalg.eigvals(w))) if radius else np.linalg.norm(w, 2))
@@ -273,14 +259,16 @@ def init_params_many(
         key = (seed, scheme, bias)
         if key not in bases:
             bases[key] = _draw(graph, seed, scheme, bias)
-        params = {k: v.copy() for k, v in bases[key].items()} if len(draws) > 1 else bases[key]
+        params = dict(bases[key])  # rescaling makes new arrays: the draws stay as drawn
+        target = radius if radius is not None else norm
         for name in recurrent:
             w = bases[key][name]
-            if (radius, norm) != (None, None) and w.shape[0] == w.shape[1]:
+            if target is not None and w.shape[0] == w.shape[1]:
                 kind = (key, name, radius is not None)
                 if kind not in measures:
                     measures[kind] = _spectral_measure(w, radius is not None)
-                _rescale(params[name], radius, norm, measures[kind])
+                if measures[kind] > 0:
+                    params[name] = w * (target / measures[kind])
         if forget_bias is not None:
             _set_forget_bias(graph, params, forget_bias)
         out.append(params)

@@ -114,7 +114,7 @@ class ModelSpec:
                     f"arrays (or a function of the seed returning one), got {type(given).__name__}"
                 )
             return dict(given)
-        self._check_init_options()
+        self.check_init_options()
         try:
             scheme = self.init or "torch"
             return init_params(self.graph, seed=seed, scheme=scheme, **self.init_options)
@@ -127,7 +127,7 @@ class ModelSpec:
         """Whether the parameters are drawn by an init scheme (not given)."""
         return self.params is None
 
-    def _check_init_options(self) -> None:
+    def check_init_options(self) -> None:
         """Each init option is one :func:`unroll.init_params` takes, and a number or None."""
         for key, value in self.init_options.items():
             if key not in INIT_OPTIONS:

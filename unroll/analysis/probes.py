@@ -47,7 +47,7 @@ def params_for_many(jobs: list[tuple[ModelSpec, int]]) -> list[dict[str, np.ndar
     given = {i: spec.params_for(seed) for i, (spec, seed) in enumerate(jobs) if not spec.drawn()}
     drawn = [i for i, (spec, _) in enumerate(jobs) if spec.drawn()]
     for i in drawn:
-        jobs[i][0]._check_init_options()
+        jobs[i][0].check_init_options()
     if drawn:
         graph = jobs[drawn[0]][0].graph
         draws = [
