@@ -93,3 +93,60 @@ def test_lookups_name_the_known_rows():
         KeyError, match=r"unknown activation 'gelu' \(known: hard_sigmoid, identity"
     ):
         activation("gelu")
+
+
+def _has_lines(row, arity):
+    """Whether the row gives lines for this many inputs (it may decline, e.g. a product
+    of three, which then runs its function)."""
+    names = [f"x{i}" for i in range(arity)]
+    return (
+        row.forward_lines is not None
+        and row.forward_lines("out", names, str) is not None
+        and row.vjp_lines is not None
+        and row.vjp_lines("g", names, [(f"o{i}", True) for i in range(arity)], str) is not None
+    )
+
+
+LINED = [
+    (row.kind, n)
+    for row in OPS.values()
+    for n in range(1, min(row.max_inputs or 3, 3) + 1)
+    if n >= row.min_inputs and _has_lines(row, n)
+]
+
+
+def _run_lines(lines, arrays):
+    """Execute generated lines with ``arrays`` and the functions they name bound."""
+    names: dict[str, object] = {}
+
+    def name(f):
+        names[f"f{len(names)}"] = f
+        return f"f{len(names) - 1}"
+
+    exec("\n".join(lines(name)), {**names, **arrays})
+
+
+@pytest.mark.parametrize(("kind", "arity"), LINED)
+def test_forward_lines_compute_the_rows_forward(kind, arity):
+    """The lines the engine inlines give the row's forward exactly (or decline)."""
+    row = op(kind)
+    xs = {f"x{i}": RNG.normal(size=(2, 3)) for i in range(arity)}
+    out = np.full((2, 3), np.nan)
+    _run_lines(lambda name: row.forward_lines("out", list(xs), name), {"out": out, **xs})
+    np.testing.assert_array_equal(out, row.forward(*xs.values()))
+
+
+@pytest.mark.parametrize(("kind", "arity"), LINED)
+@pytest.mark.parametrize("alone", [True, False])
+def test_vjp_lines_write_or_add_the_rows_vjp(kind, arity, alone):
+    """Each input's gradient is written (``alone``) or added onto what its slot held."""
+    row = op(kind)
+    xs = {f"x{i}": RNG.normal(size=(2, 3)) for i in range(arity)}
+    g = RNG.normal(size=(2, 3))
+    held = [RNG.normal(size=(2, 3)) for _ in range(arity)]
+    outs = {f"o{i}": held[i].copy() for i in range(arity)}
+    pairs = [(f"o{i}", alone) for i in range(arity)]
+    _run_lines(lambda name: row.vjp_lines("g", list(xs), pairs, name), {"g": g, **outs, **xs})
+    y = row.forward(*xs.values())
+    for i, want in enumerate(row.vjp(g, y, *xs.values())):
+        np.testing.assert_allclose(outs[f"o{i}"], want if alone else held[i] + want, rtol=1e-15)

@@ -267,6 +267,15 @@ def _call_equation(node: Node, reads: Sequence[str], params: Sequence[str]) -> s
 
 #: ``vjp_into(g, xs, outs)``: a VJP that writes (``alone``) or adds into ``(out, alone)`` pairs.
 VjpInto = Callable[[np.ndarray, Sequence[np.ndarray], Sequence[tuple[np.ndarray, bool]]], None]
+#: ``forward_lines(out, xs, name)``: Python lines computing the row into the array ``out``
+#: from the inputs' texts ``xs`` (``name(f)`` is the text naming function ``f`` there), or
+#: ``None`` where the row has none for that many inputs.
+ForwardLines = Callable[[str, Sequence[str], Callable[[object], str]], list[str] | None]
+#: ``vjp_lines(g, xs, outs, name)``: lines writing (``alone``) or adding each input's
+#: gradient into its ``(out, alone)`` text, as :data:`VjpInto` does, or ``None``.
+VjpLines = Callable[
+    [str, Sequence[str], Sequence[tuple[str, bool]], Callable[[object], str]], list[str] | None
+]
 
 
 @dataclass(frozen=True)
@@ -289,7 +298,10 @@ class Op:
     the gated-path theory looks for), ``"carry"`` (passes a state on elementwise: the
     cell-state highway diagrams draw is made of these). ``diagonal(**ps)``, where given,
     is the per-unit factor of a row that is ``y = factor * x`` (the theory overlays'
-    exact diagonal recurrences read it).
+    exact diagonal recurrences read it). ``forward_into`` and ``vjp_into`` write into
+    given arrays; ``forward_lines`` and ``vjp_lines`` say the same as lines of Python,
+    which the engine's generated step programs inline (no call per step; optional, for
+    speed only).
     """
 
     kind: str
@@ -305,6 +317,8 @@ class Op:
     needs_output: bool = False  # its VJP reads its own output value
     forward_into: Callable[..., object] | None = None  # forward_into(out, *xs): written to out
     vjp_into: VjpInto | None = None  # vjp_into(g, xs, [(out, alone)]): write or add into outs
+    forward_lines: ForwardLines | None = None  # forward_into as lines of a generated step
+    vjp_lines: VjpLines | None = None  # vjp_into as lines of a generated step
     params: tuple[Param, ...] = ()
     drawing: Drawing = Drawing()
     equation: Callable[[Node, Sequence[str], Sequence[str]], str] = _call_equation
@@ -395,6 +409,47 @@ def _sum_vjp_into(
             out[...] = g
         else:
             out += g
+
+
+def _sum_lines(out: str, xs: Sequence[str], name: Callable[[object], str]) -> list[str]:
+    if len(xs) == 1:
+        return [f"{out}[...] = {xs[0]}"]
+    return [f"{name(np.add)}({xs[0]}, {xs[1]}, out={out})", *(f"{out} += {x}" for x in xs[2:])]
+
+
+def _sum_vjp_lines(g: str, xs, outs: Sequence[tuple[str, bool]], name) -> list[str]:
+    return [f"{out}[...] = {g}" if alone else f"{out} += {g}" for out, alone in outs]
+
+
+def _product_lines(out: str, xs: Sequence[str], name: Callable[[object], str]) -> list[str] | None:
+    return [f"{name(np.multiply)}({xs[0]}, {xs[1]}, out={out})"] if len(xs) == 2 else None
+
+
+def _product_vjp_lines(
+    g: str, xs: Sequence[str], outs: Sequence[tuple[str, bool]], name
+) -> list[str] | None:
+    if len(xs) != 2:
+        return None
+    multiply = name(np.multiply)
+    return [
+        f"{multiply}({g}, {other}, out={out})" if alone else f"{out} += {g} * {other}"
+        for (out, alone), other in zip(outs, (xs[1], xs[0]), strict=True)
+    ]
+
+
+def _one_minus_vjp_into(
+    g: np.ndarray, xs: Sequence[np.ndarray], outs: Sequence[tuple[np.ndarray, bool]]
+) -> None:
+    ((out, alone),) = outs
+    if alone:
+        np.negative(g, out=out)
+    else:
+        out -= g
+
+
+def _one_minus_vjp_lines(g: str, xs, outs: Sequence[tuple[str, bool]], name) -> list[str]:
+    ((out, alone),) = outs
+    return [f"{name(np.negative)}({g}, out={out})" if alone else f"{out} -= {g}"]
 
 
 def _equal_sizes(sizes: list[int]) -> int | None:
@@ -506,6 +561,8 @@ OPS: dict[str, Op] = {
             needs_inputs=False,
             forward_into=_sum_into,
             vjp_into=_sum_vjp_into,
+            forward_lines=_sum_lines,
+            vjp_lines=_sum_vjp_lines,
             equation=lambda node, reads, params: " + ".join(reads),
             traits=frozenset({"absent_zero", "sum", "carry"}),
             formula="a + b + ...",
@@ -526,6 +583,8 @@ OPS: dict[str, Op] = {
             "elementwise product of the inputs",
             forward_into=_product_into,
             vjp_into=_product_vjp_into,
+            forward_lines=_product_lines,
+            vjp_lines=_product_vjp_lines,
             equation=lambda node, reads, params: " × ".join(reads),
             traits=frozenset({"product", "carry"}),
             formula="a ⊙ b ⊙ ...",
@@ -542,6 +601,9 @@ OPS: dict[str, Op] = {
             "1 - x, elementwise (the GRU's 1 - z)",
             needs_inputs=False,
             forward_into=lambda out, x: np.subtract(1.0, x, out=out),
+            vjp_into=_one_minus_vjp_into,
+            forward_lines=lambda out, xs, name: [f"{name(np.subtract)}(1.0, {xs[0]}, out={out})"],
+            vjp_lines=_one_minus_vjp_lines,
             equation=lambda node, reads, params: f"1 − {reads[0]}" if len(reads) == 1 else "1 − ?",
             formula="1 − x",
         ),

@@ -28,6 +28,13 @@ __all__ = ["Backward"]
 
 #: The most runs of one scale a layer's weight gradient is summed over, run by run.
 _MAX_RUNS = 64
+#: The widest spread of exponents shifted to one scale instead: ``ldexp`` by a power of two
+#: is exact while the result is a normal number, and what falls below ``2**-1022`` then is
+#: under ``2**-400`` of its step's peak, far beneath the rounding of the sum.
+_SHIFT_SPREAD = 600
+#: Entries of ``dz`` worth shifting (``ldexp``, a few ns each) to save one run's products
+#: (three small calls, some tens of microseconds).
+_SHIFT_WORTH = 4096
 
 
 def _scale_runs(e: np.ndarray, held: np.ndarray) -> list | None:
@@ -39,6 +46,84 @@ def _scale_runs(e: np.ndarray, held: np.ndarray) -> list | None:
         return None
     edges = [0, *cuts.tolist(), len(e)]
     return [(i0, i1, int(filled[i0])) for i0, i1 in itertools.pairwise(edges)]
+
+
+def _joined_runs(dz: np.ndarray, e: np.ndarray, held: np.ndarray, runs: list):
+    """Join consecutive runs of one scale into groups whose exponents spread at most
+    :data:`_SHIFT_SPREAD`, shifting each step's ``dz`` (in place) to its group's largest:
+    ``(groups, exponents)`` as ``(runs, e)``."""
+    groups = [list(runs[0])]
+    low = runs[0][2]
+    for i0, i1, x in runs[1:]:
+        top = groups[-1][2]
+        if max(top, x) - min(low, x) <= _SHIFT_SPREAD:
+            groups[-1][1:] = [i1, max(top, x)]
+            low = min(low, x)
+        else:
+            groups.append([i0, i1, x])
+            low = x
+    if len(groups) == len(runs) or dz.size > _SHIFT_WORTH * (len(runs) - len(groups)):
+        return runs, e  # (shifting every entry would cost more than the products it saves)
+    reference = np.empty_like(e)
+    for i0, i1, x in groups:
+        reference[i0:i1] = x
+    shift = np.where(held, e - reference, 0)  # at most 0: down to the group's scale
+    np.ldexp(dz, rows_last(shift), out=dz)
+    return [tuple(g) for g in groups], np.where(held, reference, e)
+
+
+def _fill_history(out: np.ndarray, before, moves: list, lo: int) -> None:
+    """Each scan step's exponent, ``out[..., s - lo]``, from the one the scan started with
+    and the ``(s, L)`` moves it made on its way down from the top step."""
+    lead = np.ndim(before) > 0
+    out[...] = np.expand_dims(before, -1) if lead else before
+    for s, L in moves:
+        out[..., : s - lo + 1] = np.expand_dims(L, -1) if lead else L
+
+
+def _by_node(cotangents, first: int, last: int) -> list:
+    """``(name, steps, values)`` per node of the cotangents at steps ``first..last``."""
+    every_name, steps = zip(*cotangents, strict=True) if cotangents else ((), ())
+    names = set(every_name)
+    if len(names) == 1:  # the common case, without a loop in Python
+        values = list(cotangents.values())
+        if first <= min(steps) and max(steps) <= last:
+            return [(names.pop(), steps, values)]
+    groups: dict[str, tuple[list, list]] = {}
+    for (name, t), c in cotangents.items():
+        if first <= t <= last:
+            steps, values = groups.setdefault(name, ([], []))
+            steps.append(t)
+            values.append(c)
+    return [(name, steps, values) for name, (steps, values) in groups.items()]
+
+
+def _norm_exponents(values: list) -> np.ndarray:
+    """Per array, the binary exponent of its norm (``NO_SCALE`` where it is zero): at
+    most ``log2(sqrt(size))`` above its peak's, an upper bound the scale's test may use
+    in place of the peak. One pass (a dot product each, or one of all small ones)."""
+    if values[0].size < 1024:  # join small arrays: one copy, one product
+        joined = np.concatenate(values).reshape(len(values), -1)
+        squares = np.einsum("ij,ij->i", joined, joined)
+    else:
+        squares = np.array([v.ravel().dot(v.ravel()) for v in values])
+    with np.errstate(over="ignore"):
+        exps = np.where(squares > 0, np.frexp(np.sqrt(squares))[1], NO_SCALE)
+    for i in np.flatnonzero(np.isinf(squares)):  # squares past float range: from the peak
+        exps[i] = np.frexp(np.abs(values[i]).max())[1] + values[i].size.bit_length()
+    return exps
+
+
+def _consecutive(steps) -> bool:
+    """Whether ``steps`` count up one at a time."""
+    return steps[-1] - steps[0] == len(steps) - 1 and list(steps) == list(
+        range(steps[0], steps[-1] + 1)
+    )
+
+
+def _alike(values, shape) -> bool:
+    """Whether every array has ``shape``."""
+    return {v.shape for v in values} == {shape}
 
 
 def _total(values) -> np.ndarray:
@@ -91,21 +176,34 @@ class Backward:
         self._inputs = set(fwd.program.inputs)
         self._pending: list = []
         self._param_buffers: list = []
+        self._handed: dict[str, tuple[list, list]] = {}  # a direct node's cotangents, as given
 
     def seed(self, cotangents) -> None:
-        """Put the cotangents ``{(name, t): (B, n)}`` of the window's steps in."""
-        by_node: dict[str, list] = {}
-        for (name, t), c in cotangents.items():
-            if self.first <= t <= self.last:
-                by_node.setdefault(name, []).append((t, c))
+        """Put the cotangents ``{(name, t): (B, n)}`` of the window's steps in. A direct
+        node's (see :meth:`_direct_nodes`) stay as they are, read by its scan at each step."""
         fwd = self.fwd
-        for name, items in by_node.items():  # one write per row: the arrays are fresh
-            G, E = self.grads.get(name)
-            o = fwd.offset(name)
-            rowed = np.moveaxis(G, -3, 0)
-            for t, c in items:
-                rowed[t + o] = c
-            E[..., np.array([t for t, _ in items]) + o] = 0
+        direct = set().union(*(self._direct_nodes(p) for p in fwd.program.parts if p.loop))
+        for name, steps, values in _by_node(cotangents, self.first, self.last):
+            if name in direct and _alike(values, (fwd.batch, fwd.program.graph.nodes[name].size)):
+                self._handed[name] = (steps, values)
+            else:
+                self._write(name, steps, values)
+
+    def _write(self, name: str, steps: list, values: list) -> None:
+        """Write cotangents into fresh rows of the kept gradient (one copy where it can)."""
+        fwd = self.fwd
+        G, E = self.grads.get(name)
+        rows = np.asarray(steps) + fwd.offset(name)
+        rowed = np.moveaxis(G, -3, 0)
+        shape = values[0].shape
+        whole = not fwd.lead and len(shape) == 2  # rowed is G: its rows are contiguous
+        if whole and _consecutive(steps) and _alike(values, shape):
+            block = rowed[rows[0] : rows[-1] + 1]  # one copy, straight into the rows
+            np.concatenate(values, out=block.reshape(-1, *shape[1:]))
+        else:
+            for row, c in zip(rows.tolist(), values, strict=True):
+                rowed[row] = c
+        E[..., rows] = 0
 
     def run(self) -> None:
         """Backpropagate through every part, the last computed first."""
@@ -198,6 +296,8 @@ class Backward:
         if not held.any():
             return
         runs = None if fwd.lead else _scale_runs(e, held)
+        if runs is not None and len(runs) > 1:  # one product per group of runs, not per run
+            runs, e = _joined_runs(dz, e, held, runs)
         if runs is None:  # one scale per model: shift every step to it, in place
             ref = np.where(held, e, np.iinfo(np.int64).min).max(axis=-1)
             shift = np.where(held, e - ref[..., None], NO_SCALE)
@@ -276,6 +376,11 @@ class Backward:
             columns[id(unit)] = widths
             widths += unit.width
         ring = np.zeros((depth, *fwd.lead, fwd.batch, widths), fwd.dtype)
+        for name in sorted(part.nodes):  # also handed in from inside the graph: join them
+            if name in self._handed and name in self.grads.G:
+                steps, values = self._handed.pop(name)
+                for t, c in zip(steps, values, strict=True):
+                    self.grads.add(name, t, c[None])
         incoming = self._incoming(part, bottom, top)
         handed_in = {name for name in part.nodes if name in self.grads.G}
         for name in part.nodes:  # carried nodes keep their whole gradient
@@ -296,10 +401,9 @@ class Backward:
         for t0, t1, hi, lo in self._segments(part, bottom, top):
             if replay is not None and t1 < fwd.steps:  # the last segment is still there
                 fwd.replay_segment(part, t0, t1, replay)
-            seen: list = []
-            scan(hi, lo, seen)
-            exponents = np.stack(seen[::-1], axis=-1) if fwd.lead else np.array(seen[::-1])
-            history[..., lo - bottom : hi + 1 - bottom] = exponents
+            before, moves = scale.L, []
+            scan(hi, lo, moves)
+            _fill_history(history[..., lo - bottom : hi + 1 - bottom], before, moves, lo)
             self._after_segment(
                 part, bottom, history, max(t0, self.first, 0), min(t1, self.last + 1)
             )
@@ -330,18 +434,22 @@ class Backward:
 
     def _move_incoming(self, part: Part, name: str, bottom: int, top: int):
         """Take a direct node's gradients handed in from outside out of its rows (the
-        scan writes its carry there): ``(rows, values, exponents, position of each row)``."""
+        scan writes its carry there): ``(values, exponents, position)``, the gradient of
+        row ``r`` being ``values[position[r]] * 2**exponents[position[r]]``; ``position``
+        is ``None`` where it is ``r`` itself (most rows held one: the array stays as it
+        is and a fresh one scans)."""
         G, E = self.grads.G[name], self.grads.E[name]
         o = self.fwd.offset(name)
         a, b = sorted((part.sign * bottom + o, part.sign * top + o))
         rows = np.flatnonzero(E[a : b + 1] != NO_SCALE) + a
-        exponents = E[rows].tolist()
-        if 2 * len(rows) > len(G):  # most rows: the array stays as it is, a fresh one scans
+        if 2 * len(rows) > len(G):
             self.grads.G[name] = np.zeros(G.shape, G.dtype)
-            return rows, G, E.tolist(), {int(r): int(r) for r in rows}
+            outside = np.ones(len(E), bool)
+            outside[rows] = False
+            return G, np.where(outside, NO_SCALE, E).tolist(), None
         values = G[rows]
         G[rows] = 0.0
-        return rows, values, exponents, {int(r): i for i, r in enumerate(rows)}
+        return values, E[rows].tolist(), {int(r): i for i, r in enumerate(rows)}
 
     def _overwrites_every_slot(self, part: Part, handed_in: set) -> bool:
         """Whether each step writes every ring slot it will read afresh, so no slot needs
@@ -390,47 +498,91 @@ class Backward:
             idx = part.sign * np.arange(a, b) + part.offset[name] - bottom
             keep = (idx >= 0) & (idx < out.shape[-1])
             out[..., idx[keep]] = np.maximum(out[..., idx[keep]], exps[..., keep])
+        for name in sorted(set(part.nodes) & set(self._handed)):
+            steps, values = self._handed[name]
+            idx = part.sign * np.asarray(steps) + part.offset[name] - bottom
+            keep = (idx >= 0) & (idx < out.shape[-1])
+            out[idx[keep]] = np.maximum(out[idx[keep]], _norm_exponents(values)[keep])
         return out
 
     def _scan_program(self, part: Part, ring, columns, scale, handed_in, clean, incoming, bottom):
-        """The loop's backward scan, compiled once: ``scan(hi, lo, seen)`` runs scan steps
+        """The loop's backward scan, compiled once: ``scan(hi, lo, moves)`` runs scan steps
         ``hi`` down to ``lo``, each renormalised first (a dot product, unless ensembled),
-        then every unit's VJP in reverse step order; it appends each step's exponent."""
-        fwd, depth = self.fwd, part.depth
+        then every unit's VJP in reverse step order; it appends ``(s, L)`` to ``moves``
+        whenever the scale moves, at scan step ``s``. When every unit runs at the scan's
+        step, the steps inside the window run a body without the window's test and the
+        boundary flushes."""
+        depth = part.depth
         code = Code()
         sc, ring_name = code.bind(scale, "scale"), code.bind(ring, "ring")
-        inc = code.bind(incoming, "incoming")
         code.line(f"L = {sc}.L", 0)
-        code.line("for s in range(hi, lo - 1, -1):", 0)
+        start = len(code.lines)
         code.line(f"k = s % {depth}" if depth > 1 else "k = 0", 1)
+        self._scale_check_code(code, part, sc, scale, incoming, bottom)
+        preamble = code.taken(start)
+        general, inner = self._units_code(code, part, ring, columns, scale, handed_in)
+        if clean:  # a boundary step may read what nothing rewrote
+            code.line(f"if s < {depth}:", 1)
+            code.line(f"{ring_name}[k] = 0.0", 2)
+        else:
+            code.line(f"{ring_name}[k] = 0.0", 1)
+        clear = code.taken(start)
+        if inner is None:
+            loops = [("hi", "lo", general)]
+        else:  # the window's scan steps: t = s, or t = -s scanning backwards in time
+            a, b = (self.first, self.last) if part.sign > 0 else (-self.last, -self.first)
+            loops = [
+                ("hi", f"max(lo, {b + 1})", general),
+                (f"min(hi, {b})", f"max(lo, {a})", inner),
+                (f"min(hi, {a - 1})", "lo", general),
+            ]
+        for top, low, body in loops:
+            code.line(f"for s in range({top}, {low} - 1, -1):", 0)
+            code.lines += [*preamble, *body, *clear]
+        return code.function(f"scan_back_{part.index}", "hi, lo, moves")
+
+    def _scale_check_code(self, code: Code, part: Part, sc: str, scale, incoming, bottom) -> None:
+        """Emit a scan step's test of its scale (``sc``) and the renormalisation when it
+        fails."""
+        fwd = self.fwd
+        inc = code.bind(incoming, "incoming")
         if fwd.lead:  # the quick test for all models at once, each model's if it fails
             peaks = code.bind(np.asarray(incoming).max(axis=0).tolist(), "peaks")
-            code.line(f"if not {sc}.in_range(k, {peaks}[s - {bottom}]):", 1)
-            code.line(
-                f"{code.bind(scale.renormalise, 'renormalise')}(k, {inc}[..., s - {bottom}])", 2
-            )
+            code.line(f"if not {sc}.in_range(k, {peaks}[{shifted('s', -bottom)}]):", 1)
+            renormalise = code.bind(scale.renormalise, "renormalise")
+            code.line(f"{renormalise}(k, {inc}[..., {shifted('s', -bottom)}])", 2)
             code.line(f"L = {sc}.L", 2)
-        else:  # the carry's squared norm in range, and no incoming gradient far above it
-            flat, dot = code.bind(scale._flat, "flat"), code.bind(np.dot, "dot")
-            low, high = code.bind(_LOW2, "low"), code.bind(_HIGH2, "high")
-            code.line(f"e = {inc}[s - {bottom}]", 1)
-            terms, pending = [], []
-            if any(fwd.program.carried[n] and n not in self._direct for n in part.nodes):
-                code.line(f"f = {flat}[k]", 1)
-                terms.append(f"{dot}(f, f)")
-            for i, name in enumerate(sorted(self._direct)):  # the carry in its row
-                array, o = self.grads.G[name], fwd.offset(name)
-                G, flat_rows = code.bind(array, "G"), code.bind(array.reshape(len(array), -1), "q")
-                row = f"{shifted('s', o)}" if part.sign > 0 else f"{o} - s"
-                code.line(f"q{i} = {flat_rows}[{row}]", 1)
-                terms.append(f"{dot}(q{i}, q{i})")
-                pending.append(f"{G}[{row}]")
-            square = " + ".join(terms) or "0.0"
-            code.line(f"if not ({low} <= {square} <= {high} and e - L <= {_RANGE}):", 1)
-            renormalise = code.bind(scale._renormalise_one, "renormalise")
-            code.line(f"{renormalise}(k, e, [{', '.join(pending)}])", 2)
-            code.line(f"L = {sc}.L", 2)
+            code.line("moves.append((s, L))", 2)
+            return
+        # the carry's squared norm in range, and no incoming gradient far above it
+        flat = code.bind(scale._flat, "flat")
+        low, high = code.bind(_LOW2, "low"), code.bind(_HIGH2, "high")
+        code.line(f"e = {inc}[{shifted('s', -bottom)}]", 1)
+        terms, pending = [], []
+        if any(fwd.program.carried[n] and n not in self._direct for n in part.nodes):
+            code.line(f"f = {flat}[k]", 1)
+            terms.append("f.dot(f)")  # the array's own dot: no dispatch through np.dot
+        for i, name in enumerate(sorted(self._direct)):  # the carry in its row
+            array, o = self.grads.G[name], fwd.offset(name)
+            G, flat_rows = code.bind(array, "G"), code.bind(array.reshape(len(array), -1), "q")
+            row = f"{shifted('s', o)}" if part.sign > 0 else f"{o} - s"
+            code.line(f"q{i} = {flat_rows}[{row}]", 1)
+            terms.append(f"q{i}.dot(q{i})")
+            pending.append(f"{G}[{row}]")
+        square = " + ".join(terms) or "0.0"
+        code.line(f"if not ({low} <= {square} <= {high} and e - L <= {_RANGE}):", 1)
+        renormalise = code.bind(scale._renormalise_one, "renormalise")
+        code.line(f"{renormalise}(k, e, [{', '.join(pending)}])", 2)
+        code.line(f"L = {sc}.L", 2)
+        code.line("moves.append((s, L))", 2)
+
+    def _units_code(self, code: Code, part: Part, ring, columns, scale, handed_in):
+        """Emit every unit's VJP at one scan step, the last unit first: ``(general,
+        inner)``, the lines with the window's test and the boundary flushes, and (when
+        every unit runs at the scan's step) the same lines without them, else ``None``."""
         merged = not any(part.offset.values())  # every unit at one step: one test of t
+        start = len(code.lines)
+        inside = None  # where the lines inside the window's test begin
         t = "s" if part.sign > 0 else "t"
         flushes: list[tuple[str, str]] = []
         for i, unit in enumerate(reversed(part.units)):
@@ -442,24 +594,25 @@ class Backward:
                 code.line(f"t = s - {r0}" if part.sign > 0 else f"t = {r0} - s", 1)
             if not merged or i == 0:
                 code.line(f"if {self.first} <= {t} <= {self.last}:", 1)
+                inside = len(code.lines)
             self._step_code(code, unit, part, ring, columns, scale, handed_in, t, flushes)
             if not merged:
                 for test, call in flushes:
                     code.line(f"elif {test}:", 1)
                     code.line(call, 2)
                 flushes = []
+        assert inside is not None, "a loop holds at least one unit"
+        steps = len(code.lines)
         if flushes:
             code.line("else:", 1)
             for test, call in flushes:
                 code.line(f"if {test}:", 2)
                 code.line(call, 3)
-        if clean:  # a boundary step may read what nothing rewrote
-            code.line(f"if s < {depth}:", 1)
-            code.line(f"{ring_name}[k] = 0.0", 2)
-        else:
-            code.line(f"{ring_name}[k] = 0.0", 1)
-        code.line("seen.append(L)", 1)
-        return code.function(f"scan_back_{part.index}", "hi, lo, seen")
+        general = code.taken(start)
+        if not merged:
+            return general, None
+        head, body = general[: inside - start - 1], general[inside - start : steps - start]
+        return general, [*head, *(line[4:] for line in body)]
 
     def _step_code(
         self, code: Code, unit: Unit, part: Part, ring, columns, scale, handed_in, t, flushes
@@ -511,17 +664,9 @@ class Backward:
             g_ = code.bind(kept[0][0], "G")
             code.line(f"g = {g_}[{row}]", 2)
             if unit.name in self._moved:
-                _, values, exponents, position = self._moved[unit.name]
-                at = code.bind({row - o: i for row, i in position.items()}, "at")  # by step
-                exps, c = code.bind(exponents, "exps"), code.bind(values, "incoming")
-                ldexp = code.bind(np.ldexp, "ldexp")
-                code.line(f"i = {at}.get({t})", 2)
-                code.line("if i is not None:", 2)
-                code.line(f"e = {exps}[i]", 3)
-                code.line("if e == L:", 3)
-                code.line(f"g += {c}[i]", 4)
-                code.line("else:", 3)
-                code.line(f"g += {ldexp}({c}[i], e - L)", 4)
+                self._incoming_code(code, *self._moved_by_step(self._moved[unit.name], o), t)
+            elif unit.name in self._handed:
+                self._incoming_code(code, *self._handed_by_step(unit.name), t)
         elif not fwd.lead and len(kept) == 1 and len(unit.members) == 1:
             G, views = kept[0]  # one node that keeps its gradient: gather it in place
             g_, v = code.bind(G, "G"), code.bind(views, "carry")
@@ -561,14 +706,61 @@ class Backward:
                     if member in direct:  # its row holds the carry: give it its scale
                         self.grads.E[member][..., t + o] = L
                         found = self._moved.get(member)
-                        if found is not None and t + o in found[3]:
-                            i = found[3][t + o]
-                            self.grads.add(member, t, found[1][i : i + 1], found[2][i])
+                        if found is not None:
+                            values, exponents, position = found
+                            i = t + o if position is None else position.get(t + o)
+                            if i is not None and exponents[i] != NO_SCALE:
+                                self.grads.add(member, t, values[i : i + 1], exponents[i])
                         continue
                     self.grads.add(member, t, np.expand_dims(ring[k][..., c0 + a : c0 + b], -3), L)
 
             test = f"{-before} <= {t} < {T + after} and ({t} < 0 or {t} >= {T})"
             flushes.append((test, f"{code.bind(flush, 'flush')}({t}, k)"))
+
+    def _moved_by_step(self, moved, o: int) -> tuple[list, list]:
+        """The gradients :meth:`_move_incoming` took out, and their exponents, by step of
+        the window (``NO_SCALE`` where none)."""
+        values, exponents, position = moved
+        first, last = self.first, self.last
+        if position is None:
+            return list(values[first + o : last + o + 1]), exponents[first + o : last + o + 1]
+        by_step, exps = [None] * (last - first + 1), [NO_SCALE] * (last - first + 1)
+        for row, i in position.items():
+            if first <= row - o <= last:
+                by_step[row - o - first], exps[row - o - first] = values[i], exponents[i]
+        return by_step, exps
+
+    def _handed_by_step(self, name: str) -> tuple[list, list]:
+        """A direct node's cotangents as given, and their exponents (0), by step."""
+        steps, values = self._handed[name]
+        first, n = self.first, self.last - self.first + 1
+        if list(steps) == list(range(first, first + n)):
+            return values, [0] * n
+        by_step, exps = [None] * n, [NO_SCALE] * n
+        for t, c in zip(steps, values, strict=True):
+            by_step[t - first], exps[t - first] = c, 0
+        return by_step, exps
+
+    def _incoming_code(self, code: Code, by_step: list, exps: list, t: str) -> None:
+        """Emit ``g += c * 2**(e - L)`` for a direct node's gradient ``c`` (exponent ``e``)
+        handed in at step ``t``, read from lists by step; no test where every step has one."""
+        c, at = code.bind(by_step, "incoming"), shifted(t, -self.first)
+        ldexp = code.bind(np.ldexp, "ldexp")
+        if set(exps) == {0}:  # every step's, unscaled
+            code.line("if L:", 2)
+            code.line(f"g += {ldexp}({c}[{at}], -L)", 3)
+            code.line("else:", 2)
+            code.line(f"g += {c}[{at}]", 3)
+            return
+        code.line(f"e = {code.bind(exps, 'exps')}[{at}]", 2)
+        indent = 2
+        if NO_SCALE in exps:
+            code.line(f"if e != {NO_SCALE}:", 2)
+            indent = 3
+        code.line("if e == L:", indent)
+        code.line(f"g += {c}[{at}]", indent + 1)
+        code.line("else:", indent)
+        code.line(f"g += {ldexp}({c}[{at}], e - L)", indent + 1)
 
     @staticmethod
     def _slot(lag: int, depth: int) -> str:
@@ -620,13 +812,13 @@ class Backward:
                 continue
             _, where, index, _ = target(r)
             weight = fwd.block_weight(unit, j)
-            w = code.bind(weight, "w")
             slot = f"{code.bind(where, 'into')}[{index}]"
             if alone[r.source]:  # nothing else writes there: the product goes straight in
-                matmul = code.bind(product_into(where[0], weight), "matmul")
-                code.line(f"{matmul}(dz, {w}, out={slot})", 2)
+                code.line(product_into(code, "dz", weight, slot, where[0]), 2)
+            elif weight.ndim == 2 and not fwd.lead:
+                code.line(f"{slot} += dz.dot({code.bind(weight, 'w')})", 2)
             else:
-                code.line(f"{slot} += dz @ {w}", 2)
+                code.line(f"{slot} += dz @ {code.bind(weight, 'w')}", 2)
         for r in unit.identity:  # dz to each identity source
             if r.lag is None:
                 continue
@@ -646,15 +838,23 @@ class Backward:
             code.line(f"{code.bind(vjp, 'vjp')}(s, g, {t})", 2)
             return
         sole = _sole_reads(program, unit)
-        xs = ", ".join(
+        reads = [
             f"{code.bind(fwd.rowed[r.source], 'x')}[{fwd.row_text(r.source, t, r.delay)}]"
             for r in unit.sources
-        )
-        outs = ", ".join(
-            f"({code.bind(where, 'into')}[{index}], {sole[r.source]})"
+        ]
+        outs = [
+            (f"{code.bind(where, 'into')}[{index}]", sole[r.source])
             for (_, where, index, _), r in zip(targets, unit.sources, strict=True)
-        )
-        code.line(f"{code.bind(into, 'vjp_into')}(g, [{xs}], [{outs}])", 2)
+        ]
+        lines = None
+        if unit.op.vjp_lines is not None:  # the row's own lines: no call, no lists
+            lines = unit.op.vjp_lines("g", reads, outs, lambda f: code.bind(f, "f"))
+        if lines is not None:
+            for line in lines:
+                code.line(line, 2)
+            return
+        pairs = ", ".join(f"({out}, {alone})" for out, alone in outs)
+        code.line(f"{code.bind(into, 'vjp_into')}(g, [{', '.join(reads)}], [{pairs}])", 2)
 
     def _op_vjp(self, unit: Unit, target, scale, first, depth, o, wrap):
         """A loop op's VJP at one step, its input gradients sent where each input lives;

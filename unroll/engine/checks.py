@@ -192,6 +192,12 @@ def check_cotangents(unrolled, present, cotangents, batch, lead, dtype):
         for name, node in nodes.items()
         if not node.op.has("fed")
     }
+    if _common(cotangents, takes, dtype):
+        out = dict(cotangents)
+        if out and not _all_finite(list(out.values())):
+            for key, v in out.items():  # name the first bad one
+                check_finite(v, f"cotangent for {key!r}", ("batch", "unit"))
+        return out
     for key, value in cotangents.items():
         name, t = key
         found = takes.get(name) if isinstance(name, str) else None
@@ -219,11 +225,34 @@ def check_cotangents(unrolled, present, cotangents, batch, lead, dtype):
     return out
 
 
+def _common(cotangents, takes, dtype) -> bool:
+    """Whether every cotangent is the common case, tested a pass over all at a time: a
+    ``(name, int step)`` key of a node that takes cotangents, at a step it is computed, and
+    an array of the run's dtype and a shape that fits as it is."""
+    keys, values = list(cotangents), list(cotangents.values())  # pairs: check_arguments
+    if not keys:
+        return True
+    if set(map(type, values)) != {np.ndarray} or {v.dtype for v in values} != {np.dtype(dtype)}:
+        return False
+    every_name, steps = zip(*keys, strict=True)
+    names = set(every_name)
+    found = [takes.get(name) if isinstance(name, str) else None for name in names]
+    if None in found or set(map(type, steps)) != {int}:
+        return False
+    low, high = max(f[0] for f in found), min(f[1] for f in found)
+    shapes = {v.shape for v in values}
+    return low <= min(steps) and max(steps) < high and all(shapes <= f[2] for f in found)
+
+
 def _all_finite(arrays: list[np.ndarray]) -> bool:
     """Whether every entry of every array is finite: one sum of small arrays joined, or
     of each large one's sum (NaN and infinities make a sum non-finite)."""
     if arrays[0].size < 1024:
-        return all_finite(np.concatenate([v.ravel() for v in arrays]))
+        try:  # rows of one width join as they are (the quickest join)
+            joined = np.concatenate(arrays)
+        except ValueError:
+            joined = np.concatenate([v.ravel() for v in arrays])
+        return all_finite(joined)
     with np.errstate(over="ignore", invalid="ignore"):
         sums = np.array([np.add.reduce(v, axis=None) for v in arrays])
     return bool(np.isfinite(sums).all()) or all(all_finite(v) for v in arrays)
@@ -254,9 +283,11 @@ def check_arguments(params, inputs, cotangents, initial_states, loss, targets, t
     ):
         if value is not None and not isinstance(value, Mapping):
             raise InputError(f"{name} must be a mapping (a dict), got {type(value).__name__}")
-    for key in cotangents or {}:
-        if not (isinstance(key, tuple) and len(key) == 2):
-            raise InputError(f"cotangent keys are node instances (name, t), got {key!r}")
+    keys = list(cotangents or ())
+    if set(map(type, keys)) - {tuple} or set(map(len, keys)) - {2}:  # one pass each
+        bad = [k for k in keys if not (isinstance(k, tuple) and len(k) == 2)]
+        if bad:
+            raise InputError(f"cotangent keys are node instances (name, t), got {bad[0]!r}")
     if loss is not None and not isinstance(loss, str):
         raise InputError(f"loss must be the name of a loss, got {type(loss).__name__}")
     named: list[tuple[str | None, object]] = (

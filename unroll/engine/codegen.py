@@ -34,6 +34,7 @@ class Code:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.env: dict[str, Any] = {}
+        self.base = 0  # added to every line's indent: one body emitted at two depths
         self._count = 0
 
     def bind(self, value: Any, hint: str = "v") -> str:
@@ -45,7 +46,14 @@ class Code:
 
     def line(self, text: str, indent: int) -> None:
         """Append one line at ``indent`` levels (four spaces each)."""
-        self.lines.append("    " * indent + text)
+        self.lines.append("    " * (indent + self.base) + text)
+
+    def taken(self, start: int) -> list[str]:
+        """Remove and return the lines appended since ``len(lines)`` was ``start``: a block
+        to place, once or more, where it belongs."""
+        block = self.lines[start:]
+        del self.lines[start:]
+        return block
 
     def source(self, name: str, args: str) -> str:
         """The function's text; the bound values become defaults of keyword-only locals."""
@@ -79,11 +87,15 @@ def _compiled(source: str, name: str) -> CodeType:
     return found
 
 
-def product_into(out_row: np.ndarray, weight: np.ndarray) -> Callable:
-    """``np.dot`` where a row's product may be written by it (2-D operands, a contiguous
-    output of one dtype: BLAS directly, less overhead), else ``np.matmul``."""
+def product_into(code: Code, x: str, weight: np.ndarray, out: str, out_row: np.ndarray) -> str:
+    """The text of ``out = x @ weight``, ``out`` a row like ``out_row``: the array's own
+    ``dot`` where BLAS may write the row (2-D operands, a contiguous output of one dtype:
+    no dispatch through ``np.dot``'s wrapper, the least overhead), else ``np.matmul``."""
+    w = code.bind(weight, "w")
     plain = out_row.ndim == 2 and weight.ndim == 2 and out_row.flags.c_contiguous
-    return np.dot if plain and out_row.dtype == weight.dtype else np.matmul
+    if plain and out_row.dtype == weight.dtype:
+        return f"{x}.dot({w}, out={out})"
+    return f"{code.bind(np.matmul, 'matmul')}({x}, {w}, out={out})"
 
 
 def row_index(t: str, offset: int, wrap: int, rows: int) -> str:

@@ -337,11 +337,8 @@ class Forward:
                 tmp = code.bind(scratch, "tmp")
             x = code.bind(self.rowed[r.source], "x")
             weight = self.block_weight(unit, j, transposed=True)
-            w = code.bind(weight, "w")
-            matmul = code.bind(product_into(scratch, weight), "matmul")
-            code.line(
-                f"{matmul}({x}[{self.row_text(r.source, t, r.delay)}], {w}, out={tmp})", indent
-            )
+            row = f"{x}[{self.row_text(r.source, t, r.delay)}]"
+            code.line(product_into(code, row, weight, tmp, scratch), indent)
             code.line(f"z += {tmp}", indent)
         for r in unit.identity:
             if r.lag is not None:
@@ -349,18 +346,28 @@ class Forward:
                 code.line(f"z += {x}[{self.row_text(r.source, t, r.delay)}]", indent)
         whole = len(unit.runs) == 1
         for a, b, act in unit.runs:
-            apply = code.bind(act.forward_into or act.apply_inplace, "act")
-            code.line(f"{apply}(z)" if whole else f"{apply}(z[..., {a}:{b}])", indent)
+            z = "z" if whole else f"z[..., {a}:{b}]"
+            if isinstance(act.forward, np.ufunc) and act.forward.nin == 1:  # no wrapper
+                code.line(f"{code.bind(act.forward, 'act')}({z}, out={z})", indent)
+            else:
+                code.line(f"{code.bind(act.forward_into or act.apply_inplace, 'act')}({z})", indent)
 
     def _op_code(self, code: Code, unit: Unit, t: str, indent: int) -> None:
-        xs = ", ".join(
+        reads = [
             f"{code.bind(self.rowed[r.source], 'x')}[{self.row_text(r.source, t, r.delay)}]"
             for r in unit.sources
-        )
+        ]
+        xs = ", ".join(reads)
         ps = self.op_params(unit, len(self.lead) + 2)
         keywords = f", **{code.bind(ps, 'ps')}" if ps else ""
         out = f"{code.bind(self.rowed[unit.name], 'out')}[{self.row_text(unit.name, t)}]"
-        if unit.op.forward_into is not None:
+        lines = None
+        if unit.op.forward_lines is not None and not ps:  # the row's own lines: no call
+            lines = unit.op.forward_lines(out, reads, lambda f: code.bind(f, "f"))
+        if lines is not None:
+            for line in lines:
+                code.line(line, indent)
+        elif unit.op.forward_into is not None:
             into = code.bind(unit.op.forward_into, "into")
             code.line(f"{into}({out}, {xs}{keywords})", indent)
         else:
