@@ -175,7 +175,9 @@ def bptt(
         value = initial_value(initial_states, name, t, batch, size, lead, dtype)
         if value is not None:
             initial[(name, t)] = value
-    cots = check_cotangents(unrolled, program.present, cotangents or {}, batch, lead, dtype)
+    cots, squares = check_cotangents(
+        unrolled, program.present, cotangents or {}, batch, lead, dtype
+    )
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         fwd = Forward(program, params, xs, initial, batch, lead, dtype, segment)
         fwd.run()
@@ -185,7 +187,10 @@ def bptt(
             loss_value, extra = _loss(fwd, unrolled, loss, targets)
             for key, c in extra.items():
                 cots[key] = cots[key] + c if key in cots else c
-        store, grads_of_params, records = _backward(fwd, cots, truncate, input_grads, recorded)
+            squares = None if extra else squares  # (of the cotangents given, in their order)
+        store, grads_of_params, records = _backward(
+            fwd, cots, squares, truncate, input_grads, recorded
+        )
     run = BPTTRun(params, xs, initial, cots, truncate)
     return BPTTResult(
         unrolled, store, grads_of_params, records, recorded, loss_value, first_bad, dtype, run
@@ -256,11 +261,11 @@ def _loss(fwd: Forward, unrolled: Unrolled, loss: str, targets):
     return np.array(values), {key: np.stack(cs) for key, cs in grads.items()}
 
 
-def _backward(fwd: Forward, cots, truncate, input_grads, contributions):
+def _backward(fwd: Forward, cots, squares, truncate, input_grads, contributions):
     T = fwd.steps
     if truncate is None:
         run = Backward(fwd, 0, T - 1, input_grads, contributions)
-        run.seed(cots)
+        run.seed(cots, squares)
         run.run()
         store = _Store(fwd, run.grads, run.scan_scales, exact=False)
         return store, run.params, run.records if contributions else None

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from .checks import squared_norms
 from .codegen import Code, product_into, row_index, shifted
 from .contributions import Contribution
 from .forward import Forward
 from .plan import Part, Unit
-from .scale import _HIGH2, _LOW2, _RANGE, NO_SCALE, Grads, Scale, rows_last
+from .scale import _HIGH2, _LOW2, _RANGE, NO_SCALE, Grads, Scale, norm_exponents, rows_last
 
 __all__ = ["Backward"]
 
@@ -98,22 +99,6 @@ def _by_node(cotangents, first: int, last: int) -> list:
     return [(name, steps, values) for name, (steps, values) in groups.items()]
 
 
-def _norm_exponents(values: list) -> np.ndarray:
-    """Per array, the binary exponent of its norm (``NO_SCALE`` where it is zero): at
-    most ``log2(sqrt(size))`` above its peak's, an upper bound the scale's test may use
-    in place of the peak. One pass (a dot product each, or one of all small ones)."""
-    if values[0].size < 1024:  # join small arrays: one copy, one product
-        joined = np.concatenate(values).reshape(len(values), -1)
-        squares = np.einsum("ij,ij->i", joined, joined)
-    else:
-        squares = np.array([v.ravel().dot(v.ravel()) for v in values])
-    with np.errstate(over="ignore"):
-        exps = np.where(squares > 0, np.frexp(np.sqrt(squares))[1], NO_SCALE)
-    for i in np.flatnonzero(np.isinf(squares)):  # squares past float range: from the peak
-        exps[i] = np.frexp(np.abs(values[i]).max())[1] + values[i].size.bit_length()
-    return exps
-
-
 def _consecutive(steps) -> bool:
     """Whether ``steps`` count up one at a time."""
     return steps[-1] - steps[0] == len(steps) - 1 and list(steps) == list(
@@ -176,16 +161,20 @@ class Backward:
         self._inputs = set(fwd.program.inputs)
         self._pending: list = []
         self._param_buffers: list = []
-        self._handed: dict[str, tuple[list, list]] = {}  # a direct node's cotangents, as given
+        self._handed: dict[str, tuple] = {}  # a direct node's cotangents: steps, arrays, exponents
 
-    def seed(self, cotangents) -> None:
+    def seed(self, cotangents, squares=None) -> None:
         """Put the cotangents ``{(name, t): (B, n)}`` of the window's steps in. A direct
-        node's (see :meth:`_direct_nodes`) stay as they are, read by its scan at each step."""
-        fwd = self.fwd
-        direct = set().union(*(self._direct_nodes(p) for p in fwd.program.parts if p.loop))
-        for name, steps, values in _by_node(cotangents, self.first, self.last):
-            if name in direct and _alike(values, (fwd.batch, fwd.program.graph.nodes[name].size)):
-                self._handed[name] = (steps, values)
+        node's (see :meth:`_direct_nodes`) stay as they are, read by its scan at each
+        step, and its scan's test of scale reads their norms from ``squares`` (their sums
+        of squares in the dict's order, where known)."""
+        direct = set().union(*(self._direct_nodes(p) for p in self.fwd.program.parts if p.loop))
+        groups = _by_node(cotangents, self.first, self.last)
+        whole = len(groups) == 1 and len(groups[0][1]) == len(cotangents)
+        for name, steps, values in groups:
+            if name in direct:  # (single models only: every value is (B, n))
+                known = squares if whole and squares is not None else squared_norms(values)
+                self._handed[name] = (steps, values, norm_exponents(values, known))
             else:
                 self._write(name, steps, values)
 
@@ -378,7 +367,7 @@ class Backward:
         ring = np.zeros((depth, *fwd.lead, fwd.batch, widths), fwd.dtype)
         for name in sorted(part.nodes):  # also handed in from inside the graph: join them
             if name in self._handed and name in self.grads.G:
-                steps, values = self._handed.pop(name)
+                steps, values, _ = self._handed.pop(name)
                 for t, c in zip(steps, values, strict=True):
                     self.grads.add(name, t, c[None])
         incoming = self._incoming(part, bottom, top)
@@ -499,10 +488,10 @@ class Backward:
             keep = (idx >= 0) & (idx < out.shape[-1])
             out[..., idx[keep]] = np.maximum(out[..., idx[keep]], exps[..., keep])
         for name in sorted(set(part.nodes) & set(self._handed)):
-            steps, values = self._handed[name]
+            steps, _, exps = self._handed[name]
             idx = part.sign * np.asarray(steps) + part.offset[name] - bottom
             keep = (idx >= 0) & (idx < out.shape[-1])
-            out[idx[keep]] = np.maximum(out[idx[keep]], _norm_exponents(values)[keep])
+            out[idx[keep]] = np.maximum(out[idx[keep]], exps[keep])
         return out
 
     def _scan_program(self, part: Part, ring, columns, scale, handed_in, clean, incoming, bottom):
@@ -732,7 +721,7 @@ class Backward:
 
     def _handed_by_step(self, name: str) -> tuple[list, list]:
         """A direct node's cotangents as given, and their exponents (0), by step."""
-        steps, values = self._handed[name]
+        steps, values, _ = self._handed[name]
         first, n = self.first, self.last - self.first + 1
         if list(steps) == list(range(first, first + n)):
             return values, [0] * n

@@ -18,6 +18,7 @@ __all__ = [
     "float_dtype",
     "initial_value",
     "peek_batch",
+    "squared_norms",
 ]
 
 
@@ -184,7 +185,8 @@ def initial_value(initial_states, name, t, batch, size, lead, dtype):
 
 
 def check_cotangents(unrolled, present, cotangents, batch, lead, dtype):
-    """``{(name, t): array}``, each checked: a computed instance, the right shape, finite."""
+    """``({(name, t): array}, {(name, t): sum of squares})``: each cotangent checked (a
+    computed instance, the right shape, finite), and its squared norm."""
     out, steps, nodes = {}, unrolled.steps, unrolled.graph.nodes
     boundary = set(unrolled.boundary)
     takes = {  # per node that takes cotangents: its steps and the shapes that fit as they are
@@ -192,12 +194,10 @@ def check_cotangents(unrolled, present, cotangents, batch, lead, dtype):
         for name, node in nodes.items()
         if not node.op.has("fed")
     }
-    if _common(cotangents, takes, dtype):
+    shapes = _common_shapes(cotangents, takes, dtype)
+    if shapes is not None:
         out = dict(cotangents)
-        if out and not _all_finite(list(out.values())):
-            for key, v in out.items():  # name the first bad one
-                check_finite(v, f"cotangent for {key!r}", ("batch", "unit"))
-        return out
+        return out, _finite_squares(out, len(shapes) == 1)
     for key, value in cotangents.items():
         name, t = key
         found = takes.get(name) if isinstance(name, str) else None
@@ -219,43 +219,57 @@ def check_cotangents(unrolled, present, cotangents, batch, lead, dtype):
             raise InputError(f"cotangent for {key!r}: input and boundary nodes take no cotangent")
         what = f"cotangent for {key!r}"
         out[(name, int(t))] = as_batch(value, batch, nodes[name].size, what, dtype, lead)
-    if out and not _all_finite(list(out.values())):
-        for key, v in out.items():  # one check for all; name the first bad one
+    return out, _finite_squares(out)
+
+
+def _finite_squares(cotangents: dict, one_shape: bool | None = None) -> np.ndarray:
+    """Each cotangent's sum of squares, in the dict's order, from one pass that also finds
+    a NaN or an infinity (and then names the first cotangent holding one)."""
+    if not cotangents:
+        return np.zeros(0)
+    squares = squared_norms(list(cotangents.values()), one_shape)
+    if not np.isfinite(squares).all():  # a NaN or infinity, or squares past float range
+        for key, v in cotangents.items():
             check_finite(v, f"cotangent for {key!r}", ("batch", "unit"))
-    return out
+    return squares
 
 
-def _common(cotangents, takes, dtype) -> bool:
-    """Whether every cotangent is the common case, tested a pass over all at a time: a
-    ``(name, int step)`` key of a node that takes cotangents, at a step it is computed, and
-    an array of the run's dtype and a shape that fits as it is."""
+def squared_norms(values: list[np.ndarray], one_shape: bool | None = None) -> np.ndarray:
+    """Each array's sum of squares, in one pass: one product of all small arrays of one
+    shape joined (``one_shape``: whether they are, when known), else a dot product each
+    (NaN where an entry is NaN, inf where one is infinite or the squares pass float
+    range)."""
+    if one_shape is None:
+        one_shape = len({v.shape for v in values}) == 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        if values[0].size < 1024 and one_shape:
+            joined = np.concatenate(values).reshape(len(values), -1)
+            return np.einsum("ij,ij->i", joined, joined)
+        return np.array([float(v.ravel().dot(v.ravel())) for v in values])
+
+
+def _common_shapes(cotangents, takes, dtype) -> set | None:
+    """The shapes of the cotangents when every one is the common case, tested a pass over
+    all at a time: a ``(name, int step)`` key of a node that takes cotangents, at a step it
+    is computed, and an array of the run's dtype and a shape that fits as it is; else
+    ``None``."""
     keys, values = list(cotangents), list(cotangents.values())  # pairs: check_arguments
     if not keys:
-        return True
-    if set(map(type, values)) != {np.ndarray} or {v.dtype for v in values} != {np.dtype(dtype)}:
-        return False
+        return set()
+    if set(map(type, values)) != {np.ndarray}:
+        return None
+    kinds = {(v.dtype, v.shape) for v in values}
+    shapes = {shape for _, shape in kinds}
+    if {kind for kind, _ in kinds} != {np.dtype(dtype)}:
+        return None
     every_name, steps = zip(*keys, strict=True)
     names = set(every_name)
     found = [takes.get(name) if isinstance(name, str) else None for name in names]
     if None in found or set(map(type, steps)) != {int}:
-        return False
+        return None
     low, high = max(f[0] for f in found), min(f[1] for f in found)
-    shapes = {v.shape for v in values}
-    return low <= min(steps) and max(steps) < high and all(shapes <= f[2] for f in found)
-
-
-def _all_finite(arrays: list[np.ndarray]) -> bool:
-    """Whether every entry of every array is finite: one sum of small arrays joined, or
-    of each large one's sum (NaN and infinities make a sum non-finite)."""
-    if arrays[0].size < 1024:
-        try:  # rows of one width join as they are (the quickest join)
-            joined = np.concatenate(arrays)
-        except ValueError:
-            joined = np.concatenate([v.ravel() for v in arrays])
-        return all_finite(joined)
-    with np.errstate(over="ignore", invalid="ignore"):
-        sums = np.array([np.add.reduce(v, axis=None) for v in arrays])
-    return bool(np.isfinite(sums).all()) or all(all_finite(v) for v in arrays)
+    fits = low <= min(steps) and max(steps) < high and all(shapes <= f[2] for f in found)
+    return shapes if fits else None
 
 
 def as_batch(value, batch, size, what, dtype, lead=(), check=False):

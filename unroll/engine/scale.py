@@ -15,7 +15,7 @@ import numpy as np
 
 from .forward import Forward
 
-__all__ = ["NO_SCALE", "Grads", "Scale", "rows_last", "safe_norms"]
+__all__ = ["NO_SCALE", "Grads", "Scale", "norm_exponents", "rows_last", "safe_norms"]
 
 #: The exponent of a row that holds no gradient yet (``2**NO_SCALE`` is 0 in any float).
 NO_SCALE = -(2**40)
@@ -197,6 +197,24 @@ class Scale:
                 slot += np.ldexp(value, e - self.L)
             return
         slot += np.ldexp(value, rows_last(np.asarray(exponent) - self.L))
+
+
+def norm_exponents(values: list[np.ndarray], squares: np.ndarray) -> np.ndarray:
+    """Per finite array, from its sum of squares, the binary exponent of its norm
+    (``NO_SCALE`` where it is zero): at most ``log2(sqrt(size))`` above its peak's, an
+    upper bound a backward scan's test of its scale may use in place of the peak.
+
+    Examples
+    --------
+    >>> norm_exponents([np.array([[3.0, 4.0]]), np.zeros((1, 2))], np.array([25.0, 0.0]))
+    array([             3, -1099511627776])
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        found = np.frexp(np.sqrt(squares))[1].astype(np.int64)  # int64: NO_SCALE fits
+        exps = np.where(squares > 0, found, NO_SCALE)
+    for i in np.flatnonzero(np.isinf(squares)):  # squares past float range: from the peak
+        exps[i] = np.frexp(np.abs(values[i]).max())[1] + values[i].size.bit_length()
+    return exps
 
 
 def safe_norms(seg: np.ndarray) -> np.ndarray:
