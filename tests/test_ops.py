@@ -150,3 +150,19 @@ def test_vjp_lines_write_or_add_the_rows_vjp(kind, arity, alone):
     y = row.forward(*xs.values())
     for i, want in enumerate(row.vjp(g, y, *xs.values())):
         np.testing.assert_allclose(outs[f"o{i}"], want if alone else held[i] + want, rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", [a.name for a in ACTIVATIONS.values() if a.forward_lines])
+def test_activation_lines_compute_the_rows_forward_and_vjp(name):
+    """An activation's inlined lines give its forward in place, and ``g * act'`` in place
+    of its output, exactly as its functions do."""
+    act = activation(name)
+    x, g = RNG.normal(size=(2, 5)), RNG.normal(size=(2, 5))
+    z = x.copy()
+    _run_lines(lambda f: act.forward_lines("z", f), {"z": z})
+    np.testing.assert_array_equal(z, act.forward(x))
+    y = act.forward(x)
+    _run_lines(
+        lambda f: act.vjp_lines("g", "y", "tmp", f), {"g": g, "y": y, "tmp": np.empty_like(y)}
+    )
+    np.testing.assert_allclose(y, act.vjp(g, act.forward(x)), rtol=1e-15, atol=1e-300)

@@ -64,6 +64,12 @@ class Activation:
     forward_into: Callable[[np.ndarray], None] | None = None  # z <- act(z), in place
     vjp_into: Callable[[np.ndarray, np.ndarray], None] | None = None  # y <- g * act'(y)
     derivative_into: Callable[[np.ndarray, np.ndarray], None] | None = None  # out <- act'
+    #: ``forward_lines(z, name)``: ``forward_into`` as lines of Python on the array ``z``
+    #: (``name(f)`` is the text naming function ``f`` there), inlined by generated steps.
+    forward_lines: Callable[[str, Callable[[object], str]], list[str]] | None = None
+    #: ``vjp_lines(g, y, tmp, name)``: ``y <- g * act'(y)`` as lines (``tmp`` a scratch
+    #: array of ``y``'s shape).
+    vjp_lines: Callable[[str, str, str, Callable[[object], str]], list[str]] | None = None
 
     def derivative_to(self, y: np.ndarray, out: np.ndarray) -> None:
         """Write ``act'(x)`` (from the output ``y``) into ``out``, without temporaries
@@ -127,6 +133,35 @@ def _tanh_vjp_into(g: np.ndarray, y: np.ndarray) -> None:
     y *= g
 
 
+def _tanh_lines(z: str, name: Callable[[object], str]) -> list[str]:
+    return [f"{name(np.tanh)}({z}, out={z})"]
+
+
+def _tanh_vjp_lines(g: str, y: str, tmp: str, name: Callable[[object], str]) -> list[str]:
+    return [
+        f"{name(np.multiply)}({y}, {y}, out={y})",
+        f"{name(np.subtract)}(1.0, {y}, out={y})",
+        f"{y} *= {g}",
+    ]
+
+
+def _sigmoid_lines(z: str, name: Callable[[object], str]) -> list[str]:
+    return [
+        f"{name(np.negative)}({z}, out={z})",
+        f"{name(np.exp)}({z}, out={z})",
+        f"{z} += 1.0",
+        f"{name(np.reciprocal)}({z}, out={z})",
+    ]
+
+
+def _sigmoid_vjp_lines(g: str, y: str, tmp: str, name: Callable[[object], str]) -> list[str]:
+    return [
+        f"{name(np.subtract)}(1.0, {y}, out={tmp})",
+        f"{tmp} *= {y}",
+        f"{name(np.multiply)}({g}, {tmp}, out={y})",
+    ]
+
+
 def _softplus(x: NDArray[np.float64]) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
@@ -136,7 +171,16 @@ LEAKY_SLOPE = 0.01
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
-        Activation("identity", lambda x: x, lambda y: None, 1.0, "x", lambda z: None),
+        Activation(
+            "identity",
+            lambda x: x,
+            lambda y: None,
+            1.0,
+            "x",
+            lambda z: None,
+            forward_lines=lambda z, name: [],
+            vjp_lines=lambda g, y, tmp, name: [f"{y}[...] = {g}"],
+        ),
         Activation(
             "tanh",
             np.tanh,
@@ -146,6 +190,8 @@ ACTIVATIONS: dict[str, Activation] = {
             lambda z: np.tanh(z, out=z),
             _tanh_vjp_into,
             _tanh_derivative_into,
+            _tanh_lines,
+            _tanh_vjp_lines,
         ),
         Activation(
             "sigmoid",
@@ -156,6 +202,8 @@ ACTIVATIONS: dict[str, Activation] = {
             _sigmoid_into,
             None,
             _sigmoid_derivative_into,
+            _sigmoid_lines,
+            _sigmoid_vjp_lines,
         ),
         Activation(
             "relu",

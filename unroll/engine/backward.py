@@ -774,8 +774,14 @@ class Backward:
             )
             whole = len(unit.runs) == 1
             for a, b, act in unit.runs:
-                g, y = ("g", "dz") if whole else (f"g[..., {a}:{b}]", f"dz[..., {a}:{b}]")
-                if act.vjp_into is None and act.derivative_into is not None:
+                g, y = ("g", "dz") if whole else ("gv", "yv")
+                if not whole:
+                    code.line(f"gv, yv = g[..., {a}:{b}], dz[..., {a}:{b}]", 2)
+                if act.vjp_lines is not None:  # the row's own lines: no call
+                    tmp = code.bind(np.empty((*fwd.lead, fwd.batch, b - a), fwd.dtype), "tmp")
+                    for line in act.vjp_lines(g, y, tmp, lambda f: code.bind(f, "f")):
+                        code.line(line, 2)
+                elif act.vjp_into is None and act.derivative_into is not None:
                     tmp = code.bind(np.empty((*fwd.lead, fwd.batch, b - a), fwd.dtype), "tmp")
                     code.line(f"{code.bind(act.derivative_into, 'derivative')}({y}, {tmp})", 2)
                     code.line(f"{code.bind(np.multiply, 'multiply')}({g}, {tmp}, out={y})", 2)

@@ -346,9 +346,12 @@ class Forward:
                 code.line(f"z += {x}[{self.row_text(r.source, t, r.delay)}]", indent)
         whole = len(unit.runs) == 1
         for a, b, act in unit.runs:
-            z = "z" if whole else f"z[..., {a}:{b}]"
-            if isinstance(act.forward, np.ufunc) and act.forward.nin == 1:  # no wrapper
-                code.line(f"{code.bind(act.forward, 'act')}({z}, out={z})", indent)
+            z = "z" if whole else "v"
+            if not whole:
+                code.line(f"v = z[..., {a}:{b}]", indent)
+            if act.forward_lines is not None:  # the row's own lines: no call
+                for line in act.forward_lines(z, lambda f: code.bind(f, "f")):
+                    code.line(line, indent)
             else:
                 code.line(f"{code.bind(act.forward_into or act.apply_inplace, 'act')}({z})", indent)
 
