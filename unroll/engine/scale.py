@@ -15,7 +15,15 @@ import numpy as np
 
 from .forward import Forward
 
-__all__ = ["NO_SCALE", "Grads", "Scale", "norm_exponents", "rows_last", "safe_norms"]
+__all__ = [
+    "NO_SCALE",
+    "Grads",
+    "Scale",
+    "norm_exponents",
+    "rows_last",
+    "safe_norms",
+    "times_power_of_two",
+]
 
 #: The exponent of a row that holds no gradient yet (``2**NO_SCALE`` is 0 in any float).
 NO_SCALE = -(2**40)
@@ -197,6 +205,16 @@ class Scale:
                 slot += np.ldexp(value, e - self.L)
             return
         slot += np.ldexp(value, rows_last(np.asarray(exponent) - self.L))
+
+
+def times_power_of_two(value: np.ndarray, exponent, out=None) -> np.ndarray:
+    """``value * 2**exponent`` (``exponent`` broadcasting against ``value``), exactly as
+    ``np.ldexp``, but as a product where every factor ``2**exponent`` is a normal float:
+    several times quicker than ``ldexp`` on large arrays."""
+    exponent = np.asarray(exponent)
+    if exponent.size and exponent.min() >= -1022 and exponent.max() <= 1023:
+        return np.multiply(value, np.ldexp(1.0, exponent), out=out)
+    return np.ldexp(value, exponent, out=out)
 
 
 def norm_exponents(values: list[np.ndarray], squares: np.ndarray) -> np.ndarray:
