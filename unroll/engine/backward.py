@@ -59,10 +59,10 @@ def _scale_runs(e: np.ndarray, held: np.ndarray) -> list | None:
     return [(i0, i1, int(filled[i0])) for i0, i1 in itertools.pairwise(edges)]
 
 
-def _joined_runs(dz: np.ndarray, e: np.ndarray, held: np.ndarray, runs: list):
+def _joined_runs(dz: np.ndarray, e: np.ndarray, held: np.ndarray, runs: list, in_place: bool):
     """Join consecutive runs of one scale into groups whose exponents spread at most
-    :data:`_SHIFT_SPREAD`, shifting each step's ``dz`` (in place) to its group's largest:
-    ``(groups, exponents)`` as ``(runs, e)``."""
+    :data:`_SHIFT_SPREAD`, shifting each step's ``dz`` (in place, if ``in_place``) to its
+    group's largest: ``(groups, exponents, dz)`` as ``(runs, e, dz)``."""
     groups = [list(runs[0])]
     low = runs[0][2]
     for i0, i1, x in runs[1:]:
@@ -74,22 +74,22 @@ def _joined_runs(dz: np.ndarray, e: np.ndarray, held: np.ndarray, runs: list):
             groups.append([i0, i1, x])
             low = x
     if len(groups) == len(runs) or dz.size > _SHIFT_WORTH * (len(runs) - len(groups)):
-        return runs, e  # (shifting every entry would cost more than the products it saves)
+        return runs, e, dz  # (shifting every entry would cost more than it saves)
     reference = np.empty_like(e)
     for i0, i1, x in groups:
         reference[i0:i1] = x
     shift = np.where(held, e - reference, 0)  # at most 0: down to the group's scale
-    times_power_of_two(dz, rows_last(shift), out=dz)
-    return [tuple(g) for g in groups], np.where(held, reference, e)
+    dz = times_power_of_two(dz, rows_last(shift), out=dz if in_place else None)
+    return [tuple(g) for g in groups], np.where(held, reference, e), dz
 
 
 def _fill_history(out: np.ndarray, before, moves: list, lo: int) -> None:
     """Each scan step's exponent, ``out[..., s - lo]``, from the one the scan started with
     and the ``(s, L)`` moves it made on its way down from the top step."""
     lead = np.ndim(before) > 0
-    out[...] = np.expand_dims(before, -1) if lead else before
+    out[...] = before[..., None] if lead else before
     for s, L in moves:
-        out[..., : s - lo + 1] = np.expand_dims(L, -1) if lead else L
+        out[..., : s - lo + 1] = L[..., None] if lead else L
 
 
 def _by_node(cotangents, first: int, last: int) -> list:
@@ -280,28 +280,33 @@ class Backward:
             name, np.ldexp(per_step, e.reshape(e.shape + extra)).sum(axis=len(self.fwd.lead))
         )
 
-    def _layer_back(self, unit: Unit, dz, e, a: int, b: int, to_sources) -> None:
+    def _layer_back(self, unit: Unit, dz, e, a: int, b: int, to_sources, kept=True) -> None:
         """Weight, bias and source gradients of a layer unit from its ``dz`` at steps
-        ``a..b-1`` (each step scaled by ``2**e``); ``dz`` may be overwritten.
+        ``a..b-1`` (each step scaled by ``2**e``); ``dz`` may be overwritten unless the
+        contributions recorded read it (``kept``: nothing else writes there later, so
+        they need no copy of their own).
 
         The weight and bias gradients are one product per run of steps that share a
         scale (a loop's scale changes every few dozen steps at most); an ensemble's
         steps are first brought to one scale per model instead.
         """
         fwd, n = self.fwd, b - a
-        if self.record:
-            self._record_contributions(unit, dz, e, a)
+        in_place = True
+        if self.record and any(map(self._recorded, unit.param_names())):
+            self._record_contributions(unit, dz, e, a, copy=not kept)
+            in_place = not kept
         held = e != NO_SCALE
         if not held.any():
             return
         runs = None if fwd.lead else _scale_runs(e, held)
         if runs is not None and len(runs) > 1:  # one product per group of runs, not per run
-            runs, e = _joined_runs(dz, e, held, runs)
-        if runs is None:  # one scale per model: shift every step to it, in place
+            runs, e, dz = _joined_runs(dz, e, held, runs, in_place)
+        if runs is None:  # one scale per model: shift every step to it
             ref = np.where(held, e, np.iinfo(np.int64).min).max(axis=-1)
-            shift = np.where(held, e - ref[..., None], NO_SCALE)
-            if shift.any():
-                np.ldexp(dz, rows_last(shift), out=dz)
+            shift = np.where(held, e - ref[..., None], 0)
+            if shift.any() or not held.all():
+                dz = times_power_of_two(dz, rows_last(shift), out=dz if in_place else None)
+                dz[~held] = 0.0  # steps that hold no gradient add nothing
             e = np.broadcast_to(ref[..., None], e.shape)
             runs = [(0, n, ref)]
         flat = dz.reshape(*dz.shape[:-3], n * fwd.batch, unit.width)
@@ -342,23 +347,31 @@ class Backward:
             if r in to_sources and r.lag is None and self._wanted(r.source):
                 self.grads.add(r.source, a - r.delay, dz, e)
 
-    def _record_contributions(self, unit: Unit, dz, e, a: int) -> None:
+    def _record_contributions(self, unit: Unit, dz, e, a: int, copy: bool) -> None:
         """Keep what each step's contribution to each recorded parameter is made of: a
         bias's per-step sum, or a weight's ``dz_t`` and ``x_t`` (the product ``dz_t^T x_t``
         is formed only when asked for; its norm needs none). Unscaled: each step's scale
-        is ``e``."""
+        is ``e``. Parameters of one span share one sum, and one copy of ``dz`` if ``copy``
+        (else they read ``dz`` itself)."""
         fwd, n = self.fwd, dz.shape[-3]
+        sums: dict = {}
         for names, (lo, hi) in zip(unit.biases, unit.spans, strict=True):
             for name in names:
                 if self._recorded(name):
-                    self._record(name, a, Contribution(e, total=dz[..., lo:hi].sum(axis=-2)))
+                    if (lo, hi) not in sums:
+                        sums[(lo, hi)] = dz[..., lo:hi].sum(axis=-2)
+                    self._record(name, a, Contribution(e, total=sums[(lo, hi)]))
+        parts: dict = {}
         for j, r in enumerate(unit.blocks):
             x = None
             for name, (lo, hi) in zip(unit.weights[j], unit.spans, strict=True):
                 if self._recorded(name):
                     if x is None:
                         x = fwd.rows(r.source, a - r.delay, a + n - r.delay)
-                    self._record(name, a, Contribution(e, dz=dz[..., lo:hi].copy(), x=x))
+                    if (lo, hi) not in parts:
+                        part = dz[..., lo:hi]
+                        parts[(lo, hi)] = part.copy() if copy else part
+                    self._record(name, a, Contribution(e, dz=parts[(lo, hi)], x=x))
 
     # ---- a loop, scanned back in time -----------------------------------------------------
 
@@ -979,4 +992,5 @@ class Backward:
                 dz = fwd.unit_base[id(unit)][..., fwd.ring_index(unit, a, b), :, :]
             else:
                 dz = fwd.unit_base[id(unit)][..., a + o : b + o, :, :]
-            self._layer_back(unit, dz, e, a, b, unit.reads())
+            kept = not fwd.segmented(part)  # (a checkpointed loop reuses its rows)
+            self._layer_back(unit, dz, e, a, b, unit.reads(), kept)

@@ -64,6 +64,15 @@ class Unit:
         """Every read of the unit: weighted blocks, identity edges, op inputs."""
         return self.blocks + self.identity + self.sources
 
+    def param_names(self) -> list[str]:
+        """Every parameter of the unit: weights, biases, an op's parameters."""
+        names = [name for block in self.weights for name in block]
+        return (
+            names
+            + [name for group in self.biases for name in group]
+            + [name for _, name in self.params]
+        )
+
 
 @dataclass
 class Part:

@@ -185,15 +185,17 @@ class Scale:
         )
         if stays.all():
             return
-        peak = np.abs(ring[k]).max(axis=(-2, -1))
-        top = np.where(peak > 0, np.frexp(peak)[1] + self.L, NO_SCALE)
-        top = np.maximum(top, incoming)
-        move = ~stays & (top != NO_SCALE) & (top != self.L)
-        if move.any():
-            shift = np.where(move, self.L - top, 0)
-            np.ldexp(ring, shift[None, :, None, None], out=ring)
-            self.L = np.where(move, top, self.L)
-            self.floor = int(self.L.min())
+        out = np.flatnonzero(~stays)  # the models that left their range: only they move
+        peak = np.abs(ring[k][out]).max(axis=(-2, -1))
+        top = np.where(peak > 0, np.frexp(peak)[1] + self.L[out], NO_SCALE)
+        top = np.maximum(top, np.broadcast_to(incoming, stays.shape)[out])
+        move = (top != NO_SCALE) & (top != self.L[out])
+        out, top = out[move], top[move]
+        if out.size:
+            ring[:, out] = np.ldexp(ring[:, out], (self.L[out] - top)[None, :, None, None])
+            L = self.L.copy()  # a new array: the scan keeps the old one as its history
+            L[out] = top
+            self.L, self.floor = L, int(L.min())
 
     def inject(self, slot: np.ndarray, value: np.ndarray, exponent) -> None:
         """``slot += value * 2**(exponent - L)``: an incoming gradient joins the carry."""
