@@ -27,6 +27,7 @@ from unroll.analysis import (
     verdict,
 )
 from unroll.analysis.logspace import log10_norm, log10_sum, quantiles
+from unroll.analysis.sweep import ModelFactory, points, run_point
 from unroll.analysis.verdict import distance_below
 
 
@@ -173,11 +174,75 @@ def test_init_params_many_equals_one_call_per_draw():
         for r, f in ((None, None), (0.7, 1.0), (1.3, None))
     ] + [(1, "normal", {"spectral_norm": 0.9, "bias": 0.5})]
     many = unroll.init.init_params_many(g, draws)
-    for (seed, scheme, options), got in zip(draws, many, strict=True):
+    stacked = unroll.init.init_params_stacked(g, draws)
+    for i, ((seed, scheme, options), got) in enumerate(zip(draws, many, strict=True)):
         want = unroll.init_params(g, seed, scheme, **options)
-        assert got.keys() == want.keys()
+        assert got.keys() == want.keys() == stacked.params.keys()
         for k in want:
             np.testing.assert_array_equal(got[k], want[k])
+            np.testing.assert_array_equal(stacked.params[k][i], want[k])
+
+
+def test_stacked_draws_give_the_spectral_norms_and_theory_of_an_svd_per_model():
+    g = unroll.presets.elman(3, 6)
+    draws = [(seed, "torch", {"spectral_radius": r}) for r in (0.5, 1.0, 2.5) for seed in (0, 1)]
+    draws += [(2, "orthogonal", {"spectral_norm": 0.7}), (3, "normal", {}), (0, "torch", {})]
+    stacked = unroll.init.init_params_stacked(g, draws)
+    assert stacked.index.tolist() == [0, 1, 0, 1, 0, 1, 2, 3, 0]  # one base per seed and scheme
+    svd = np.linalg.norm(stacked.params["W_hh"], 2, axis=(-2, -1))
+    np.testing.assert_allclose(stacked.spectral_norms("W_hh"), svd, rtol=1e-14, atol=0)
+    u = unroll.unroll(g, 8, mode="many-to-one")
+    xs = {"x": np.random.default_rng(1).standard_normal((8, 1, 3))}
+    r = unroll.bptt(u, stacked.params, xs, {("h", 7): np.ones((1, 6))})
+    fast = theory_bound(g, stacked.params, r, spectral_norms=stacked.spectral_norms)["h"]
+    general = theory_bound(g, stacked.params, r)["h"]
+    assert (fast.kind, fast.formula) == (general.kind, general.formula)
+    np.testing.assert_allclose(fast.log10_factor, general.log10_factor, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(fast.log10, general.log10, rtol=0, atol=1e-13)
+
+
+def _assert_same_numbers(a, b, rtol=1e-12, where=""):
+    """Equal JSON-like data, numbers to ``rtol`` (relative)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_same_numbers(a[k], b[k], rtol, f"{where}/{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_same_numbers(x, y, rtol, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=rtol, abs=0), where
+    else:
+        assert a == b, where
+
+
+def test_models_analyzed_together_get_what_each_gets_alone():
+    g = unroll.presets.elman(2, 5, activation="relu")
+
+    def blows_up_at_seed_1(seed):  # seed 1 overflows: one fault among three seeds
+        return {**unroll.init_params(g, seed), "W_hh": np.eye(5) * (1e3 if seed == 1 else 0.5)}
+
+    models = {
+        "radius": (g, {"spectral_radius": 1.2}),
+        "norm": (g, {"init": "orthogonal", "spectral_norm": 0.8}),
+        "given": ModelSpec(g, params=blows_up_at_seed_1),
+        "plain": g,
+    }
+    together = analyze(models, steps=200, seeds=3).to_dict()["models"]
+    assert "1 of 3 seeds overflowed" in together[2]["warnings"][0]
+    for label, got in zip(models, together, strict=True):
+        alone = analyze({label: models[label]}, steps=200, seeds=3).to_dict()["models"][0]
+        _assert_same_numbers(got, alone, where=label)
+
+
+def test_a_sweeps_rows_are_each_points_rows_alone():
+    grid = {"spectral_radius": [0.6, 1.0, 1.4], "init": ["torch", "orthogonal"]}
+    factory = ModelFactory("elman:hidden=6")
+    res = sweep(factory, grid, steps=40, seeds=4)
+    for point, row in zip(points(grid), res.rows, strict=True):
+        (alone,) = run_point(factory, point, 40, list(range(4)), {})
+        _assert_same_numbers({**point, **alone}, row)
 
 
 def test_theory_applies_only_to_single_cells():

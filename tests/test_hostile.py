@@ -593,7 +593,7 @@ def test_points_stream_to_json_lines_and_a_resumed_sweep_gives_the_same_bytes(tm
 def test_an_interrupted_sweep_keeps_its_finished_points(tmp_path, monkeypatch):
     sweep_module = sys.modules["unroll.analysis.sweep"]
     log = tmp_path / "p.jsonl"
-    real = sweep_module.run_points
+    real = sweep_module._run_prepared  # one task of a serial sweep
     calls = []
 
     def interrupted(*args):
@@ -602,11 +602,11 @@ def test_an_interrupted_sweep_keeps_its_finished_points(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(sweep_module, "run_points", interrupted)
+    monkeypatch.setattr(sweep_module, "_run_prepared", interrupted)
     result = cli(*SWEEP, "--jsonl", log)
     assert result.exit_code == 1 and f"continue with --resume {log}" in result.stderr
     assert [json.loads(x).get("point") for x in log.read_text().splitlines()] == [None, 0]
-    monkeypatch.setattr(sweep_module, "run_points", real)
+    monkeypatch.setattr(sweep_module, "_run_prepared", real)
     assert cli(*SWEEP, "--resume", log).exit_code == 0
     assert len(log.read_text().splitlines()) == 4
 

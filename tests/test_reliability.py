@@ -588,9 +588,8 @@ def test_the_default_memory_limit_is_the_smaller_of_8_gib_and_what_is_free(monke
 def test_analyze_checks_memory_before_drawing_parameters(monkeypatch):
     monkeypatch.setattr(unroll.engine, "available_memory", lambda: 2**20)
     drawn = []
-    monkeypatch.setattr(
-        unroll.analysis.probes, "init_params_many", lambda *a, **k: drawn.append(1) or [{}]
-    )
+    for name in ("init_params_many", "init_params_stacked"):
+        monkeypatch.setattr(unroll.analysis.probes, name, lambda *a, **k: drawn.append(1))
     with pytest.raises(LimitError, match="with per-step contributions"):
         analyze(presets.elman(4, 64), steps=500, seeds=1)
     assert drawn == []

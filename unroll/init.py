@@ -19,7 +19,15 @@ from .errors import InputError
 from .graph import Graph
 from .ops import PARAM_INITS
 
-__all__ = ["INIT_OPTIONS", "SCHEMES", "Scheme", "init_params", "init_params_many"]
+__all__ = [
+    "INIT_OPTIONS",
+    "SCHEMES",
+    "Scheme",
+    "StackedParams",
+    "init_params",
+    "init_params_many",
+    "init_params_stacked",
+]
 
 
 @dataclass(frozen=True)
@@ -226,6 +234,66 @@ def _spectral_measure(w: np.ndarray, radius: bool) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(w))) if radius else np.linalg.norm(w, 2))
 
 
+#: The base draw of a seed: ``(seed, scheme, bias)``.
+_BaseKey = tuple[int, str, float | None]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One draw: the base it starts from, the factor of each rescaled recurrent weight and
+    the bias arrays a forget bias sets."""
+
+    base: _BaseKey
+    factors: dict[str, float]
+    overrides: dict[str, np.ndarray]
+
+
+def _plan(
+    graph: Graph, draws: Sequence[tuple[int, str, Mapping[str, Any]]]
+) -> tuple[dict[_BaseKey, dict[str, np.ndarray]], list[_Plan]]:
+    """Check every draw; draw each base once and measure each recurrent weight once."""
+    bases: dict[_BaseKey, dict[str, np.ndarray]] = {}
+    measures: dict[tuple[_BaseKey, str, bool], float] = {}
+    plans = []
+    for seed, scheme, options in draws:
+        radius, norm = options.get("spectral_radius"), options.get("spectral_norm")
+        forget_bias, bias = options.get("forget_bias"), options.get("bias")
+        _check_arguments(graph, seed, scheme, radius, norm, forget_bias, bias)
+        if radius is not None and norm is not None:
+            raise InputError("give spectral_radius or spectral_norm, not both")
+        key = (seed, scheme, bias)
+        if key not in bases:
+            bases[key] = _draw(graph, seed, scheme, bias)
+        target = radius if radius is not None else norm
+        factors = {} if target is None else _factors(graph, bases, key, target, radius, measures)
+        overrides = {} if forget_bias is None else _forget_biases(graph, forget_bias)
+        plans.append(_Plan(key, factors, overrides))
+    return bases, plans
+
+
+def _factors(
+    graph: Graph,
+    bases: dict[_BaseKey, dict[str, np.ndarray]],
+    key: _BaseKey,
+    target: float,
+    radius: float | None,
+    measures: dict[tuple[_BaseKey, str, bool], float],
+) -> dict[str, float]:
+    """``{weight: factor}`` rescaling each square recurrent weight of base ``key`` to
+    ``target`` (its spectral radius where ``radius`` is given, else its largest singular
+    value); each weight is measured once (``measures``), one measured 0 is left alone."""
+    factors: dict[str, float] = {}
+    for name in graph.recurrent_weights():
+        w = bases[key][name]
+        if w.shape[0] == w.shape[1]:
+            kind = (key, name, radius is not None)
+            if kind not in measures:
+                measures[kind] = _spectral_measure(w, radius is not None)
+            if measures[kind] > 0:
+                factors[name] = target / measures[kind]
+    return factors
+
+
 def init_params_many(
     graph: Graph, draws: Sequence[tuple[int, str, Mapping[str, Any]]]
 ) -> list[dict[str, np.ndarray]]:
@@ -246,41 +314,112 @@ def init_params_many(
     >>> bool(np.array_equal(b["W_hh"], init_params(g, 0, spectral_radius=2.0)["W_hh"]))
     True
     """
-    bases: dict[tuple[int, str, float | None], dict[str, np.ndarray]] = {}
-    measures: dict[tuple[tuple[int, str, float | None], str, bool], float] = {}
+    bases, plans = _plan(graph, draws)
     out = []
-    for seed, scheme, options in draws:
-        radius, norm = options.get("spectral_radius"), options.get("spectral_norm")
-        forget_bias, bias = options.get("forget_bias"), options.get("bias")
-        _check_arguments(graph, seed, scheme, radius, norm, forget_bias, bias)
-        if radius is not None and norm is not None:
-            raise InputError("give spectral_radius or spectral_norm, not both")
-        recurrent = graph.recurrent_weights()
-        key = (seed, scheme, bias)
-        if key not in bases:
-            bases[key] = _draw(graph, seed, scheme, bias)
-        params = dict(bases[key])  # rescaling makes new arrays: the draws stay as drawn
-        target = radius if radius is not None else norm
-        for name in recurrent:
-            w = bases[key][name]
-            if target is not None and w.shape[0] == w.shape[1]:
-                kind = (key, name, radius is not None)
-                if kind not in measures:
-                    measures[kind] = _spectral_measure(w, radius is not None)
-                if measures[kind] > 0:
-                    params[name] = w * (target / measures[kind])
-        if forget_bias is not None:
-            _set_forget_bias(graph, params, forget_bias)
-        out.append(params)
+    for plan in plans:
+        base = bases[plan.base]  # rescaling makes new arrays: the draws stay as drawn
+        rescaled = {name: base[name] * factor for name, factor in plan.factors.items()}
+        out.append({**base, **rescaled, **plan.overrides})
     return out
 
 
-def _set_forget_bias(graph: Graph, params: dict[str, np.ndarray], value: float) -> None:
+@dataclass(frozen=True)
+class StackedParams:
+    """The parameters of several models of one graph, stacked on a leading model axis, and
+    how each recurrent weight was made: model ``i``'s ``name`` is
+    ``bases[name][index[i]] * factors[name][i]``, bitwise.
+
+    A sweep over a spectral option rescales one drawn matrix per seed, so
+    :meth:`spectral_norms` takes one SVD per seed, not one per model.
+
+    Attributes
+    ----------
+    params : dict
+        ``{name: array (S, *shape)}``: an ensemble for :func:`unroll.bptt`.
+    index : numpy.ndarray
+        ``(S,)`` integers: the base of each model.
+    bases : dict
+        ``{recurrent weight: array (U, *shape)}``: the distinct matrices drawn.
+    factors : dict
+        ``{recurrent weight: array (S,)}``: each model's rescale factor (1 for none).
+    """
+
+    params: dict[str, np.ndarray]
+    index: np.ndarray
+    bases: dict[str, np.ndarray]
+    factors: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, per_model: Sequence[Mapping[str, Any]], recurrent: Sequence[str]) -> StackedParams:
+        """Stack ``{name: array}`` per model; each model is its own base (factor 1).
+
+        Examples
+        --------
+        >>> s = StackedParams.of([{"W": np.eye(2)}, {"W": 3 * np.eye(2)}], ["W"])
+        >>> s.params["W"].shape, s.spectral_norms("W").tolist()
+        ((2, 2, 2), [1.0, 3.0])
+        """
+        params = {key: np.stack([p[key] for p in per_model]) for key in per_model[0]}
+        names = [name for name in recurrent if name in params]
+        ones = np.ones(len(per_model))
+        bases = {name: params[name] for name in names}
+        return cls(params, np.arange(len(per_model)), bases, dict.fromkeys(names, ones))
+
+    def model(self, i: int) -> dict[str, np.ndarray]:
+        """Model ``i``'s parameters, ``{name: array}`` (views)."""
+        return {name: value[i] for name, value in self.params.items()}
+
+    def spectral_norms(self, name: str) -> np.ndarray:
+        """The largest singular value of each model's recurrent weight ``name``, ``(S,)``:
+        each distinct base's, times the model's ``|factor|``."""
+        sigma: np.ndarray = np.linalg.norm(self.bases[name], 2, axis=(-2, -1))
+        return np.asarray(sigma[self.index] * np.abs(self.factors[name]))
+
+
+def init_params_stacked(
+    graph: Graph, draws: Sequence[tuple[int, str, Mapping[str, Any]]]
+) -> StackedParams:
+    """:func:`init_params_many` stacked into one ensemble, without a copy per draw.
+
+    ``params[name][i]`` equals ``init_params_many(graph, draws)[i][name]`` bitwise.
+
+    Examples
+    --------
+    >>> from unroll import presets
+    >>> g = presets.elman(3, 4)
+    >>> draws = [(s, "torch", {"spectral_norm": r}) for r in (0.5, 2.0) for s in (0, 1)]
+    >>> s = init_params_stacked(g, draws)
+    >>> s.params["W_hh"].shape, s.index.tolist(), s.spectral_norms("W_hh").round(12).tolist()
+    ((4, 4, 4), [0, 1, 0, 1], [0.5, 0.5, 2.0, 2.0])
+    """
+    bases, plans = _plan(graph, draws)
+    position = {key: i for i, key in enumerate(bases)}
+    index = np.array([position[plan.base] for plan in plans], dtype=np.intp)
+    params, distinct, factors = {}, {}, {}
+    recurrent = set(graph.recurrent_weights())
+    for name in next(iter(bases.values()), {}):
+        drawn = np.stack([base[name] for base in bases.values()])
+        stacked = drawn[index]
+        if name in recurrent:
+            distinct[name] = drawn
+            factors[name] = np.array([plan.factors.get(name, 1.0) for plan in plans])
+            stacked *= factors[name].reshape(-1, *(1,) * (stacked.ndim - 1))
+        for i, plan in enumerate(plans):
+            if name in plan.overrides:
+                stacked[i] = plan.overrides[name]
+        params[name] = stacked
+    return StackedParams(params, index, distinct, factors)
+
+
+def _forget_biases(graph: Graph, value: float) -> dict[str, np.ndarray]:
+    """The bias arrays of every forget gate: the first bias ``value``, the others 0."""
     gates = [n for n in graph.nodes.values() if n.gate == "forget"]
     if not gates:
         raise InputError(f"forget_bias: graph {graph.name!r} has no forget gate")
+    biases = {}
     for node in gates:
         if not node.biases:
             raise InputError(f"forget_bias: forget gate {node.name!r} has no bias")
         for i, b in enumerate(node.biases):
-            params[b] = np.full(node.size, value if i == 0 else 0.0)
+            biases[b] = np.full(node.size, value if i == 0 else 0.0)
+    return biases

@@ -16,7 +16,7 @@ import numpy as np
 from ..engine import BPTTResult, bptt, check_memory
 from ..errors import UnrollError
 from ..graph import Graph
-from ..init import init_params_many
+from ..init import StackedParams, init_params_many, init_params_stacked
 from ..losses import LOSSES
 from ..models import ModelSpec, load_model
 from ..unrolled import DEFAULT_MAX_NODES, Unrolled, unroll
@@ -40,27 +40,33 @@ __all__ = [
 _INPUT_STREAM, _LOSS_STREAM = 1, 2
 
 
-def params_for_many(jobs: list[tuple[ModelSpec, int]]) -> list[dict[str, np.ndarray]]:
-    """``spec.params_for(seed)`` of each ``(spec, seed)``, specs of one graph: the drawn ones
-    through :func:`unroll.init.init_params_many`, so seeds are drawn once across specs that
-    differ only in their spectral options (a sweep's radius axis)."""
+def params_for_many(jobs: list[tuple[ModelSpec, int]]) -> StackedParams:
+    """``spec.params_for(seed)`` of each ``(spec, seed)``, specs of one graph, stacked into
+    one ensemble (model ``i`` is job ``i``). Drawn ones go through
+    :func:`unroll.init.init_params_stacked`, so seeds are drawn once across specs that differ
+    only in their spectral options (a sweep's radius axis), and their spectral norms take
+    one SVD per seed."""
+    graph = jobs[0][0].graph
     given = {i: spec.params_for(seed) for i, (spec, seed) in enumerate(jobs) if not spec.drawn()}
     drawn = [i for i, (spec, _) in enumerate(jobs) if spec.drawn()]
     for i in drawn:
         jobs[i][0].check_init_options()
+    draws = [(jobs[i][1], jobs[i][0].init or "torch", dict(jobs[i][0].init_options)) for i in drawn]
+    if not given:
+        return _drawing(init_params_stacked, graph, draws)
     if drawn:
-        graph = jobs[drawn[0]][0].graph
-        draws = [
-            (jobs[i][1], jobs[i][0].init or "torch", dict(jobs[i][0].init_options)) for i in drawn
-        ]
-        try:
-            many = init_params_many(graph, draws)
-        except UnrollError:
-            raise
-        except (TypeError, ValueError) as e:  # a value of the wrong type for an init option
-            raise AnalysisError(f"model {graph.name!r}: bad init option ({e})") from None
-        given.update(zip(drawn, many, strict=True))
-    return [given[i] for i in range(len(jobs))]
+        given.update(zip(drawn, _drawing(init_params_many, graph, draws), strict=True))
+    return StackedParams.of([given[i] for i in range(len(jobs))], graph.recurrent_weights())
+
+
+def _drawing(draw, graph: Graph, draws: list):
+    """``draw(graph, draws)``, a value of the wrong type for an init option an AnalysisError."""
+    try:
+        return draw(graph, draws)
+    except UnrollError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise AnalysisError(f"model {graph.name!r}: bad init option ({e})") from None
 
 
 def as_spec(

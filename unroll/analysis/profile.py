@@ -219,6 +219,24 @@ def _shares(log10_norms: np.ndarray) -> np.ndarray:
 SEEDS_PER_PASS = 256
 
 
+@dataclass
+class _Measured:
+    """Every seed of the models of one graph: arrays with leading axes ``(models, seeds)``.
+
+    ``norms``, ``contrib`` and ``theory`` are ``(M, N, length)``, ``factors`` ``(M, N)``;
+    ``faults`` holds, per model, ``(seed, message)`` of each overflowed seed, ``per_loss``
+    (where losses sit at many steps) each loss's own gradient profile per state.
+    """
+
+    norms: dict[str, np.ndarray]
+    contrib: dict[str, np.ndarray]
+    faults: list[list[tuple[int, str]]]
+    per_loss: list[dict[str, np.ndarray]]
+    theory: dict[str, np.ndarray] = field(default_factory=dict)
+    factors: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
 def _measure(
     specs: list[ModelSpec],
     steps: int,
@@ -229,39 +247,35 @@ def _measure(
     loss: str,
     limits: dict,
     data: GivenData | None = None,
-) -> list[tuple]:
+) -> _Measured:
     """Run every seed of models that share one graph (their parameters may differ), as
-    ensembles of up to :data:`SEEDS_PER_PASS` (model, seed) pairs; return, per model,
-    per-seed arrays, theory, overflow faults and (where losses sit at many steps) each
-    loss's own gradient profile. ``data``: given inputs (and a loss) for every seed."""
+    ensembles of up to :data:`SEEDS_PER_PASS` (model, seed) pairs. ``data``: given inputs
+    (and a loss) for every seed."""
     g = specs[0].graph
     axis = axis_of(g)
     u = unroll(g, *axis.unrolling(steps, mode), max_nodes=limits["max_nodes"])
     check_memory(u, batch, contributions=True, max_memory=limits["max_memory"])  # before init
     states, weights, length = axis.series(g), g.recurrent_params(), axis.length(g, steps)
     seeds = list(seeds)
-    out: list[tuple] = [
-        (
-            {s: np.empty((len(seeds), length)) for s in states},
-            {w: np.empty((len(seeds), steps)) for w in weights},
-            {},
-            {},
-            {},
-            [],
-            {s: [] for s in states} if len(u.loss_steps) > 1 else {},
-        )
-        for _ in specs
-    ]
+    lead = (len(specs), len(seeds))
+    many_losses = len(u.loss_steps) > 1
+    out = _Measured(
+        {s: np.empty((*lead, length)) for s in states},
+        {w: np.empty((*lead, steps)) for w in weights},
+        [[] for _ in specs],
+        [],
+    )
+    per_loss: list[dict[str, list]] = [{s: [] for s in states} for _ in specs]
     with_theory = u.loss_steps == [steps - 1] and bool(weights)
     jobs = [(i, k, seed) for i in range(len(specs)) for k, seed in enumerate(seeds)]
     per_pass = _seeds_per_pass(u, batch, len(jobs), limits["max_memory"])
     for start in range(0, len(jobs), per_pass):
         chunk = jobs[start : start + per_pass]
+        at = tuple(np.array([job[:2] for job in chunk]).T)  # (model, seed position) of each
         drawn = params_for_many([(specs[i], seed) for i, _, seed in chunk])
-        stacked = _stack(drawn)
         r = bptt(
             u,
-            stacked,
+            drawn.params,
             *_inputs_and_cotangents(
                 data, g, u, [seed for _, _, seed in chunk], batch, input_scale, loss
             ),
@@ -270,37 +284,45 @@ def _measure(
             max_memory=limits["max_memory"],
             **_given_loss(data),
         )
-        grads = axis.norms(r, g)
-        shares = {w: r.contribution_log10_norms(w) for w in weights}
-        bounds = theory_bound(g, stacked, r) if with_theory else {}
-        for m, (i, k, seed) in enumerate(chunk):
-            norms, contrib, theory, factors, info, faults, per_loss = out[i]
-            one = r.model(m)
-            lost = one.first_nonfinite() is not None
-            for s in states:
-                norms[s][k] = np.nan if lost else grads[s][m]
-            for w in weights:
-                contrib[w][k] = np.nan if lost else shares[w][m]
-            if lost:  # every gradient flows through the overflowed values: meaningless
-                faults.append((seed, one.warnings[0]))
-            elif per_loss:
+        lost = _lost(r, len(chunk))[:, None]  # every gradient through an overflow: meaningless
+        for s, v in axis.norms(r, g).items():
+            out.norms[s][at] = np.where(lost, np.nan, v)
+        for w in weights:
+            out.contrib[w][at] = np.where(lost, np.nan, r.contribution_log10_norms(w))
+        if with_theory:
+            bounds = theory_bound(g, drawn.params, r, spectral_norms=drawn.spectral_norms)
+            _keep_theory(out, bounds, at, (*lead, steps))
+        for m, (i, _, seed) in enumerate(chunk):
+            if lost[m, 0]:
+                out.faults[i].append((seed, r.model(m).warnings[0]))
+            elif many_losses:
                 xs = (
                     data.inputs
                     if data is not None
                     else draw_inputs(g, steps, seed, batch, input_scale)
                 )
-                for s, rows in _per_loss(u, drawn[m], xs, seed, batch, loss, data, limits).items():
-                    per_loss[s].append(rows)
-            for s, th in bounds.items():
-                theory.setdefault(s, np.empty((len(seeds), steps)))[k] = th.log10[m]
-                factors.setdefault(s, np.full(len(seeds), np.nan))[k] = (
-                    np.nan if th.log10_factor is None else np.asarray(th.log10_factor)[m]
-                )
-                info[s] = (th.kind, th.formula)
-    return [
-        (*measured[:6], {s: np.concatenate(rows) for s, rows in measured[6].items() if rows})
-        for measured in out
-    ]
+                params = drawn.model(m)
+                for s, rows in _per_loss(u, params, xs, seed, batch, loss, data, limits).items():
+                    per_loss[i][s].append(rows)
+    out.per_loss = [{s: np.concatenate(rows) for s, rows in p.items() if rows} for p in per_loss]
+    return out
+
+
+def _lost(result, models: int) -> np.ndarray:
+    """``(models,)`` booleans: whose forward pass overflowed."""
+    if result.first_nonfinite() is None:
+        return np.zeros(models, dtype=bool)
+    return np.array([result.model(m).first_nonfinite() is not None for m in range(models)])
+
+
+def _keep_theory(out: _Measured, bounds: dict, at: tuple, shape: tuple[int, int, int]) -> None:
+    """Write one pass's theory overlays at the (model, seed) positions ``at`` of arrays
+    ``shape`` ``(models, seeds, T)``."""
+    for s, th in bounds.items():
+        out.theory.setdefault(s, np.empty(shape))[at] = th.log10
+        factor = np.nan if th.log10_factor is None else th.log10_factor
+        out.factors.setdefault(s, np.full(shape[:2], np.nan))[at] = factor
+        out.info[s] = (th.kind, th.formula)
 
 
 def _by_graph(specs: dict[str, ModelSpec]) -> list[list[str]]:
@@ -367,15 +389,16 @@ def _stack(per_seed: list[dict]) -> dict:
     return {key: np.stack([d[key] for d in per_seed]) for key in per_seed[0]}
 
 
-def _summarize(profile: ModelProfile, threshold: float, rule: VerdictRule) -> None:
-    T = profile.steps
-    for s in profile.grad_norms:
-        curve = profile.decay_curve(s)
+def _summarize(
+    profile: ModelProfile, curves: Mapping[str, np.ndarray], threshold: float, rule: VerdictRule
+) -> None:
+    """Each state's summary from its decay curve (:meth:`ModelProfile.decay_curve`)."""
+    for s, curve in curves.items():
         slope = fit_decay(curve)
         zero = bool(np.isneginf(curve).any())
         reached = not np.isneginf(profile.grad_norms[s]).all()
         with np.errstate(invalid="ignore"):  # -inf - -inf: an unreached state has no drop
-            drop = float(curve[T - 1] - curve[0])
+            drop = float(curve[-1] - curve[0])
         profile.summary[s] = StateSummary(
             decay_per_step=slope,
             factor_per_step=10.0**slope,
@@ -384,12 +407,31 @@ def _summarize(profile: ModelProfile, threshold: float, rule: VerdictRule) -> No
             log10_norm_at_loss=float(curve[0]),
             log10_drop_over_horizon=drop,
         )
-    if "recurrent" in profile.shares:
-        first = max(1, math.ceil(rule.first_steps_fraction * T))
-        shares = profile.shares["recurrent"]
-        measured = ~np.isnan(shares).all(axis=1)  # seeds whose gradient was not lost
-        per_seed = np.nansum(shares[measured, :first], axis=1)
-        profile.first_steps_share = float(np.median(per_seed)) if per_seed.size else None
+
+
+def _all_shares(contrib: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each step's share of each recurrent weight's gradient, and of all of them as
+    ``"recurrent"``: arrays ``(..., seeds, T)`` like ``contrib``."""
+    shares = {w: _shares(v) for w, v in contrib.items()}
+    if len(contrib) == 1:  # the joint norm of one weight is its own norm, bitwise
+        shares["recurrent"] = next(iter(shares.values()))
+    elif contrib:
+        shares["recurrent"] = _shares(log10_norm(np.stack(list(contrib.values())), axis=0))
+    return shares
+
+
+def _first_steps_shares(recurrent: np.ndarray, rule: VerdictRule) -> list[float | None]:
+    """Per model of the ``"recurrent"`` shares ``(models, seeds, T)``: the median, over the
+    seeds whose gradient was not lost, of the first steps' share (``None``: no such seed)."""
+    first = max(1, math.ceil(rule.first_steps_fraction * recurrent.shape[-1]))
+    measured = ~np.isnan(recurrent).all(axis=-1)
+    per_seed = np.nansum(recurrent[..., :first], axis=-1)
+    if measured.all():
+        return [float(v) for v in np.median(per_seed, axis=-1)]
+    return [
+        float(np.median(values[ok])) if ok.any() else None
+        for values, ok in zip(per_seed, measured, strict=True)
+    ]
 
 
 def _check_reachable(label: str, graph) -> dict[str, str]:
@@ -434,30 +476,63 @@ def _fault_warnings(profile: ModelProfile, faults, cut: dict[str, str]) -> list[
     return out
 
 
-def _profile(label, spec, seeds, measured, qs, threshold, rule) -> ModelProfile:
-    cut = _check_reachable(label, spec.graph)
-    norms, contrib, theory, factors, info, faults, per_loss = measured
-    shares = {w: _shares(v) for w, v in contrib.items()}
-    if contrib:
-        combined = log10_norm(np.stack(list(contrib.values())), axis=0)
-        shares["recurrent"] = _shares(combined)
-    profile = ModelProfile(
-        label, spec, list(seeds), qs, norms, contrib, shares, theory, info, factors
+def _profiles(
+    labels: list[str],
+    specs: Mapping[str, ModelSpec],
+    seeds: list[int],
+    measured: _Measured,
+    qs: tuple[float, float],
+    threshold: float,
+    rule: VerdictRule,
+    cut: dict[str, str],
+) -> dict[str, ModelProfile]:
+    """The profiles of the models of one graph, summarised over the model axis at once."""
+    shares = _all_shares(measured.contrib)
+    first = (
+        _first_steps_shares(shares["recurrent"], rule)
+        if "recurrent" in shares
+        else [None] * len(labels)
     )
-    profile.per_loss = per_loss
-    profile.axis = axis_of(spec.graph).name
-    _summarize(profile, threshold, rule)
+    medians = {s: quantiles(v, (0.5,), axis=1)[0][..., ::-1] for s, v in measured.norms.items()}
+    axis = axis_of(specs[labels[0]].graph).name
+    out = {}
+    for i, label in enumerate(labels):
+        profile = ModelProfile(
+            label,
+            specs[label],
+            list(seeds),
+            qs,
+            {s: v[i] for s, v in measured.norms.items()},
+            {w: v[i] for w, v in measured.contrib.items()},
+            {w: v[i] for w, v in shares.items()},
+            {s: v[i] for s, v in measured.theory.items()},
+            dict(measured.info),
+            {s: v[i] for s, v in measured.factors.items()},
+            per_loss=measured.per_loss[i],
+            axis=axis,
+        )
+        curves = {
+            s: profile.decay_curve(s) if s in profile.per_loss else medians[s][i]
+            for s in profile.grad_norms
+        }
+        _summarize(profile, curves, threshold, rule)
+        profile.first_steps_share = first[i]
+        profile.warnings = _fault_warnings(profile, measured.faults[i], cut)
+        out[label] = profile
+    return out
+
+
+def _refuse_unreached(profile: ModelProfile) -> None:
+    """Raise :class:`AnalysisError` for a model no gradient reaches at all."""
     if all(sm.verdict == "unreached" for sm in profile.summary.values()):
         raise AnalysisError(
             _unreached(
-                label,
+                profile.label,
                 profile.state_nodes,
-                spec.graph.output_nodes(),
+                profile.spec.graph.output_nodes(),
                 "the gradient is exactly zero at every step for every seed",
             )
         )
-    profile.warnings = _fault_warnings(profile, faults, cut)
-    return profile
 
 
 class Report:
@@ -859,17 +934,16 @@ def analyze(
     loss = loss if data is not None and data.loss is not None else probe_name(loss)
     qs = _check_settings(batch, input_scale, quantiles, threshold)
     limits = {"max_nodes": max_nodes, "max_memory": max_memory}
-    for label, spec in specs.items():
-        _check_reachable(label, spec.graph)  # before any run
-    measured: dict[str, tuple] = {}
-    for labels in _by_graph(specs):  # models of one graph run as one ensemble
+    groups = _by_graph(specs)  # models of one graph run as one ensemble
+    cuts = [_check_reachable(labels[0], specs[labels[0]].graph) for labels in groups]
+    built: dict[str, ModelProfile] = {}  # (every graph is checked before any run)
+    for labels, cut in zip(groups, cuts, strict=True):
         group = [specs[label] for label in labels]
-        results = _measure(group, steps, seed_list, mode, batch, input_scale, loss, limits, data)
-        measured.update(zip(labels, results, strict=True))
-    profiles = {
-        label: _profile(label, spec, seed_list, measured[label], qs, threshold, rule)
-        for label, spec in specs.items()
-    }
+        measured = _measure(group, steps, seed_list, mode, batch, input_scale, loss, limits, data)
+        built.update(_profiles(labels, specs, seed_list, measured, qs, threshold, rule, cut))
+    profiles = {label: built[label] for label in specs}
+    for profile in profiles.values():
+        _refuse_unreached(profile)
     settings = {
         "steps": steps,
         "seeds": seed_list,
@@ -939,14 +1013,14 @@ def _report_of_result(result, quantiles_, threshold, rule) -> Report:
         except InputError:  # the run kept no per-step contributions
             contrib = {}
             break
-    shares = {w: _shares(v) for w, v in contrib.items()}
-    if contrib:
-        shares["recurrent"] = _shares(log10_norm(np.stack(list(contrib.values())), axis=0))
+    shares = _all_shares(contrib)
     run = getattr(result, "run", None)
     spec = ModelSpec(g, params=dict(run.params) if run is not None else {})
     profile = ModelProfile(g.name, spec, [0], qs, norms, contrib, shares, axis=axis.name)
     profile.per_loss = _per_loss_of_result(result)
-    _summarize(profile, threshold, rule)
+    _summarize(profile, {s: profile.decay_curve(s) for s in norms}, threshold, rule)
+    if "recurrent" in shares:
+        (profile.first_steps_share,) = _first_steps_shares(shares["recurrent"][None], rule)
     settings = {
         "steps": u.steps,
         "seeds": [0],

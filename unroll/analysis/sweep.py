@@ -286,18 +286,26 @@ def run_point(factory, settings: dict, steps: int, seeds, options: dict) -> list
     return _rows_of(analyze({"model": spec}, steps, seeds, **options)["model"])
 
 
-def _tasks(factory, grid_points, todo, steps, options) -> list[list[int]]:
+def _prepare(factory, settings: dict, steps: int, options: dict) -> tuple | dict:
+    """:func:`_point_spec` of one grid point, or the point's error row if it fails."""
+    try:
+        return _point_spec(factory, settings, steps, options)
+    except _POINT_ERRORS as e:
+        return point_error_row(e)
+
+
+def _tasks(prepared: Mapping[int, tuple | dict], todo) -> list[list[int]]:
     """The points to run, in grid order, as tasks of consecutive points that share one
     graph and settings (one ensemble each, at most :data:`POINTS_PER_TASK`); a task's
-    points are written when it completes."""
+    points are written when it completes. ``prepared``: :func:`_prepare` of each point."""
     tasks: list[list[int]] = []
     previous = None
     for i in todo:
-        try:
-            spec, point_steps, point_options = _point_spec(factory, grid_points[i], steps, options)
+        point = prepared[i]
+        key = None  # a failed point runs alone, as its error row
+        if not isinstance(point, dict):
+            spec, point_steps, point_options = point
             key = (spec.graph, point_steps, repr(sorted(point_options.items())))
-        except _POINT_ERRORS:
-            key = None  # run_points records the error
         if key is not None and key == previous and len(tasks[-1]) < POINTS_PER_TASK:
             tasks[-1].append(i)
         else:
@@ -310,14 +318,20 @@ def run_points(factory, points: list[dict], steps: int, seeds, options: dict) ->
     """Analyze several grid points, those of one graph and settings as one ensemble pass;
     return each point's rows (a failing point's one error row). A pure function of its
     arguments, with the rows :func:`run_point` gives each point alone."""
+    prepared = [_prepare(factory, settings, steps, options) for settings in points]
+    return _run_prepared(factory, points, prepared, steps, seeds, options)
+
+
+def _run_prepared(factory, points, prepared, steps, seeds, options) -> list[list[dict]]:
+    """:func:`run_points` of points whose :func:`_prepare` is made (the factory is called
+    once per point)."""
     rows: list = [None] * len(points)
     groups: dict = {}
-    for i, settings in enumerate(points):
-        try:
-            spec, point_steps, point_options = _point_spec(factory, settings, steps, options)
-        except _POINT_ERRORS as e:
-            rows[i] = [point_error_row(e)]
+    for i, point in enumerate(prepared):
+        if isinstance(point, dict):
+            rows[i] = [point]
             continue
+        spec, point_steps, point_options = point
         key = (point_steps, repr(sorted(point_options.items())))
         groups.setdefault(key, (point_steps, point_options, []))[2].append((i, spec))
     for point_steps, point_options, members in groups.values():
@@ -701,11 +715,17 @@ def sweep(
         if progress is not None:
             progress(len(results), len(grid_points))
 
-    tasks = _tasks(factory, grid_points, todo, steps, options)
+    prepared = {i: _prepare(factory, grid_points[i], steps, options) for i in todo}
+    tasks = _tasks(prepared, todo)
     if executor is None and (workers == 1 or len(todo) <= 1):
         for task in tasks:
-            task_rows = run_points(
-                factory, [grid_points[i] for i in task], steps, seed_list, options
+            task_rows = _run_prepared(
+                factory,
+                [grid_points[i] for i in task],
+                [prepared[i] for i in task],
+                steps,
+                seed_list,
+                options,
             )
             for i, rows in zip(task, task_rows, strict=True):
                 finished(i, rows)

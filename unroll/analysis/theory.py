@@ -51,13 +51,18 @@ class Theory:
     log10_factor: float | np.ndarray | None = None
 
 
+#: ``spectral_norms(weight)``: the largest singular value of ``params[weight]``, one per model.
+SpectralNorms = Callable[[str], np.ndarray]
+
+
 @dataclass(frozen=True)
 class TheoryRule:
-    """``match(graph, node) -> dict | None`` finds the structure; ``compute`` draws the curve."""
+    """``match(graph, node) -> dict | None`` finds the structure; ``compute(graph, params,
+    result, node, match, spectral_norms)`` draws the curve."""
 
     kind: str
     match: Callable[[Graph, str], dict | None]
-    compute: Callable[[Graph, Mapping, BPTTResult, str, dict], Theory]
+    compute: Callable[[Graph, Mapping, BPTTResult, str, dict, SpectralNorms], Theory]
     doc: str
 
 
@@ -91,21 +96,30 @@ def pascanu_factor(params: Mapping, weight: str, activation: str):
     >>> pascanu_factor({"W_hh": np.stack([W, 2 * W])}, "W_hh", "tanh").round(6).tolist()
     [0.30103, 0.60206]
     """
-    sigma = np.linalg.norm(np.asarray(params[weight], dtype=float), 2, axis=(-2, -1))
-    value = ACTIVATIONS[activation].gamma * sigma
+    return _log10_factor(ACTIVATIONS[activation].gamma, _svd_norms(params)(weight))
+
+
+def _svd_norms(params: Mapping) -> SpectralNorms:
+    """The largest singular value of ``params[weight]`` (one per model): an SVD of each."""
+    return lambda weight: np.linalg.norm(np.asarray(params[weight], dtype=float), 2, axis=(-2, -1))
+
+
+def _log10_factor(gamma: float, sigma: np.ndarray):
+    """``log10(gamma * sigma)``, ``-inf`` where it is 0; a float for one model."""
+    value = gamma * np.asarray(sigma)
     with np.errstate(divide="ignore"):
         factor = np.where(value > 0, np.log10(np.where(value > 0, value, 1.0)), -np.inf)
     return float(factor) if factor.ndim == 0 else factor
 
 
-def _pascanu(graph, params, result, node, match) -> Theory:
+def _pascanu(graph, params, result, node, match, spectral_norms) -> Theory:
     T = result.unrolled.steps
-    factor = pascanu_factor(params, match["weight"], match["activation"])
+    gamma = ACTIVATIONS[match["activation"]].gamma
+    factor = _log10_factor(gamma, spectral_norms(match["weight"]))
     anchor = result.log10_grad_norms(node)[..., T - 1, None]
     k = np.arange(T, dtype=float)
     with np.errstate(invalid="ignore"):
         curve = np.where(k == 0, anchor, anchor + k * np.asarray(factor)[..., None])
-    gamma = ACTIVATIONS[match["activation"]].gamma
     formula = (
         f"‖∂L/∂{node}_T‖·(γ σ_max({match['weight']}))^k, γ = {gamma:g} ({match['activation']})"
     )
@@ -131,7 +145,7 @@ def _match_gated(graph: Graph, node: str) -> dict | None:
     return None
 
 
-def _gated(graph, params, result, node, match) -> Theory:
+def _gated(graph, params, result, node, match, spectral_norms) -> Theory:
     T, gate = result.unrolled.steps, match["gate"]
     cot = np.asarray(result.node_grads[(node, T - 1)], dtype=float)
     with np.errstate(divide="ignore"):
@@ -185,7 +199,7 @@ def _path_norms(start: np.ndarray, logs: np.ndarray) -> np.ndarray:
     return np.moveaxis(log10_norm(paths, axis=-1), 0, -1)
 
 
-def _diagonal(graph, params, result, node, match) -> Theory:
+def _diagonal(graph, params, result, node, match, spectral_norms) -> Theory:
     T, s = result.unrolled.steps, graph.nodes[match["factor"]]
     roles = {p.role: params[name] for p, name in zip(s.op.params, s.params, strict=True)}
     factor = np.abs(np.asarray(s.op.diagonal(**roles), dtype=float))
@@ -262,7 +276,13 @@ def theory_matches(graph: Graph) -> dict[str, tuple[TheoryRule, dict]]:
     return found if len(found) == 1 else {}
 
 
-def theory_bound(graph: Graph, params: Mapping, result: BPTTResult) -> dict[str, Theory]:
+def theory_bound(
+    graph: Graph,
+    params: Mapping,
+    result: BPTTResult,
+    *,
+    spectral_norms: SpectralNorms | None = None,
+) -> dict[str, Theory]:
     """The theory overlay of each state node it applies to, from the last step's gradient.
 
     Parameters
@@ -272,6 +292,11 @@ def theory_bound(graph: Graph, params: Mapping, result: BPTTResult) -> dict[str,
         The parameters the result was computed with.
     result : BPTTResult
         A run whose only cotangent sits at the last step.
+    spectral_norms : callable, optional
+        ``spectral_norms(weight)``: the largest singular value of ``params[weight]`` (one
+        per model), where the caller knows a cheaper way to it than an SVD per model (an
+        ensemble rescaled from a few drawn matrices:
+        :meth:`unroll.init.StackedParams.spectral_norms`). Default: an SVD of each.
 
     Returns
     -------
@@ -289,7 +314,8 @@ def theory_bound(graph: Graph, params: Mapping, result: BPTTResult) -> dict[str,
     >>> theory_bound(g, p, r)["h"].log10.round(6).tolist()   # 0.5**k
     [0.0, -0.30103, -0.60206]
     """
+    norms = spectral_norms or _svd_norms(params)
     return {
-        node: rule.compute(graph, params, result, node, match)
+        node: rule.compute(graph, params, result, node, match, norms)
         for node, (rule, match) in theory_matches(graph).items()
     }
