@@ -8,7 +8,9 @@ models stacked into one ensemble: forward, backward and weight gradients of all 
 one pass with batched matmul, which is the least any sweep must compute. The sweep also
 measures (per-step norms, contributions, theory, verdicts), so the ratio is an upper bound
 on its overhead. Interleaved, minimum CPU time of the rounds, one BLAS thread. Then the
-same models run one at a time through ``unroll.bptt`` and as one ensemble, checked equal.
+same models run one at a time through ``unroll.bptt`` and as one ensemble, checked equal,
+and ``unroll.analyze`` of elman, lstm and gru at hidden 32, 100 steps, 10 seeds (420 ms
+before issue 12's ensembles, on the development machine).
 """
 
 import argparse
@@ -40,6 +42,12 @@ def batched_numpy_pass():
 
 def sweep_once():
     return unroll.sweep("elman", {"spectral_radius": RADII}, steps=STEPS, seeds=SEEDS)
+
+
+def analyze_three():
+    """``analyze`` of the three classic cells, 10 seeds each (one ensemble pass per cell)."""
+    for model in ("elman:hidden=32", "lstm:hidden=32", "gru:hidden=32"):
+        unroll.analyze(model, steps=STEPS, seeds=SEEDS)
 
 
 def best_of(runners, repeats):
@@ -76,7 +84,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
-    runners = {"sweep": sweep_once, "numpy": batched_numpy_pass()}
+    runners = {"sweep": sweep_once, "numpy": batched_numpy_pass(), "analyze": analyze_three}
     for run in runners.values():  # warm up
         run()
     best = best_of(runners, args.repeats)
@@ -85,6 +93,8 @@ def main(argv=None):
     print(f"  batched numpy, 200 models    {best['numpy'] * 1e3:8.1f} ms")
     print(f"  ratio                        {best['sweep'] / best['numpy']:8.2f}")
     print(f"  ensemble vs alone, worst relative difference: {ensemble_equals_alone():.1e}")
+    print(f"analyze elman, lstm, gru, hidden {HIDDEN}, {STEPS} steps, {SEEDS} seeds")
+    print(f"  unroll.analyze x 3               {best['analyze'] * 1e3:8.1f} ms")
     return 0
 
 
