@@ -47,7 +47,7 @@ def sweep_once():
 def analyze_three():
     """``analyze`` of the three classic cells, 10 seeds each (one ensemble pass per cell)."""
     for model in ("elman:hidden=32", "lstm:hidden=32", "gru:hidden=32"):
-        unroll.analyze(model, steps=STEPS, seeds=SEEDS)
+        unroll.analyze(unroll.load_model(model), steps=STEPS, seeds=SEEDS)
 
 
 def best_of(runners, repeats):
