@@ -121,6 +121,11 @@ class Grads:
         return out
 
 
+def _peak(array: np.ndarray) -> float:
+    """``abs(array).max()``, 0 for an empty array, without the temporary of ``abs``."""
+    return max(float(array.max()), -float(array.min())) if array.size else 0.0
+
+
 def _peaks(rows: np.ndarray) -> np.ndarray:
     """``abs(rows).max(axis=(-2, -1))`` without the temporary of ``abs``."""
     if rows.size == 0:
@@ -165,12 +170,11 @@ class Scale:
             return
         if square == 0.0 and (incoming == NO_SCALE or abs(incoming - L) <= _RANGE):
             return
-        peak = max([float(np.abs(flat).max()), *(float(np.abs(r).max()) for r in rows)])
+        peak = max([_peak(flat), *map(_peak, rows)])
         top = max(math.frexp(peak)[1] + L if peak else NO_SCALE, incoming)
         if top != NO_SCALE and top != L:
-            np.ldexp(self.ring, L - top, out=self.ring)
-            for r in rows:
-                np.ldexp(r, L - top, out=r)
+            for array in (self.ring, *rows):
+                times_power_of_two(array, L - top, out=array)
             self.L = top
 
     def renormalise(self, k: int, incoming) -> None:
