@@ -346,6 +346,24 @@ def test_first_nonfinite_names_the_node_and_step():
     assert ok.first_nonfinite() is None
 
 
+def test_first_nonfinite_names_a_gate_whose_values_the_backward_pass_overwrites():
+    """A gate read only by a product has its values overwritten by its gradient in the
+    backward pass: it is tested before, the state after, and the earliest is named."""
+    g = Graph("gated")
+    g.input("x", 1)
+    g.layer("a", 1, "relu")
+    g.mul("h", 1)
+    g.edge("x", "a", weight="W_xa")
+    g.edge("h", "a", weight="W_ha", delay=1)
+    g.edge("a", "h")
+    g.edge("a", "h")
+    assert "a" in compile_program(unroll(g, 3)).reuse
+    p = {"W_xa": np.full((1, 1), 1e300), "W_ha": np.zeros((1, 1))}
+    xs = np.array([0.0, 0.0, 1e10, 0.0, 0.0]).reshape(5, 1, 1)  # a = inf at step 2
+    r = bptt(unroll(g, 5), p, {"x": xs}, {("h", 4): np.ones((1, 1))})
+    assert r.first_nonfinite() == ("a", 2)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

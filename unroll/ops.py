@@ -465,7 +465,9 @@ def _sum_lines(out: str, xs: Sequence[str], name: Callable[[object], str]) -> li
     return [f"{name(np.add)}({xs[0]}, {xs[1]}, out={out})", *(f"{out} += {x}" for x in xs[2:])]
 
 
-def _sum_vjp_lines(g: str, xs, outs: Sequence[tuple[str, bool]], name) -> list[str]:
+def _sum_vjp_lines(
+    g: str, xs: Sequence[str], outs: Sequence[tuple[str, bool]], name: Callable[[object], str]
+) -> list[str]:
     return [f"{out}[...] = {g}" if alone else f"{out} += {g}" for out, alone in outs]
 
 
@@ -474,7 +476,7 @@ def _product_lines(out: str, xs: Sequence[str], name: Callable[[object], str]) -
 
 
 def _product_vjp_lines(
-    g: str, xs: Sequence[str], outs: Sequence[tuple[str, bool]], name
+    g: str, xs: Sequence[str], outs: Sequence[tuple[str, bool]], name: Callable[[object], str]
 ) -> list[str] | None:
     if len(xs) != 2:
         return None
@@ -495,7 +497,9 @@ def _one_minus_vjp_into(
         out -= g
 
 
-def _one_minus_vjp_lines(g: str, xs, outs: Sequence[tuple[str, bool]], name) -> list[str]:
+def _one_minus_vjp_lines(
+    g: str, xs: Sequence[str], outs: Sequence[tuple[str, bool]], name: Callable[[object], str]
+) -> list[str]:
     ((out, alone),) = outs
     return [f"{name(np.negative)}({g}, out={out})" if alone else f"{out} -= {g}"]
 

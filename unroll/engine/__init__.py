@@ -181,7 +181,12 @@ def bptt(
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         fwd = Forward(program, params, xs, initial, batch, lead, dtype, segment)
         fwd.run()
-        first_bad = fwd.first_nonfinite()
+        # values the backward pass overwrites are tested now, the others when asked for
+        first_bad = _FirstNonfinite(
+            fwd,
+            fwd.first_nonfinite(program.reuse.__contains__),
+            lambda name: name not in program.reuse,
+        )
         loss_value = None
         if loss is not None:
             loss_value, extra = _loss(fwd, unrolled, loss, targets)
@@ -195,6 +200,28 @@ def bptt(
     return BPTTResult(
         unrolled, store, grads_of_params, records, recorded, loss_value, first_bad, dtype, run
     )
+
+
+class _FirstNonfinite:
+    """Per model, the first non-finite value: ``found`` of the values tested already, and
+    of the units ``rest`` selects when first read (their values outlive the run)."""
+
+    def __init__(self, fwd: Forward, found: list, rest):
+        self._fwd, self._found, self._rest = fwd, found, rest
+        self._all: list | None = None
+
+    def __getitem__(self, index: int):
+        if self._all is None:
+            later = self._fwd.first_nonfinite(self._rest)
+            self._all = [
+                self._fwd._earliest([b for b in pair if b is not None])
+                for pair in zip(self._found, later, strict=True)
+            ]
+            self._fwd = self._rest = None  # type: ignore[assignment]
+        return self._all[index]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self._found)))
 
 
 def _segment(checkpoint, steps: int, truncate) -> int | None:

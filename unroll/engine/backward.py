@@ -94,12 +94,11 @@ def _fill_history(out: np.ndarray, before, moves: list, lo: int) -> None:
 
 def _by_node(cotangents, first: int, last: int) -> list:
     """``(name, steps, values)`` per node of the cotangents at steps ``first..last``."""
-    every_name, steps = zip(*cotangents, strict=True) if cotangents else ((), ())
+    every_name, every_step = zip(*cotangents, strict=True) if cotangents else ((), ())
     names = set(every_name)
-    if len(names) == 1:  # the common case, without a loop in Python
-        values = list(cotangents.values())
-        if first <= min(steps) and max(steps) <= last:
-            return [(names.pop(), steps, values)]
+    inside = bool(every_step) and first <= min(every_step) and max(every_step) <= last
+    if len(names) == 1 and inside:  # the common case, without a loop in Python
+        return [(names.pop(), list(every_step), list(cotangents.values()))]
     groups: dict[str, tuple[list, list]] = {}
     for (name, t), c in cotangents.items():
         if first <= t <= last:
@@ -413,7 +412,7 @@ class Backward:
         for t0, t1, hi, lo in self._segments(part, bottom, top):
             if replay is not None and t1 < fwd.steps:  # the last segment is still there
                 fwd.replay_segment(part, t0, t1, replay)
-            before, moves = scale.L, []
+            before, moves = scale.L, list[tuple]()
             scan(hi, lo, moves)
             _fill_history(history[..., lo - bottom : hi + 1 - bottom], before, moves, lo)
             self._after_segment(

@@ -264,8 +264,9 @@ def _common_shapes(cotangents, takes, dtype) -> set | None:
         return None
     every_name, steps = zip(*keys, strict=True)
     names = set(every_name)
-    found = [takes.get(name) if isinstance(name, str) else None for name in names]
-    if None in found or set(map(type, steps)) != {int}:
+    looked_up = [takes.get(name) if isinstance(name, str) else None for name in names]
+    found = [f for f in looked_up if f is not None]
+    if len(found) < len(looked_up) or set(map(type, steps)) != {int}:
         return None
     low, high = max(f[0] for f in found), min(f[1] for f in found)
     fits = low <= min(steps) and max(steps) < high and all(shapes <= f[2] for f in found)

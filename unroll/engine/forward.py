@@ -379,14 +379,17 @@ class Forward:
 
     # ---- after the pass -------------------------------------------------------------------
 
-    def first_nonfinite(self) -> list:
+    def first_nonfinite(self, units=None) -> list:
         """Per model (one entry without an ensemble), ``(name, t)`` of the first stored
-        value in the unrolled order that is not finite, or ``None``."""
+        value in the unrolled order that is not finite, or ``None``; of the members of
+        ``units`` (a test of a unit's name) only, if given."""
         p = self.program
         models = self.lead[0] if self.lead else 1
         found: list[list] = [[] for _ in range(models)]
         for part in p.parts:
             for unit in part.units:
+                if units is not None and not units(unit.name):
+                    continue
                 for member in unit.members:
                     a, b = p.present[member]
                     if self.wrap[member] != p.rows(member) or a >= b:

@@ -189,15 +189,16 @@ class Scale:
         )
         if stays.all():
             return
+        scales = np.asarray(self.L)
         out = np.flatnonzero(~stays)  # the models that left their range: only they move
         peak = np.abs(ring[k][out]).max(axis=(-2, -1))
-        top = np.where(peak > 0, np.frexp(peak)[1] + self.L[out], NO_SCALE)
+        top = np.where(peak > 0, np.frexp(peak)[1] + scales[out], NO_SCALE)
         top = np.maximum(top, np.broadcast_to(incoming, stays.shape)[out])
-        move = (top != NO_SCALE) & (top != self.L[out])
+        move = (top != NO_SCALE) & (top != scales[out])
         out, top = out[move], top[move]
         if out.size:
-            ring[:, out] = np.ldexp(ring[:, out], (self.L[out] - top)[None, :, None, None])
-            L = self.L.copy()  # a new array: the scan keeps the old one as its history
+            ring[:, out] = np.ldexp(ring[:, out], (scales[out] - top)[None, :, None, None])
+            L = scales.copy()  # a new array: the scan keeps the old one as its history
             L[out] = top
             self.L, self.floor = L, int(L.min())
 
