@@ -14,6 +14,7 @@ scale once the scan is over.
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,22 @@ def _by_node(cotangents, first: int, last: int) -> list:
             steps.append(t)
             values.append(c)
     return [(name, steps, values) for name, (steps, values) in groups.items()]
+
+
+def _reads_ring(code: Code, lines: list[str], ring: np.ndarray) -> bool:
+    """Whether ``lines`` name the ring or a view of it, among the names ``code`` bound."""
+    names = {
+        name
+        for name, value in code.env.items()
+        if value is ring
+        or (isinstance(value, list) and value and all(_view_of(v, ring) for v in value))
+    }
+    words = set(re.findall(r"\w+", "\n".join(lines)))
+    return bool(names & words) or "k" in words
+
+
+def _view_of(value, ring: np.ndarray) -> bool:
+    return isinstance(value, np.ndarray) and value.base is not None and value.base is ring
 
 
 def _consecutive(steps) -> bool:
@@ -529,7 +546,7 @@ class Backward:
         code.line(f"L = {sc}.L", 0)
         start = len(code.lines)
         code.line(f"k = s % {depth}" if depth > 1 else "k = 0", 1)
-        self._scale_check_code(code, part, sc, scale, incoming, bottom)
+        self._scale_check_code(code, part, sc, scale, incoming, bottom, "k")
         preamble = code.taken(start)
         general, inner = self._units_code(code, part, ring, columns, scale, handed_in)
         if clean:  # a boundary step may read what nothing rewrote
@@ -539,29 +556,36 @@ class Backward:
             code.line(f"{ring_name}[k] = 0.0", 1)
         clear = code.taken(start)
         if inner is None:
-            loops = [("hi", "lo", general)]
+            loops = [("hi", "lo", [*preamble, *general, *clear])]
         else:  # the window's scan steps: t = s, or t = -s scanning backwards in time
             a, b = (self.first, self.last) if part.sign > 0 else (-self.last, -self.first)
+            if not _reads_ring(code, inner, ring):  # its carry all in gradient rows
+                self._scale_check_code(code, part, sc, scale, incoming, bottom, f"s % {depth}")
+                inner = [*code.taken(start), *inner]  # no slot to name, none to clear
+            else:
+                inner = [*preamble, *inner, *clear]
             loops = [
-                ("hi", f"max(lo, {b + 1})", general),
+                ("hi", f"max(lo, {b + 1})", [*preamble, *general, *clear]),
                 (f"min(hi, {b})", f"max(lo, {a})", inner),
-                (f"min(hi, {a - 1})", "lo", general),
+                (f"min(hi, {a - 1})", "lo", [*preamble, *general, *clear]),
             ]
         for top, low, body in loops:
             code.line(f"for s in range({top}, {low} - 1, -1):", 0)
-            code.lines += [*preamble, *body, *clear]
+            code.lines += body
         return code.function(f"scan_back_{part.index}", "hi, lo, moves")
 
-    def _scale_check_code(self, code: Code, part: Part, sc: str, scale, incoming, bottom) -> None:
+    def _scale_check_code(
+        self, code: Code, part: Part, sc: str, scale, incoming, bottom, k: str
+    ) -> None:
         """Emit a scan step's test of its scale (``sc``) and the renormalisation when it
-        fails."""
+        fails (``k`` the text of the step's ring slot)."""
         fwd = self.fwd
         inc = code.bind(incoming, "incoming")
         if fwd.lead:  # the quick test for all models at once, each model's if it fails
             peaks = code.bind(np.asarray(incoming).max(axis=0).tolist(), "peaks")
-            code.line(f"if not {sc}.in_range(k, {peaks}[{shifted('s', -bottom)}]):", 1)
+            code.line(f"if not {sc}.in_range({k}, {peaks}[{shifted('s', -bottom)}]):", 1)
             renormalise = code.bind(scale.renormalise, "renormalise")
-            code.line(f"{renormalise}(k, {inc}[..., {shifted('s', -bottom)}])", 2)
+            code.line(f"{renormalise}({k}, {inc}[..., {shifted('s', -bottom)}])", 2)
             code.line(f"L = {sc}.L", 2)
             code.line("moves.append((s, L))", 2)
             return
@@ -571,7 +595,7 @@ class Backward:
         code.line(f"e = {inc}[{shifted('s', -bottom)}]", 1)
         terms, pending = [], []
         if any(fwd.program.carried[n] and n not in self._direct for n in part.nodes):
-            code.line(f"f = {flat}[k]", 1)
+            code.line(f"f = {flat}[{k}]", 1)
             terms.append("f.dot(f)")  # the array's own dot: no dispatch through np.dot
         for i, name in enumerate(sorted(self._direct)):  # the carry in its row
             array, o = self.grads.G[name], fwd.offset(name)
@@ -583,7 +607,7 @@ class Backward:
         square = " + ".join(terms) or "0.0"
         code.line(f"if not ({low} <= {square} <= {high} and e - L <= {_RANGE}):", 1)
         renormalise = code.bind(scale._renormalise_one, "renormalise")
-        code.line(f"{renormalise}(k, e, [{', '.join(pending)}])", 2)
+        code.line(f"{renormalise}({k}, e, [{', '.join(pending)}])", 2)
         code.line(f"L = {sc}.L", 2)
         code.line("moves.append((s, L))", 2)
 
