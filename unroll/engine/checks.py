@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import attrgetter
 
 import numpy as np
 
@@ -258,10 +259,9 @@ def _common_shapes(cotangents, takes, dtype) -> set | None:
         return set()
     if set(map(type, values)) != {np.ndarray}:
         return None
-    kinds = {(v.dtype, v.shape) for v in values}
-    shapes = {shape for _, shape in kinds}
-    if {kind for kind, _ in kinds} != {np.dtype(dtype)}:
+    if set(map(attrgetter("dtype"), values)) != {np.dtype(dtype)}:  # map: one C loop each
         return None
+    shapes = set(map(attrgetter("shape"), values))
     every_name, steps = zip(*keys, strict=True)
     names = set(every_name)
     looked_up = [takes.get(name) if isinstance(name, str) else None for name in names]
