@@ -555,8 +555,9 @@ class Backward:
         else:
             code.line(f"{ring_name}[k] = 0.0", 1)
         clear = code.taken(start)
+        general = [*preamble, *general, *clear]
         if inner is None:
-            loops = [("hi", "lo", [*preamble, *general, *clear])]
+            loops = [("hi", "lo", general)]
         else:  # the window's scan steps: t = s, or t = -s scanning backwards in time
             a, b = (self.first, self.last) if part.sign > 0 else (-self.last, -self.first)
             if not _reads_ring(code, inner, ring):  # its carry all in gradient rows
@@ -565,9 +566,9 @@ class Backward:
             else:
                 inner = [*preamble, *inner, *clear]
             loops = [
-                ("hi", f"max(lo, {b + 1})", [*preamble, *general, *clear]),
+                ("hi", f"max(lo, {b + 1})", general),
                 (f"min(hi, {b})", f"max(lo, {a})", inner),
-                (f"min(hi, {a - 1})", "lo", [*preamble, *general, *clear]),
+                (f"min(hi, {a - 1})", "lo", general),
             ]
         for top, low, body in loops:
             code.line(f"for s in range({top}, {low} - 1, -1):", 0)

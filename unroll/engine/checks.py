@@ -186,8 +186,8 @@ def initial_value(initial_states, name, t, batch, size, lead, dtype):
 
 
 def check_cotangents(unrolled, present, cotangents, batch, lead, dtype):
-    """``({(name, t): array}, {(name, t): sum of squares})``: each cotangent checked (a
-    computed instance, the right shape, finite), and its squared norm."""
+    """``({(name, t): array}, squares)``: each cotangent checked (a computed instance, the
+    right shape, finite), and the sum of squares of each, in the dict's order."""
     out, steps, nodes = {}, unrolled.steps, unrolled.graph.nodes
     boundary = set(unrolled.boundary)
     takes = {  # per node that takes cotangents: its steps and the shapes that fit as they are
