@@ -122,14 +122,22 @@ def _reads_ring(code: Code, lines: list[str], ring: np.ndarray) -> bool:
 
 
 def _view_of(value, ring: np.ndarray) -> bool:
-    return isinstance(value, np.ndarray) and value.base is not None and value.base is ring
+    return isinstance(value, np.ndarray) and value.base is ring
 
 
 def _consecutive(steps) -> bool:
     """Whether ``steps`` count up one at a time."""
-    return steps[-1] - steps[0] == len(steps) - 1 and list(steps) == list(
-        range(steps[0], steps[-1] + 1)
-    )
+    return list(steps) == list(range(steps[0], steps[0] + len(steps)))
+
+
+def _by_step(items, first: int, n: int) -> tuple[list, list]:
+    """``(values, exponents)`` by step ``first .. first + n - 1`` from ``(step, value,
+    exponent)`` items (``None`` and ``NO_SCALE`` where a step has none)."""
+    by_step, exps = [None] * n, [NO_SCALE] * n
+    for t, value, exponent in items:
+        if 0 <= t - first < n:
+            by_step[t - first], exps[t - first] = value, exponent
+    return by_step, exps
 
 
 def _alike(values, shape) -> bool:
@@ -760,22 +768,16 @@ class Backward:
         first, last = self.first, self.last
         if position is None:
             return list(values[first + o : last + o + 1]), exponents[first + o : last + o + 1]
-        by_step, exps = [None] * (last - first + 1), [NO_SCALE] * (last - first + 1)
-        for row, i in position.items():
-            if first <= row - o <= last:
-                by_step[row - o - first], exps[row - o - first] = values[i], exponents[i]
-        return by_step, exps
+        items = ((row - o, values[i], exponents[i]) for row, i in position.items())
+        return _by_step(items, first, last - first + 1)
 
     def _handed_by_step(self, name: str) -> tuple[list, list]:
         """A direct node's cotangents as given, and their exponents (0), by step."""
         steps, values, _ = self._handed[name]
         first, n = self.first, self.last - self.first + 1
-        if list(steps) == list(range(first, first + n)):
+        if steps[0] == first and len(steps) == n and _consecutive(steps):
             return values, [0] * n
-        by_step, exps = [None] * n, [NO_SCALE] * n
-        for t, c in zip(steps, values, strict=True):
-            by_step[t - first], exps[t - first] = c, 0
-        return by_step, exps
+        return _by_step(((t, c, 0) for t, c in zip(steps, values, strict=True)), first, n)
 
     def _incoming_code(self, code: Code, by_step: list, exps: list, t: str) -> None:
         """Emit ``g += c * 2**(e - L)`` for a direct node's gradient ``c`` (exponent ``e``)
@@ -826,7 +828,7 @@ class Backward:
                     code.line(f"gv, yv = g[..., {a}:{b}], dz[..., {a}:{b}]", 2)
                 if act.vjp_lines is not None:  # the row's own lines: no call
                     tmp = code.bind(np.empty((*fwd.lead, fwd.batch, b - a), fwd.dtype), "tmp")
-                    for line in act.vjp_lines(g, y, tmp, lambda f: code.bind(f, "f")):
+                    for line in act.vjp_lines(g, y, tmp, code.named):
                         code.line(line, 2)
                 elif act.vjp_into is None and act.derivative_into is not None:
                     tmp = code.bind(np.empty((*fwd.lead, fwd.batch, b - a), fwd.dtype), "tmp")
@@ -890,7 +892,7 @@ class Backward:
         ]
         lines = None
         if unit.op.vjp_lines is not None:  # the row's own lines: no call, no lists
-            lines = unit.op.vjp_lines("g", reads, outs, lambda f: code.bind(f, "f"))
+            lines = unit.op.vjp_lines("g", reads, outs, code.named)
         if lines is not None:
             for line in lines:
                 code.line(line, 2)

@@ -34,7 +34,6 @@ class Code:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.env: dict[str, Any] = {}
-        self.base = 0  # added to every line's indent: one body emitted at two depths
         self._count = 0
 
     def bind(self, value: Any, hint: str = "v") -> str:
@@ -44,9 +43,14 @@ class Code:
         self.env[name] = value
         return name
 
+    def named(self, function: Any) -> str:
+        """A new local name for a function the lines call (what op and activation rows'
+        ``*_lines`` take as ``name``)."""
+        return self.bind(function, "f")
+
     def line(self, text: str, indent: int) -> None:
         """Append one line at ``indent`` levels (four spaces each)."""
-        self.lines.append("    " * (indent + self.base) + text)
+        self.lines.append("    " * indent + text)
 
     def taken(self, start: int) -> list[str]:
         """Remove and return the lines appended since ``len(lines)`` was ``start``: a block

@@ -350,7 +350,7 @@ class Forward:
             if not whole:
                 code.line(f"v = z[..., {a}:{b}]", indent)
             if act.forward_lines is not None:  # the row's own lines: no call
-                for line in act.forward_lines(z, lambda f: code.bind(f, "f")):
+                for line in act.forward_lines(z, code.named):
                     code.line(line, indent)
             else:
                 code.line(f"{code.bind(act.forward_into or act.apply_inplace, 'act')}({z})", indent)
@@ -366,7 +366,7 @@ class Forward:
         out = f"{code.bind(self.rowed[unit.name], 'out')}[{self.row_text(unit.name, t)}]"
         lines = None
         if unit.op.forward_lines is not None and not ps:  # the row's own lines: no call
-            lines = unit.op.forward_lines(out, reads, lambda f: code.bind(f, "f"))
+            lines = unit.op.forward_lines(out, reads, code.named)
         if lines is not None:
             for line in lines:
                 code.line(line, indent)

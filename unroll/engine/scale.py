@@ -197,7 +197,9 @@ class Scale:
         move = (top != NO_SCALE) & (top != scales[out])
         out, top = out[move], top[move]
         if out.size:
-            ring[:, out] = np.ldexp(ring[:, out], (scales[out] - top)[None, :, None, None])
+            ring[:, out] = times_power_of_two(
+                ring[:, out], (scales[out] - top)[None, :, None, None]
+            )
             L = scales.copy()  # a new array: the scan keeps the old one as its history
             L[out] = top
             self.L, self.floor = L, int(L.min())
