@@ -82,8 +82,8 @@ def unroll_runner(unroll, kind, xs, dhs, last_only):
     u = unroll.unroll(g, steps=steps)
     build_seconds = time.perf_counter() - t0
     params = unroll.init_params(g, seed=0)
-    nonzero = [steps - 1] if last_only else range(steps)
-    cotangents = {("h", t): dhs[t] for t in nonzero}
+    # dL/dh at the last step is one instance; at every step, the whole (T, B, H) sequence
+    cotangents = {("h", steps - 1): dhs[-1]} if last_only else {"h": dhs}
 
     def run():
         return unroll.bptt(u, params, {"x": xs}, cotangents, input_grads=False).param_grads

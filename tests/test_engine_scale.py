@@ -108,3 +108,46 @@ def test_weight_gradients_over_many_scales_do_not_depend_on_how_steps_are_groupe
     assert spread > 2 * backward._SHIFT_SPREAD  # so several groups, each over many runs
     for name, grad in joined.param_grads.items():
         np.testing.assert_allclose(grad, by_run.param_grads[name], rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("power", [20, 200])
+def test_a_carry_growing_fast_is_tested_often_enough_to_stay_exact(power):
+    """A neuron whose gradient grows 2**power per step, 40 steps: every step's log norm
+    is exact. At 2**200 a step, eight steps between tests of the scale would pass
+    float64's range: the loop's bound on its growth makes it test every few steps."""
+    g = presets.neuron(activation="identity", bias=False)
+    T = 40
+    params = {"W_ih": np.ones((1, 1)), "W_hh": np.full((1, 1), 2.0**power)}
+    r = bptt(unroll(g, T), params, {"x": np.zeros((T, 1, 1))}, {("h", T - 1): np.ones((1, 1))})
+    expected = (T - 1 - np.arange(T)) * power * math.log10(2)
+    np.testing.assert_allclose(r.log10_grad_norms("h"), expected, rtol=0, atol=1e-9)
+
+
+def test_where_the_scale_is_tested_changes_no_value(monkeypatch):
+    """Testing the scale at every step, or every eighth, gives the same gradients to the
+    bit: between tests only powers of two move, and none is rounded."""
+    from unroll.engine import backward
+
+    T = 300
+    u, params, xs = _tanh_elman(T, radius=1.5)
+    rng = np.random.default_rng(3)
+    cots = {"h": np.ldexp(rng.normal(size=(T, 2, 8)), rng.integers(-300, 300, (T, 1, 1)))}
+    sparse = bptt(u, params, xs, cots)
+    monkeypatch.setattr(backward, "TEST_EVERY", 1)
+    every = bptt(u, params, xs, cots)
+    for name, grad in sparse.param_grads.items():
+        np.testing.assert_array_equal(grad, every.param_grads[name])
+    np.testing.assert_array_equal(sparse.log10_grad_norms("h"), every.log10_grad_norms("h"))
+
+
+def test_scale_tests_start_each_block_and_follow_a_jump_in_what_comes_in():
+    """Blocks of eight scan steps from the last; a much larger or much smaller incoming
+    gradient tests its step and the rest of its block."""
+    from unroll.engine.scale import NO_SCALE, scale_tests
+
+    e = np.full(20, NO_SCALE, np.int64)
+    assert scale_tests(e).nonzero()[0].tolist() == [3, 11, 19]
+    e[:] = 5
+    e[14] = 30  # more than 2**16 above its block's first (19): 14 and the block's rest
+    e[6] = -70  # more than 2**64 below its block's first (11): the same
+    assert scale_tests(e).nonzero()[0].tolist() == [3, 4, 5, 6, 11, 12, 13, 14, 19]

@@ -262,7 +262,11 @@ def test_parameters_of_the_wrong_shape_or_dtype(elman_case, change, message):
         ({"dtype": np.int64}, "dtype must be a float type"),
         ({"contributions": np.ones(2)}, "contributions must be True or False"),
         ({"max_memory": -1}, "max_memory must be a number of bytes"),
-        ({"cotangents": {"h": np.ones(3)}}, r"cotangent keys are node instances \(name, t\)"),
+        ({"cotangents": {3: np.ones(3)}}, r"cotangent keys are node instances \(name, t\)"),
+        (
+            {"cotangents": {"h": np.ones(3)}},
+            r"cotangent for .h. has shape \(3\), expected \(5, 1, 3\)",
+        ),
     ],
 )
 def test_arguments_of_the_wrong_type(elman_case, options, message):

@@ -24,7 +24,6 @@ from .backward import Backward
 from .checks import (
     batch_from,
     check_arguments,
-    check_cotangents,
     check_flags,
     check_initial_states,
     check_inputs,
@@ -33,6 +32,7 @@ from .checks import (
     initial_value,
     peek_batch,
 )
+from .cotangents import Cotangents, check_cotangents
 from .forward import Forward
 from .memory import DEFAULT_MAX_MEMORY, estimate_memory, minimum_bytes
 from .plan import Program, compile_program
@@ -84,7 +84,10 @@ def bptt(
         the number of steps, or the number of steps at which the sequence mode feeds
         that input.
     cotangents : mapping, optional
-        ``{(node, t): array (B, n)}``: dL/dy for any node instances (the VJP's vector).
+        ``{(node, t): array (B, n)}``: dL/dy for any node instances (the VJP's vector);
+        or ``{node: array (T, B, n)}``: a node's at every step it is computed, one row
+        per step (a loss at every step, without a dict entry per step). Nodes may be
+        given either way, each one way.
     loss : {"sum", "mse", "xent"}, optional
         Instead of (or besides) cotangents, a loss on the output nodes at the steps the
         sequence mode names; ``targets`` gives its targets (see :mod:`unroll.losses`).
@@ -190,9 +193,8 @@ def bptt(
         loss_value = None
         if loss is not None:
             loss_value, extra = _loss(fwd, unrolled, loss, targets)
-            for key, c in extra.items():
-                cots[key] = cots[key] + c if key in cots else c
-            squares = None if extra else squares  # (of the cotangents given, in their order)
+            if extra:
+                cots, squares = cots.plus(extra), None  # (squares: of those given, in order)
         store, grads_of_params, records = _backward(
             fwd, cots, squares, truncate, input_grads, recorded
         )
@@ -312,7 +314,7 @@ def _backward(fwd: Forward, cots, squares, truncate, input_grads, contributions)
     return _Store(fwd, total, {}, exact=True), params, records if contributions else None
 
 
-def _truncated_chunks(program: Program, cots, truncate):
+def _truncated_chunks(program: Program, cots: Cotangents, truncate):
     g = program.graph
     k1, k2 = truncate  # a pair of positive integers: check_arguments made sure
     if not g.is_causal():
@@ -327,8 +329,7 @@ def _truncated_chunks(program: Program, cots, truncate):
     chunks, previous = [], -1
     for end in ends:
         first = max(0, end - k2 + 1)
-        chunk = {key: c for key, c in cots.items() if previous < key[1] <= end}
-        chunks.append((first, end, chunk))
+        chunks.append((first, end, cots.between(previous, end)))
         previous = end
     return chunks
 

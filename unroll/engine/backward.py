@@ -14,14 +14,15 @@ scale once the scan is over.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from typing import Any
 
 import numpy as np
 
-from .checks import squared_norms
 from .codegen import Code, product_into, row_index, shifted
 from .contributions import Contribution
+from .cotangents import Cotangents, squared_norms
 from .forward import Forward
 from .plan import Part, Unit
 from .scale import (
@@ -29,10 +30,12 @@ from .scale import (
     _LOW2,
     _RANGE,
     NO_SCALE,
+    TEST_EVERY,
     Grads,
     Scale,
     norm_exponents,
     rows_last,
+    scale_tests,
     times_power_of_two,
 )
 
@@ -197,20 +200,31 @@ class Backward:
         self._param_buffers: list = []
         self._handed: dict[str, tuple] = {}  # a direct node's cotangents: steps, arrays, exponents
 
-    def seed(self, cotangents, squares=None) -> None:
-        """Put the cotangents ``{(name, t): (B, n)}`` of the window's steps in. A direct
-        node's (see :meth:`_direct_nodes`) stay as they are, read by its scan at each
-        step, and its scan's test of scale reads their norms from ``squares`` (their sums
-        of squares in the dict's order, where known)."""
+    def seed(self, cotangents: Cotangents, squares=None) -> None:
+        """Put the cotangents of the window's steps in. A direct node's (see
+        :meth:`_direct_nodes`) stay as they are, read by its scan at each step, and its
+        scan's test of scale reads their norms from ``squares`` (the sums of squares of
+        those given per instance, in their order, where known) or from their sequence."""
         direct = set().union(*(self._direct_nodes(p) for p in self.fwd.program.parts if p.loop))
-        groups = _by_node(cotangents, self.first, self.last)
-        whole = len(groups) == 1 and len(groups[0][1]) == len(cotangents)
+        per_step = cotangents.steps
+        groups = _by_node(per_step, self.first, self.last)
+        whole = len(groups) == 1 and len(groups[0][1]) == len(per_step)
         for name, steps, values in groups:
             if name in direct:  # (single models only: every value is (B, n))
                 known = squares if whole and squares is not None else squared_norms(values)
                 self._handed[name] = (steps, values, norm_exponents(values, known))
             else:
                 self._write(name, steps, values)
+        for name, found in cotangents.between(self.first - 1, self.last).sequences.items():
+            if name in direct:
+                rows = list(found.values)  # views, one per step
+                steps = list(range(found.first, found.stop))
+                self._handed[name] = (steps, rows, norm_exponents(rows, found.squares))
+            else:
+                G, E = self.grads.get(name)
+                o = self.fwd.offset(name)
+                G[..., found.first + o : found.stop + o, :, :] = found.values
+                E[..., found.first + o : found.stop + o] = 0
 
     def _write(self, name: str, steps: list, values: list) -> None:
         """Write cotangents into fresh rows of the kept gradient (one copy where it can)."""
@@ -430,9 +444,13 @@ class Backward:
             for name in sorted(self._direct & handed_in)
         }
         history = np.zeros((*fwd.lead, top - bottom + 1), np.int64)
+        peaks = incoming.max(axis=0) if fwd.lead else incoming
+        tests = scale_tests(peaks, self._test_every(part)).tolist()
         if not fwd.lead:
             incoming = incoming.tolist()
-        scan = self._scan_program(part, ring, columns, scale, handed_in, clean, incoming, bottom)
+        scan = self._scan_program(
+            part, ring, columns, scale, handed_in, clean, (incoming, tests), bottom
+        )
         replay = fwd.step_programs(part) if fwd.segmented(part) else None
         for t0, t1, hi, lo in self._segments(part, bottom, top):
             if replay is not None and t1 < fwd.steps:  # the last segment is still there
@@ -449,6 +467,32 @@ class Backward:
             self.grads.add(r.source, self.first - r.delay, rows, e)
         self._pending = []
         self._flush_param_buffers()
+
+    def _test_every(self, part: Part) -> int:
+        """How many scan steps apart the loop tests its scale: up to :data:`TEST_EVERY`
+        where one step's growth of the carry has a bound from the weights, so the carry
+        cannot pass float64's range before the next test; every step elsewhere.
+
+        The bound: a loop of one layer reading itself one step back, activations whose
+        slopes are at most ``gamma``, grows its carry's largest entry by at most
+        ``gamma * sum |W|`` (the largest column sum) per step, plus what comes in (at most
+        ``2**80`` times the scale between tests, see :func:`~.scale.scale_tests`).
+        """
+        units = part.units
+        if len(units) != 1 or not units[0].is_layer or part.depth != 2 or any(part.offset.values()):
+            return 1
+        unit = units[0]
+        slope = max([1.0, *(act.gamma for *_, act in unit.runs)])
+        weights = [
+            float(np.abs(self.fwd.block_weight(unit, j)).sum(axis=-2).max())
+            for j, r in enumerate(unit.blocks)
+            if r.lag is not None
+        ]
+        growth = slope * (sum(weights) + sum(r.lag is not None for r in unit.identity))
+        if not math.isfinite(growth):
+            return 1
+        # TEST_EVERY steps from 2**64 (the carry's bound at a test) stay below 2**1000
+        return max(1, min(TEST_EVERY, 1 + int(900 // max(math.log2(max(growth, 1.0)), 1.0))))
 
     def _direct_nodes(self, part: Part) -> set[str]:
         """The loop's carried nodes whose gradient rows are their carry: what reads them
@@ -543,8 +587,10 @@ class Backward:
 
     def _scan_program(self, part: Part, ring, columns, scale, handed_in, clean, incoming, bottom):
         """The loop's backward scan, compiled once: ``scan(hi, lo, moves)`` runs scan steps
-        ``hi`` down to ``lo``, each renormalised first (a dot product, unless ensembled),
-        then every unit's VJP in reverse step order; it appends ``(s, L)`` to ``moves``
+        ``hi`` down to ``lo``, each renormalised first where it tests its scale (a dot
+        product, unless ensembled; ``incoming``: the exponents handed in at each scan step
+        and where it tests, see :func:`~.scale.scale_tests`), then every unit's VJP in
+        reverse step order; it appends ``(s, L)`` to ``moves``
         whenever the scale moves, at scan step ``s``. When every unit runs at the scan's
         step, the steps inside the window run a body without the window's test and the
         boundary flushes."""
@@ -589,36 +635,38 @@ class Backward:
         """Emit a scan step's test of its scale (``sc``) and the renormalisation when it
         fails (``k`` the text of the step's ring slot)."""
         fwd = self.fwd
-        inc = code.bind(incoming, "incoming")
+        exponents, tests = incoming
+        inc, at = code.bind(exponents, "incoming"), shifted("s", -bottom)
+        code.line(f"if {code.bind(tests, 'tests')}[{at}]:", 1)
         if fwd.lead:  # the quick test for all models at once, each model's if it fails
-            peaks = code.bind(np.asarray(incoming).max(axis=0).tolist(), "peaks")
-            code.line(f"if not {sc}.in_range({k}, {peaks}[{shifted('s', -bottom)}]):", 1)
+            peaks = code.bind(np.asarray(exponents).max(axis=0).tolist(), "peaks")
+            code.line(f"if not {sc}.in_range({k}, {peaks}[{at}]):", 2)
             renormalise = code.bind(scale.renormalise, "renormalise")
-            code.line(f"{renormalise}({k}, {inc}[..., {shifted('s', -bottom)}])", 2)
-            code.line(f"L = {sc}.L", 2)
-            code.line("moves.append((s, L))", 2)
+            code.line(f"{renormalise}({k}, {inc}[..., {at}])", 3)
+            code.line(f"L = {sc}.L", 3)
+            code.line("moves.append((s, L))", 3)
             return
         # the carry's squared norm in range, and no incoming gradient far above it
         flat = code.bind(scale._flat, "flat")
         low, high = code.bind(_LOW2, "low"), code.bind(_HIGH2, "high")
-        code.line(f"e = {inc}[{shifted('s', -bottom)}]", 1)
+        code.line(f"e = {inc}[{at}]", 2)
         terms, pending = [], []
         if any(fwd.program.carried[n] and n not in self._direct for n in part.nodes):
-            code.line(f"f = {flat}[{k}]", 1)
+            code.line(f"f = {flat}[{k}]", 2)
             terms.append("f.dot(f)")  # the array's own dot: no dispatch through np.dot
         for i, name in enumerate(sorted(self._direct)):  # the carry in its row
             array, o = self.grads.G[name], fwd.offset(name)
             G, flat_rows = code.bind(array, "G"), code.bind(array.reshape(len(array), -1), "q")
             row = f"{shifted('s', o)}" if part.sign > 0 else f"{o} - s"
-            code.line(f"q{i} = {flat_rows}[{row}]", 1)
+            code.line(f"q{i} = {flat_rows}[{row}]", 2)
             terms.append(f"q{i}.dot(q{i})")
             pending.append(f"{G}[{row}]")
         square = " + ".join(terms) or "0.0"
-        code.line(f"if not ({low} <= {square} <= {high} and e - L <= {_RANGE}):", 1)
+        code.line(f"if not ({low} <= {square} <= {high} and e - L <= {_RANGE}):", 2)
         renormalise = code.bind(scale._renormalise_one, "renormalise")
-        code.line(f"{renormalise}({k}, e, [{', '.join(pending)}])", 2)
-        code.line(f"L = {sc}.L", 2)
-        code.line("moves.append((s, L))", 2)
+        code.line(f"{renormalise}({k}, e, [{', '.join(pending)}])", 3)
+        code.line(f"L = {sc}.L", 3)
+        code.line("moves.append((s, L))", 3)
 
     def _units_code(self, code: Code, part: Part, ring, columns, scale, handed_in):
         """Emit every unit's VJP at one scan step, the last unit first: ``(general,

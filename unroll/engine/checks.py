@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from operator import attrgetter
 
 import numpy as np
 
@@ -12,14 +11,12 @@ from ..errors import InputError
 __all__ = [
     "as_batch",
     "check_arguments",
-    "check_cotangents",
     "check_flags",
     "check_inputs",
     "check_params",
     "float_dtype",
     "initial_value",
     "peek_batch",
-    "squared_norms",
 ]
 
 
@@ -185,94 +182,6 @@ def initial_value(initial_states, name, t, batch, size, lead, dtype):
     return as_batch(value, batch, size, f"initial state {name!r}", dtype, lead, check=True)
 
 
-def check_cotangents(unrolled, present, cotangents, batch, lead, dtype):
-    """``({(name, t): array}, squares)``: each cotangent checked (a computed instance, the
-    right shape, finite), and the sum of squares of each, in the dict's order."""
-    out, steps, nodes = {}, unrolled.steps, unrolled.graph.nodes
-    boundary = set(unrolled.boundary)
-    takes = {  # per node that takes cotangents: its steps and the shapes that fit as they are
-        name: (*present[name], {(batch, node.size), (*lead, batch, node.size)})
-        for name, node in nodes.items()
-        if not node.op.has("fed")
-    }
-    shapes = _common_shapes(cotangents, takes, dtype)
-    if shapes is not None:
-        out = dict(cotangents)
-        return out, _finite_squares(out, len(shapes) == 1)
-    for key, value in cotangents.items():
-        name, t = key
-        found = takes.get(name) if isinstance(name, str) else None
-        if (
-            found is not None
-            and type(t) is int
-            and found[0] <= t < found[1]
-            and type(value) is np.ndarray
-            and value.dtype == dtype
-            and value.shape in found[2]
-        ):
-            out[key] = value  # the common case, as as_batch would pass it
-            continue
-        known = isinstance(name, str) and name in nodes and is_int(t)
-        inside = known and present[name][0] <= t < present[name][1]
-        if not inside and key not in boundary:
-            raise InputError(f"cotangent for {key!r}: no such node instance (steps 0..{steps - 1})")
-        if key in boundary or nodes[name].op.has("fed"):
-            raise InputError(f"cotangent for {key!r}: input and boundary nodes take no cotangent")
-        what = f"cotangent for {key!r}"
-        out[(name, int(t))] = as_batch(value, batch, nodes[name].size, what, dtype, lead)
-    return out, _finite_squares(out)
-
-
-def _finite_squares(cotangents: dict, one_shape: bool | None = None) -> np.ndarray:
-    """Each cotangent's sum of squares, in the dict's order, from one pass that also finds
-    a NaN or an infinity (and then names the first cotangent holding one)."""
-    if not cotangents:
-        return np.zeros(0)
-    squares = squared_norms(list(cotangents.values()), one_shape)
-    if not np.isfinite(squares).all():  # a NaN or infinity, or squares past float range
-        for key, v in cotangents.items():
-            check_finite(v, f"cotangent for {key!r}", ("batch", "unit"))
-    return squares
-
-
-def squared_norms(values: list[np.ndarray], one_shape: bool | None = None) -> np.ndarray:
-    """Each array's sum of squares, in one pass: one product of all small arrays of one
-    shape joined (``one_shape``: whether they are, when known), else a dot product each
-    (NaN where an entry is NaN, inf where one is infinite or the squares pass float
-    range)."""
-    if one_shape is None:
-        one_shape = len({v.shape for v in values}) == 1
-    with np.errstate(over="ignore", invalid="ignore"):
-        if values[0].size < 1024 and one_shape:
-            joined = np.concatenate(values).reshape(len(values), -1)
-            return np.einsum("ij,ij->i", joined, joined)
-        return np.array([float(v.ravel().dot(v.ravel())) for v in values])
-
-
-def _common_shapes(cotangents, takes, dtype) -> set | None:
-    """The shapes of the cotangents when every one is the common case, tested a pass over
-    all at a time: a ``(name, int step)`` key of a node that takes cotangents, at a step it
-    is computed, and an array of the run's dtype and a shape that fits as it is; else
-    ``None``."""
-    keys, values = list(cotangents), list(cotangents.values())  # pairs: check_arguments
-    if not keys:
-        return set()
-    if set(map(type, values)) != {np.ndarray}:
-        return None
-    if set(map(attrgetter("dtype"), values)) != {np.dtype(dtype)}:  # map: one C loop each
-        return None
-    shapes = set(map(attrgetter("shape"), values))
-    every_name, steps = zip(*keys, strict=True)
-    names = set(every_name)
-    looked_up = [takes.get(name) if isinstance(name, str) else None for name in names]
-    found = [f for f in looked_up if f is not None]
-    if len(found) < len(looked_up) or set(map(type, steps)) != {int}:
-        return None
-    low, high = max(f[0] for f in found), min(f[1] for f in found)
-    fits = low <= min(steps) and max(steps) < high and all(shapes <= f[2] for f in found)
-    return shapes if fits else None
-
-
 def as_batch(value, batch, size, what, dtype, lead=(), check=False):
     """``value`` as ``(B, size)`` or ``(*lead, B, size)``; a ``(size,)`` vector broadcasts."""
     if type(value) is np.ndarray and value.dtype == dtype:
@@ -298,11 +207,13 @@ def check_arguments(params, inputs, cotangents, initial_states, loss, targets, t
     ):
         if value is not None and not isinstance(value, Mapping):
             raise InputError(f"{name} must be a mapping (a dict), got {type(value).__name__}")
-    keys = list(cotangents or ())
+    keys = [k for k in cotangents or () if not isinstance(k, str)]  # str: a node's sequence
     if set(map(type, keys)) - {tuple} or set(map(len, keys)) - {2}:  # one pass each
         bad = [k for k in keys if not (isinstance(k, tuple) and len(k) == 2)]
         if bad:
-            raise InputError(f"cotangent keys are node instances (name, t), got {bad[0]!r}")
+            raise InputError(
+                f"cotangent keys are node instances (name, t) or node names, got {bad[0]!r}"
+            )
     if loss is not None and not isinstance(loss, str):
         raise InputError(f"loss must be the name of a loss, got {type(loss).__name__}")
     named: list[tuple[str | None, object]] = (

@@ -3,7 +3,10 @@
 Node ``v``'s gradient array ``G[v]`` holds ``dL/dv * 2**-E[v]`` with one integer exponent
 per step (and per model), so norms far outside float64's range stay exact. A loop's
 backward scan carries its pending gradients under one running exponent (:class:`Scale`),
-moved whenever the carry's norm leaves ``[2**-64, 2**64]``.
+moved whenever the carry's norm leaves ``[2**-64, 2**64]``. The scan tests that every
+:data:`TEST_EVERY` steps (:func:`scale_tests`): between two tests the carry would have to
+move by a factor of ``2**900`` to leave float64's normal range, and nothing is rounded
+before it does.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from .forward import Forward
 
 __all__ = [
     "NO_SCALE",
+    "TEST_EVERY",
     "Grads",
     "Scale",
     "norm_exponents",
     "rows_last",
     "safe_norms",
+    "scale_tests",
     "times_power_of_two",
 ]
 
@@ -30,6 +35,10 @@ NO_SCALE = -(2**40)
 _RANGE = 64  # renormalise when the carried peak is more than 2**64 from the scale
 _HIGH, _LOW = 2.0**_RANGE, 2.0**-_RANGE
 _HIGH2, _LOW2 = _HIGH * _HIGH, _LOW * _LOW  # the same bounds on a squared norm
+#: A backward scan tests its scale at every this many steps (and where incoming gradients
+#: change much); powers of two only rescale, so where it tests changes no value.
+TEST_EVERY = 8
+_SLACK = 16  # untested steps take incoming gradients up to 2**16 above the last tested one
 
 
 def _einsum_vecdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -214,6 +223,37 @@ class Scale:
                 slot += np.ldexp(value, e - self.L)
             return
         slot += np.ldexp(value, rows_last(np.asarray(exponent) - self.L))
+
+
+def scale_tests(incoming: np.ndarray, every: int = TEST_EVERY) -> np.ndarray:
+    """Which scan steps test their scale, from the exponents of the gradients handed in at
+    each (``incoming``, one per scan step, the scan running from the last down).
+
+    The steps are cut into blocks of ``every``, the scan's first step first. A block's first
+    step tests; so does every later step of a block from the first whose incoming exponent
+    is more than ``2**16`` above the block's first, or more than ``2**64`` below it (a
+    scale test there may move the scale down, so the rest of the block tests too). In an
+    untested step the incoming gradient therefore sits at most ``2**(64 + 16)`` above the
+    scale and the carry has moved for fewer than ``every`` steps since it was last in
+    ``[2**-64, 2**64]``.
+
+    Examples
+    --------
+    >>> scale_tests(np.zeros(10, np.int64), every=4).nonzero()[0].tolist()  # 9, 5, 1
+    [1, 5, 9]
+    >>> e = np.zeros(8, np.int64); e[2] = 40  # a much larger gradient at scan step 2
+    >>> scale_tests(e, every=4).nonzero()[0].tolist()
+    [0, 1, 2, 3, 7]
+    """
+    n = len(incoming)
+    padded = np.full(-(-n // every) * every, NO_SCALE, np.int64)
+    padded[:n] = incoming[::-1]  # in the scan's order
+    blocks = padded.reshape(-1, every)
+    first = blocks[:, :1]
+    off = (blocks > first + _SLACK) | ((blocks != NO_SCALE) & (blocks < first - _RANGE))
+    test = np.logical_or.accumulate(off, axis=1)
+    test[:, 0] = True
+    return test.reshape(-1)[:n][::-1]
 
 
 def times_power_of_two(value: np.ndarray, exponent, out=None) -> np.ndarray:
