@@ -176,6 +176,43 @@ def _count_sole_reads(program, unit: Unit) -> dict[str, bool]:
     return {r.source: readers[r.source] == 1 for r in unit.reads() if r.lag is not None}
 
 
+_FACTORS_PER_STEP = 4096  # entries of a layer's step from which its factors come per step
+
+
+def _one_row(G: np.ndarray) -> np.ndarray:
+    """An array shaped as ``G`` whose every row is one fresh zero row."""
+    row = np.zeros(G.shape[1:], G.dtype)
+    return np.lib.stride_tricks.as_strided(row, shape=G.shape, strides=(0, *row.strides))
+
+
+class _Rebuilt:
+    """A lazy node's gradient rows, rebuilt from the scan's ``dz`` with the very operations
+    the scan ran on its carry, step by step (so the same bits): the product ``dz_{s+1}
+    W``, moved by the scale's change between the two steps, plus what came in at ``s``
+    at the step's scale ``2**(e - L_s)``."""
+
+    def __init__(self, shape, offset, top, bottom, history, dz, weight, incoming, exps):
+        self.shape, self.offset, self.top, self.bottom = shape, offset, top, bottom
+        self.history, self.dz, self.weight = history, dz, weight
+        self.incoming, self.exps = incoming, exps
+
+    def rows(self) -> np.ndarray:
+        shape, dtype = self.shape
+        G = np.zeros(shape, dtype)
+        o, L, b = self.offset, self.history, self.bottom
+        for s in range(self.top, b - 1, -1):
+            g = G[s + o]
+            if s < self.top:
+                self.dz[s + 1 + o].dot(self.weight, out=g)
+                shift = int(L[s + 1 - b] - L[s - b])
+                if shift:
+                    times_power_of_two(g, shift, out=g)
+            if s >= 0 and self.incoming[s] is not None and self.exps[s] != NO_SCALE:
+                e, c = self.exps[s], self.incoming[s]
+                g += c if e == L[s - b] else np.ldexp(c, e - L[s - b])
+        return G
+
+
 class Backward:
     """One backward pass over steps ``first..last`` (all steps unless truncated)."""
 
@@ -199,6 +236,7 @@ class Backward:
         self._pending: list = []
         self._param_buffers: list = []
         self._handed: dict[str, tuple] = {}  # a direct node's cotangents: steps, arrays, exponents
+        self._lazy: set[str] = set()  # the scan's direct nodes whose rows are rebuilt later
 
     def seed(self, cotangents: Cotangents, squares=None) -> None:
         """Put the cotangents of the window's steps in. A direct node's (see
@@ -329,7 +367,7 @@ class Backward:
         steps are first brought to one scale per model instead.
         """
         fwd, n = self.fwd, b - a
-        in_place = True
+        in_place = unit.name not in self._lazy  # (a lazy node's rows are rebuilt from dz)
         if self.record and any(map(self._recorded, unit.param_names())):
             self._record_contributions(unit, dz, e, a, copy=not kept)
             in_place = not kept
@@ -443,6 +481,9 @@ class Backward:
             name: self._move_incoming(part, name, bottom, top)
             for name in sorted(self._direct & handed_in)
         }
+        self._lazy = self._lazy_nodes(part, bottom)
+        for name in self._lazy:  # its carry alone: one row stands for every row
+            self.grads.G[name] = _one_row(self.grads.G[name])
         history = np.zeros((*fwd.lead, top - bottom + 1), np.int64)
         peaks = incoming.max(axis=0) if fwd.lead else incoming
         tests = scale_tests(peaks, self._test_every(part)).tolist()
@@ -462,11 +503,60 @@ class Backward:
                 part, bottom, history, max(t0, self.first, 0), min(t1, self.last + 1)
             )
         self.scan_scales[part.index] = (bottom, history)
+        for name in self._lazy:
+            del self.grads.G[name]
+            self.grads.lazy[name] = self._rebuilt(part, name, top, bottom, history)
+        self._lazy = set()
         for r, (array, e) in self._pending:
             rows = np.moveaxis(array, 0, -3) if fwd.lead else array
             self.grads.add(r.source, self.first - r.delay, rows, e)
         self._pending = []
         self._flush_param_buffers()
+
+    def _lazy_nodes(self, part: Part, bottom: int) -> set[str]:
+        """The direct nodes whose gradient rows are rebuilt when asked for, not written at
+        every step: the state of a loop of one layer that reads only itself, one step
+        back, through one weight, scanned forward in time over every step, with nothing
+        from outside at its boundary. Its scan then keeps one row, the carry (the next
+        step's product overwrites it once ``dz`` has read it), and the rows are one
+        product per step again from the ``dz`` the weight gradients read
+        (:class:`_Rebuilt`)."""
+        if len(part.units) != 1 or part.sign < 0 or self.fwd.segmented(part):
+            return set()
+        unit = part.units[0]
+        loop_reads = [r for r in unit.reads() if r.lag is not None]
+        if (
+            unit.name not in self._direct
+            or not unit.is_layer
+            or unit.members != [unit.name]
+            or len(loop_reads) != 1
+            or loop_reads[0] not in unit.blocks
+            or loop_reads[0].lag != 1
+            or bottom != -1
+        ):
+            return set()
+        moved = self._moved.get(unit.name)
+        if moved is not None:  # something at a boundary row: the scan adds it there
+            _, exponents, position = moved
+            o, T = self.fwd.offset(unit.name), self.fwd.steps
+            at = position.items() if position is not None else enumerate(range(len(exponents)))
+            if any(exponents[i] != NO_SCALE for r, i in at if not o <= r < o + T):
+                return set()
+        return {unit.name}
+
+    def _rebuilt(self, part: Part, name: str, top: int, bottom: int, history) -> _Rebuilt:
+        unit = part.units[0]
+        j = unit.blocks.index(next(r for r in unit.reads() if r.lag is not None))
+        if name in self._moved:
+            incoming = self._moved_by_step(self._moved[name], self.fwd.offset(name))
+        elif name in self._handed:
+            incoming = self._handed_by_step(name)
+        else:
+            incoming = ([None] * (top + 1), [NO_SCALE] * (top + 1))
+        G = self.grads.get_shape(name)
+        dz = self.dz.get(id(unit), self.fwd.unit_base[id(unit)])
+        weight = self.fwd.block_weight(unit, j)
+        return _Rebuilt(G, self.fwd.offset(name), top, bottom, history, dz, weight, *incoming)
 
     def _test_every(self, part: Part) -> int:
         """How many scan steps apart the loop tests its scale: up to :data:`TEST_EVERY`
@@ -892,11 +982,22 @@ class Backward:
             a0, b0 = max(first, 0), min(fwd.steps, last + 1)
             dz_base[..., : a0 + o, :, :] = 0.0  # the rows no step writes
             dz_base[..., b0 + o :, :, :] = 0.0
-            values_now = fwd.unit_rows(unit, a0, b0)
-            for a, b, act in unit.runs:  # the derivative factors, all steps at once
-                act.derivative_to(values_now[..., a:b], dz_base[..., a0 + o : b0 + o, :, a:b])
             dzs = np.moveaxis(dz_base, -3, 0) if fwd.lead else dz_base
             code.line(f"dz = {code.bind(dzs, 'dz')}[{shifted(t, o)}]", 2)
+            if self._factors_per_step(unit):  # at its step, in cache
+                values = code.bind(fwd.unit_rowed(unit), "values")
+                code.line(f"y = {values}[{shifted(t, o)}]", 2)
+                for a, b, act in unit.runs:
+                    into = code.bind(act.derivative_into, "derivative")
+                    whole = (a, b) == (0, unit.width)
+                    code.line(
+                        f"{into}(y, dz)" if whole else f"{into}(y[..., {a}:{b}], dz[..., {a}:{b}])",
+                        2,
+                    )
+            else:
+                values_now = fwd.unit_rows(unit, a0, b0)
+                for a, b, act in unit.runs:  # the derivative factors, all steps at once
+                    act.derivative_to(values_now[..., a:b], dz_base[..., a0 + o : b0 + o, :, a:b])
             code.line("dz *= g", 2)
         alone = _sole_reads(program, unit)
         for j, r in enumerate(unit.blocks):  # dz W to each weighted source
@@ -917,6 +1018,21 @@ class Backward:
             _, where, index, _ = target(r)
             slot = f"{code.bind(where, 'into')}[{index}]"
             code.line(f"{slot}[...] = dz" if alone[r.source] else f"{slot} += dz", 2)
+
+    def _factors_per_step(self, unit: Unit) -> bool:
+        """Whether a layer's derivative factors are computed at their step of the scan
+        rather than for all steps before it: where a step's rows are large (a pass over
+        every step's values then costs more memory traffic than two calls a step save),
+        every activation writes its derivative in place, and the columns are all covered
+        (a column without an activation has factor 1)."""
+        fwd = self.fwd
+        covered = sum(b - a for a, b, _ in unit.runs) == unit.width
+        return (
+            fwd.batch * unit.width * math.prod(fwd.lead) >= _FACTORS_PER_STEP
+            and covered
+            and unit.name not in fwd.ringed
+            and all(act.derivative_into is not None for *_, act in unit.runs)
+        )
 
     def _op_vjp_code(self, code: Code, unit: Unit, target, scale, t: str, o: int) -> None:
         """Emit a loop op's VJP at one step: written straight into the ring where the row

@@ -83,6 +83,8 @@ class _Store:
 
     def grads_of(self, name: str):
         """``(G, E)`` of node ``name`` (full rows), or ``None`` when nothing reached it."""
+        if name in self.grads.lazy:
+            self.grads.G[name] = self.grads.lazy.pop(name).rows()
         if name in self.grads.G:
             return self.grads.G[name], self.grads.E[name]
         part = self.program.part_of.get(name)

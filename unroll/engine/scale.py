@@ -61,6 +61,13 @@ class Grads:
         self.fwd, self.keep_from = fwd, keep_from
         self.G: dict[str, np.ndarray] = {}
         self.E: dict[str, np.ndarray] = {}
+        self.lazy: dict = {}  # name -> rows(): gradient rows rebuilt when first asked for
+
+    def get_shape(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
+        """The shape and dtype of node ``name``'s gradient array."""
+        fwd = self.fwd
+        size = fwd.program.graph.nodes[name].size
+        return (*fwd.lead, fwd.program.rows(name), fwd.batch, size), np.dtype(fwd.dtype)
 
     def get(self, name: str):
         """``(G, E)`` of node ``name``, made (zero, no scale) on first use."""

@@ -1,0 +1,103 @@
+"""Ways the backward scan may take that must not change a bit of any result: a state's
+gradient rows rebuilt when asked for instead of written at every step, and derivative
+factors computed at their step instead of for all steps before the scan."""
+
+import numpy as np
+import pytest
+
+from unroll import bptt, init_params, presets, unroll
+from unroll.engine import backward
+
+T = 200
+
+
+def _run(graph, cotangents, radius=0.9, seed=0, models=None, **options):
+    u = unroll(graph, T)
+    if models is None:
+        params = init_params(graph, seed=seed, spectral_radius=radius)
+    else:
+        draws = [init_params(graph, seed=s, spectral_radius=radius) for s in range(models)]
+        params = {k: np.stack([d[k] for d in draws]) for k in draws[0]}
+    rng = np.random.default_rng(seed)
+    xs = {"x": rng.normal(size=(T, 2, graph.nodes["x"].size))}
+    return bptt(u, params, xs, cotangents(rng), **options)
+
+
+def _assert_identical(a, b, state="h"):
+    for name, grad in a.param_grads.items():
+        np.testing.assert_array_equal(grad, b.param_grads[name], err_msg=name)
+    for t in range(-1, T):
+        np.testing.assert_array_equal(a.node_grads[(state, t)], b.node_grads[(state, t)])
+    for t in range(T):
+        np.testing.assert_array_equal(a.node_grads[("x", t)], b.node_grads[("x", t)])
+    np.testing.assert_array_equal(a.log10_grad_norms(state), b.log10_grad_norms(state))
+
+
+LAZY_CASES = {
+    # a vanishing gradient: the scale moves every few dozen steps
+    "loss at the last step": (
+        presets.elman(3, 8),
+        0.5,
+        lambda rng: {("h", T - 1): np.ones((2, 8))},
+    ),
+    # a cotangent at every step, each 2**-400 to 2**400 times as large: moves at every step
+    "every step, far apart": (
+        presets.elman(3, 8),
+        0.9,
+        lambda rng: {"h": np.ldexp(rng.normal(size=(T, 2, 8)), rng.integers(-400, 400, (T, 1, 1)))},
+    ),
+    # gradients from the output layer come in from outside the loop, and one on h itself
+    "from the output layer": (
+        presets.elman(3, 8, output_size=2),
+        1.2,
+        lambda rng: {
+            **{("y", t): rng.normal(size=(2, 2)) for t in range(0, T, 3)},
+            ("h", 5): np.ones((2, 8)),
+        },
+    ),
+    "one neuron, exploding": (presets.neuron(), 3.0, lambda rng: {("h", T - 1): np.ones((2, 1))}),
+}
+
+
+@pytest.mark.parametrize("case", list(LAZY_CASES))
+def test_rebuilt_gradient_rows_are_the_rows_the_scan_would_write(case, monkeypatch):
+    graph, radius, cotangents = LAZY_CASES[case]
+    rebuilt = _run(graph, cotangents, radius, contributions=True)
+    assert "h" in rebuilt._store.grads.lazy  # the scan kept its carry only
+    monkeypatch.setattr(backward.Backward, "_lazy_nodes", lambda self, part, bottom: set())
+    written = _run(graph, cotangents, radius, contributions=True)
+    assert not written._store.grads.lazy
+    _assert_identical(rebuilt, written)
+    for t in (0, T // 2, T - 1):
+        np.testing.assert_array_equal(
+            rebuilt.weight_contributions("W_hh")[t], written.weight_contributions("W_hh")[t]
+        )
+
+
+FACTOR_CASES = {
+    "elman": presets.elman(3, 8),
+    "lstm": presets.lstm(3, 8),
+    "gru": presets.gru(3, 8),
+    "indrnn": presets.indrnn(3, 8),
+    "stacked lstm": presets.stacked("lstm", 3, 8, layers=2),
+    "bidirectional elman": presets.bidirectional("elman", 3, 8),
+}
+
+
+@pytest.mark.parametrize("models", [None, 3])
+@pytest.mark.parametrize("preset", list(FACTOR_CASES))
+def test_derivative_factors_at_their_step_are_those_of_all_steps_at_once(
+    preset, models, monkeypatch
+):
+    graph = FACTOR_CASES[preset]
+    state = "h" if "h" in graph.nodes else sorted(graph.state_nodes())[0]
+    size = graph.nodes[state].size
+
+    def cotangents(rng):
+        return {state: rng.normal(size=(T, 2, size))}
+
+    monkeypatch.setattr(backward, "_FACTORS_PER_STEP", 10**12)
+    before = _run(graph, cotangents, models=models)
+    monkeypatch.setattr(backward, "_FACTORS_PER_STEP", 0)
+    per_step = _run(graph, cotangents, models=models)
+    _assert_identical(before, per_step, state)
