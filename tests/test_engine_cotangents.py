@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from unroll import InputError, bptt, init_params, presets, unroll
+from unroll.check import check_grads
 
 T, B = 12, 2
 
@@ -107,3 +108,10 @@ def test_a_non_finite_sequence_names_its_step():
     d[7, 1, 2] = np.nan
     with pytest.raises(InputError, match=r"cotangent for 'h' at step 7 has non-finite values, "):
         bptt(u, params, xs, {"h": d})
+
+
+@pytest.mark.parametrize("preset", ["elman", "lstm"])
+def test_a_sequence_matches_finite_differences(preset):
+    _, u, params, xs, rng = _case(preset)
+    states = {"h": rng.normal(size=(B, 4))}
+    assert check_grads(u, params, xs, {"h": rng.normal(size=(T, B, 4))}, states) < 1e-8

@@ -42,7 +42,7 @@ def directional_error(
     unrolled: Unrolled,
     params: Mapping[str, np.ndarray],
     inputs: Mapping[str, np.ndarray],
-    cotangents: Mapping[Instance, np.ndarray],
+    cotangents: Mapping[str | Instance, np.ndarray],
     initial_states: States | None = None,
     *,
     seed: int = 0,
@@ -64,6 +64,7 @@ def directional_error(
         for k in part:
             part[k] /= norm
     r = bptt(unrolled, params, inputs, cotangents, initial_states=states or None)
+    seeded = r.run.cotangents  # by instance, also where a node's came as one sequence
     analytic = sum(float(np.vdot(r.param_grads[k], d)) for k, d in d_params.items())
     for name, d in d_inputs.items():
         rows = unrolled.input_steps(name)
@@ -77,7 +78,7 @@ def directional_error(
             unrolled,
             {k: v + e * d_params[k] for k, v in params.items()},
             {k: v + e * d_inputs[k] for k, v in inputs.items()},
-            cotangents,
+            seeded,
             {k: v + e * d_states[k] for k, v in states.items()} or None,
         )
 
@@ -96,7 +97,7 @@ def check_grads(
     unrolled: Unrolled,
     params: Mapping[str, np.ndarray],
     inputs: Mapping[str, np.ndarray],
-    cotangents: Mapping[Instance, np.ndarray],
+    cotangents: Mapping[str | Instance, np.ndarray],
     initial_states: States | None = None,
     *,
     directions: int = 3,
