@@ -191,14 +191,14 @@ class _Rebuilt:
     W``, moved by the scale's change between the two steps, plus what came in at ``s``
     at the step's scale ``2**(e - L_s)``."""
 
-    def __init__(self, shape, offset, top, bottom, history, dz, weight, incoming, exps):
-        self.shape, self.offset, self.top, self.bottom = shape, offset, top, bottom
+    def __init__(self, layout, offset, top, bottom, history, dz, weight, incoming, exps):
+        self.layout, self.offset, self.top, self.bottom = layout, offset, top, bottom
         self.history, self.dz, self.weight = history, dz, weight
         self.incoming, self.exps = incoming, exps
 
     def rows(self) -> np.ndarray:
-        shape, dtype = self.shape
-        G = np.zeros(shape, dtype)
+        """The rows, as the scan would have written them."""
+        G = np.zeros(*self.layout)
         o, L, b = self.offset, self.history, self.bottom
         for s in range(self.top, b - 1, -1):
             g = G[s + o]
@@ -539,7 +539,11 @@ class Backward:
         if moved is not None:  # something at a boundary row: the scan adds it there
             _, exponents, position = moved
             o, T = self.fwd.offset(unit.name), self.fwd.steps
-            at = position.items() if position is not None else enumerate(range(len(exponents)))
+            at = (
+                position.items()
+                if position is not None
+                else ((r, r) for r in range(len(exponents)))
+            )
             if any(exponents[i] != NO_SCALE for r, i in at if not o <= r < o + T):
                 return set()
         return {unit.name}
@@ -553,10 +557,10 @@ class Backward:
             incoming = self._handed_by_step(name)
         else:
             incoming = ([None] * (top + 1), [NO_SCALE] * (top + 1))
-        G = self.grads.get_shape(name)
         dz = self.dz.get(id(unit), self.fwd.unit_base[id(unit)])
         weight = self.fwd.block_weight(unit, j)
-        return _Rebuilt(G, self.fwd.offset(name), top, bottom, history, dz, weight, *incoming)
+        layout = self.grads.layout(name)
+        return _Rebuilt(layout, self.fwd.offset(name), top, bottom, history, dz, weight, *incoming)
 
     def _test_every(self, part: Part) -> int:
         """How many scan steps apart the loop tests its scale: up to :data:`TEST_EVERY`
@@ -680,8 +684,8 @@ class Backward:
         ``hi`` down to ``lo``, each renormalised first where it tests its scale (a dot
         product, unless ensembled; ``incoming``: the exponents handed in at each scan step
         and where it tests, see :func:`~.scale.scale_tests`), then every unit's VJP in
-        reverse step order; it appends ``(s, L)`` to ``moves``
-        whenever the scale moves, at scan step ``s``. When every unit runs at the scan's
+        reverse step order; it appends ``(s, L)`` to ``moves`` whenever the scale moves,
+        at scan step ``s``. When every unit runs at the scan's
         step, the steps inside the window run a body without the window's test and the
         boundary flushes."""
         depth = part.depth

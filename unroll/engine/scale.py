@@ -63,7 +63,7 @@ class Grads:
         self.E: dict[str, np.ndarray] = {}
         self.lazy: dict = {}  # name -> rows(): gradient rows rebuilt when first asked for
 
-    def get_shape(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    def layout(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
         """The shape and dtype of node ``name``'s gradient array."""
         fwd = self.fwd
         size = fwd.program.graph.nodes[name].size
