@@ -427,17 +427,25 @@ def test_truncation_window_edge_gets_no_partial_gradient():
     assert np.any(one_chunk.node_grads[("h", T - 2)])
 
 
-def test_results_hold_no_reference_cycles_and_memory_returns_when_dropped():
+@pytest.mark.parametrize(
+    ("graph", "state", "inner", "weight", "bias"),
+    [
+        (presets.lstm(3, 8), "c", "f", "W_hf", "b_if"),
+        (presets.elman(3, 8), "h", "h", "W_hh", "b_ih"),  # its gradient rows rebuilt on request
+    ],
+)
+def test_results_hold_no_reference_cycles_and_memory_returns_when_dropped(
+    graph, state, inner, weight, bias
+):
     import gc
     import tracemalloc
 
-    g = presets.lstm(3, 8)
-    u, p, xs, cots = random_case(g, steps=50, batch=3)
+    u, p, xs, cots = random_case(graph, steps=50, batch=3)
 
     def run_and_read():
         r = bptt(u, p, xs, cots, contributions=True)
-        r.log10_grad_norms("c"), r.values[("f", 3)], r.node_grads[("f", 3)], r.warnings
-        r.contribution_log10_norms("W_hf"), r.weight_contributions("b_if")
+        r.log10_grad_norms(state), r.values[(inner, 3)], r.node_grads[(inner, 3)], r.warnings
+        r.contribution_log10_norms(weight), r.weight_contributions(bias)
         return r
 
     run_and_read()  # the first run caches the compiled program
