@@ -115,3 +115,53 @@ def test_a_sequence_matches_finite_differences(preset):
     _, u, params, xs, rng = _case(preset)
     states = {"h": rng.normal(size=(B, 4))}
     assert check_grads(u, params, xs, {"h": rng.normal(size=(T, B, 4))}, states) < 1e-8
+
+
+def _per_instance_loss(u, params, xs, loss, targets, extra=None, models=None):
+    """The same run with the loss's cotangents taken per instance (loss_cotangents), the
+    way the engine took them before it took a loss over all steps at once."""
+    from unroll.losses import loss_cotangents
+
+    forward = bptt(u, params, xs, input_grads=False)
+    ids = {inst: inst for inst in u.loss_instances}
+    if models is None:
+        value, cots = loss_cotangents(u, forward.values, ids, loss, targets)
+    else:
+        per = [
+            loss_cotangents(u, {k: forward.values[k][m] for k in ids}, ids, loss, targets)
+            for m in range(models)
+        ]
+        value = np.array([v for v, _ in per])
+        cots = {k: np.stack([c[k] for _, c in per]) for k in ids}
+    for key, c in (extra or {}).items():
+        cots[key] = cots[key] + c if key in cots else c
+    return value, bptt(u, params, xs, cots)
+
+
+@pytest.mark.parametrize("loss", ["sum", "mse", "xent"])
+@pytest.mark.parametrize("models", [None, 3])
+def test_a_loss_over_all_steps_at_once_is_the_loss_per_instance(loss, models):
+    g, u, params, xs, rng = _case(output_size=3)
+    if models is not None:
+        params = {k: np.stack([init_params(g, seed=s)[k] for s in range(models)]) for k in params}
+    targets = {
+        "sum": None,
+        "mse": rng.normal(size=(T, B, 3)),
+        "xent": rng.integers(0, 3, size=(T, B)),
+    }[loss]
+    whole = bptt(u, params, xs, loss=loss, targets=targets)
+    value, steps = _per_instance_loss(u, params, xs, loss, targets, models=models)
+    np.testing.assert_allclose(whole.loss, value, rtol=1e-14)
+    _assert_same(whole, steps)
+
+
+@pytest.mark.parametrize("form", ["sequence", "per step", "other node"])
+def test_a_loss_joins_cotangents_given_either_way(form):
+    _, u, params, xs, rng = _case(output_size=2)
+    targets = rng.normal(size=(T, B, 2))
+    node, size = ("h", 4) if form == "other node" else ("y", 2)
+    d = rng.normal(size=(T, B, size))
+    given = {node: d} if form != "per step" else _per_step(node, d)
+    whole = bptt(u, params, xs, given, loss="mse", targets=targets)
+    _, steps = _per_instance_loss(u, params, xs, "mse", targets, extra=_per_step(node, d))
+    _assert_same(whole, steps)

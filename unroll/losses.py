@@ -1,13 +1,15 @@
 """Losses on the output nodes at the steps a sequence mode names, as cotangents for BPTT.
 
-Each loss maps the outputs ``ys`` (a list of ``(B, n)`` arrays, one per loss instance, in
-:attr:`~unroll.unrolled.Unrolled.loss_instances` order) and their targets to the loss value
-and dL/dy for every output. ``targets`` is an array stacked the same way (``(k, B, n)``,
-or ``(k, B)`` integer classes for ``xent``), or a dict of such arrays by output node.
+Each loss maps the outputs ``ys`` (a list of arrays whose last axis is the output's units:
+one ``(B, n)`` per loss instance, or one ``(k, B, n)`` per output node over its ``k`` loss
+steps) and their targets, shaped alike, to the loss value and dL/dy for every output. The
+caller's ``targets`` are an array stacked by loss step (``(k, B, n)``, or ``(k, B)``
+integer classes for ``xent``), or a dict of such arrays by output node.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -20,7 +22,7 @@ from .errors import InputError
 if TYPE_CHECKING:
     from .unrolled import Instance, Unrolled
 
-__all__ = ["LOSSES", "Loss", "Targets", "loss_cotangents"]
+__all__ = ["LOSSES", "Loss", "Targets", "loss_cotangents", "loss_sequences"]
 
 #: Targets as :func:`loss_cotangents` takes them: one array for the one output node, a dict
 #: of arrays by output node, or ``None`` for a loss that reads none.
@@ -54,23 +56,23 @@ def _mse(ys: list[np.ndarray], targets: list[np.ndarray] | None) -> tuple[float,
 
 
 def _xent(ys: list[np.ndarray], targets: list[np.ndarray] | None) -> tuple[float, list[np.ndarray]]:
-    count = sum(y.shape[0] for y in ys)
+    count = sum(math.prod(y.shape[:-1]) for y in ys)
     value, grads = 0.0, []
     for y, t in zip(ys, _given(targets), strict=True):
         t = np.asarray(t)
-        if t.shape != y.shape[:1] or not np.issubdtype(t.dtype, np.integer):
+        if t.shape != y.shape[:-1] or not np.issubdtype(t.dtype, np.integer):
             raise InputError(
-                f"xent targets must be integer classes of shape ({y.shape[0]},), "
+                f"xent targets must be integer classes of shape {y.shape[:-1]}, "
                 f"got {t.dtype} {t.shape}"
             )
-        if np.any((t < 0) | (t >= y.shape[1])):
-            raise InputError(f"xent targets must lie in 0..{y.shape[1] - 1}")
-        shifted = y - y.max(axis=1, keepdims=True)
-        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        rows = np.arange(y.shape[0])
-        value -= float(logp[rows, t].sum())
+        if np.any((t < 0) | (t >= y.shape[-1])):
+            raise InputError(f"xent targets must lie in 0..{y.shape[-1] - 1}")
+        shifted = y - y.max(axis=-1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        picked = t[..., None]
+        value -= float(np.take_along_axis(logp, picked, axis=-1).sum())
         grad = np.exp(logp)
-        grad[rows, t] -= 1.0
+        np.put_along_axis(grad, picked, np.take_along_axis(grad, picked, axis=-1) - 1.0, axis=-1)
         grads.append(grad / count)
     return value / count, grads
 
@@ -104,9 +106,7 @@ def loss_cotangents(
     targets: Targets,
 ) -> tuple[float, dict[_Key, np.ndarray]]:
     """Evaluate ``loss`` on the loss instances; return ``(value, {slot: dL/dy})``."""
-    if loss not in LOSSES:
-        raise InputError(f"unknown loss {loss!r} (known: {', '.join(LOSSES)})")
-    row = LOSSES[loss]
+    row = _row(loss)
     instances = unrolled.loss_instances
     ys = [values[slot[inst]] for inst in instances]
     stacked = _stack_targets(unrolled, instances, targets) if row.needs_targets else None
@@ -118,9 +118,54 @@ def loss_cotangents(
     return value, {slot[inst]: g for inst, g in zip(instances, grads, strict=True)}
 
 
+def loss_sequences(
+    unrolled: Unrolled, ys: Mapping[str, np.ndarray], loss: str, targets: Targets
+) -> tuple[float, dict[str, np.ndarray]]:
+    """:func:`loss_cotangents` over every loss step at once: ``ys[name]`` is output
+    ``name``'s values at :attr:`~unroll.unrolled.Unrolled.loss_steps` ``(k, B, n)``; returns
+    ``(value, {name: dL/dy (k, B, n)})``.
+
+    Examples
+    --------
+    >>> import numpy as np, unroll
+    >>> u = unroll.unroll(unroll.presets.elman(1, 2, output_size=1), steps=3)
+    >>> value, grads = loss_sequences(u, {"y": np.ones((3, 1, 1))}, "mse", np.zeros((3, 1, 1)))
+    >>> value, grads["y"].ravel().tolist()  # 2 (y - t) / 3
+    (1.0, [0.6666666666666666, 0.6666666666666666, 0.6666666666666666])
+    """
+    row = _row(loss)
+    names = unrolled.graph.output_nodes()
+    stacked = None
+    if row.needs_targets:
+        by_output = _targets_by_output(unrolled, targets)
+        stacked = [by_output[name] for name in names]
+        for name, t in zip(names, stacked, strict=True):
+            y = ys[name]
+            if loss != "xent" and t.shape != y.shape:
+                first = (name, unrolled.loss_steps[0])
+                raise InputError(
+                    f"target for {first!r} has shape {t.shape[1:]}, expected {y.shape[1:]}"
+                )
+    value, grads = row.fn([ys[name] for name in names], stacked)
+    return value, dict(zip(names, grads, strict=True))
+
+
+def _row(loss: str) -> Loss:
+    if loss not in LOSSES:
+        raise InputError(f"unknown loss {loss!r} (known: {', '.join(LOSSES)})")
+    return LOSSES[loss]
+
+
 def _stack_targets(
     unrolled: Unrolled, instances: Sequence[Instance], targets: Targets
 ) -> list[np.ndarray]:
+    per_output = _targets_by_output(unrolled, targets)
+    index = {t: i for i, t in enumerate(unrolled.loss_steps)}
+    return [per_output[name][index[t]] for name, t in instances]
+
+
+def _targets_by_output(unrolled: Unrolled, targets: Targets) -> dict[str, np.ndarray]:
+    """Each output's targets at the loss steps, stacked ``(k, ...)``."""
     if targets is None:
         raise InputError("this loss needs targets")
     outputs = unrolled.graph.output_nodes()
@@ -140,5 +185,4 @@ def _stack_targets(
                 f"{len(steps)} (the loss steps) or {unrolled.steps}"
             )
         per_output[name] = t if len(t) == len(steps) else t[steps]
-    index = {t: i for i, t in enumerate(steps)}
-    return [per_output[name][index[t]] for name, t in instances]
+    return per_output

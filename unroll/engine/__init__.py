@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from ..errors import InputError, LimitError
-from ..losses import loss_cotangents
+from ..losses import loss_sequences
 from ..unrolled import Unrolled
 from .backward import Backward
 from .checks import (
@@ -32,7 +32,7 @@ from .checks import (
     initial_value,
     peek_batch,
 )
-from .cotangents import Cotangents, check_cotangents
+from .cotangents import Cotangents, Sequence, check_cotangents
 from .forward import Forward
 from .memory import DEFAULT_MAX_MEMORY, estimate_memory, minimum_bytes
 from .plan import Program, compile_program
@@ -266,28 +266,25 @@ def _recorded(contributions, shapes):
     return chosen or None
 
 
-def _loss(fwd: Forward, unrolled: Unrolled, loss: str, targets):
-    """The loss on the loss instances, one value per model for an ensemble."""
-    instances = unrolled.loss_instances
-    identity = {inst: inst for inst in instances}
-
-    def values_of(model):
-        out = {}
-        for name, t in instances:
-            y = fwd.rows(name, t, t + 1)[..., 0, :, :]
-            out[(name, t)] = y if model is None else y[model]
-        return out
-
+def _loss(fwd: Forward, unrolled: Unrolled, loss: str, targets) -> tuple:
+    """The loss on the loss instances (one value per model for an ensemble) and its
+    cotangents, each output's over every loss step at once (a mode's loss steps are
+    consecutive)."""
+    steps = unrolled.loss_steps
+    first, stop = steps[0], steps[-1] + 1
+    assert steps == list(range(first, stop)), "a sequence mode places its losses in a range"
+    ys = {name: fwd.rows(name, first, stop) for name in unrolled.graph.output_nodes()}
+    value: float | np.ndarray
     if not fwd.lead:
-        return loss_cotangents(unrolled, values_of(None), identity, loss, targets)
-    values: list = []
-    grads: dict[tuple, list] = {}
-    for model in range(fwd.lead[0]):
-        value, extra = loss_cotangents(unrolled, values_of(model), identity, loss, targets)
-        values.append(value)
-        for key, c in extra.items():
-            grads.setdefault(key, []).append(c)
-    return np.array(values), {key: np.stack(cs) for key, cs in grads.items()}
+        value, grads = loss_sequences(unrolled, ys, loss, targets)
+    else:
+        per_model = [
+            loss_sequences(unrolled, {n: y[m] for n, y in ys.items()}, loss, targets)
+            for m in range(fwd.lead[0])
+        ]
+        value = np.array([v for v, _ in per_model])
+        grads = {name: np.stack([g[name] for _, g in per_model]) for name in ys}
+    return value, Cotangents(sequences={n: Sequence.of(first, g) for n, g in grads.items()})
 
 
 def _backward(fwd: Forward, cots, squares, truncate, input_grads, contributions):

@@ -28,6 +28,13 @@ class Sequence(NamedTuple):
     values: np.ndarray
     squares: np.ndarray
 
+    @classmethod
+    def of(cls, first: int, values: np.ndarray) -> Sequence:
+        """The sequence of ``values`` from step ``first``, its sums of squares computed."""
+        flat = values.reshape(*values.shape[:-2], -1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return cls(first, values, np.einsum("...i,...i->...", flat, flat))
+
     @property
     def stop(self) -> int:
         """One past the last step."""
@@ -65,18 +72,35 @@ class Cotangents(Mapping):
     def __len__(self) -> int:
         return len(self.steps) + sum(s.stop - s.first for s in self.sequences.values())
 
-    def plus(self, extra: Mapping) -> Cotangents:
-        """These and ``extra`` ``{(name, t): array}`` added where both hold an instance (a
-        node given as a sequence that ``extra`` touches becomes instances)."""
-        touched = {name for name, _ in extra} & set(self.sequences)
-        steps = dict(self.steps)
-        for name in sorted(touched):
-            found = self.sequences[name]
-            steps.update(((name, t), found.row(t)) for t in range(found.first, found.stop))
-        for key, c in extra.items():
+    def plus(self, other: Cotangents) -> Cotangents:
+        """These and ``other`` added where both hold an instance: two sequences of one
+        node over the same steps as arrays, anything else a node has both ways as
+        instances."""
+        steps, sequences = dict(self.steps), dict(self.sequences)
+        mine = {name for name, _ in self.steps} | set(self.sequences)
+
+        def add(key, c):
             steps[key] = steps[key] + c if key in steps else c
-        rest = {n: s for n, s in self.sequences.items() if n not in touched}
-        return Cotangents(steps, rest)
+
+        def as_instances(name):
+            found = sequences.pop(name, None)
+            if found is not None:
+                steps.update(((name, t), found.row(t)) for t in range(found.first, found.stop))
+
+        for name, theirs in other.sequences.items():
+            ours = sequences.get(name)
+            if name not in mine:
+                sequences[name] = theirs
+            elif ours is not None and (ours.first, ours.stop) == (theirs.first, theirs.stop):
+                sequences[name] = Sequence.of(ours.first, ours.values + theirs.values)
+            else:
+                as_instances(name)
+                for t in range(theirs.first, theirs.stop):
+                    add((name, t), theirs.row(t))
+        for key, c in other.steps.items():
+            as_instances(key[0])
+            add(key, c)
+        return Cotangents(steps, sequences)
 
     def between(self, lo: int, hi: int) -> Cotangents:
         """The cotangents at steps ``lo < t <= hi``."""
