@@ -41,6 +41,7 @@ class Sequence(NamedTuple):
         return self.first + self.values.shape[-3]
 
     def row(self, t: int) -> np.ndarray:
+        """The cotangent at step ``t``."""
         return self.values[..., t - self.first, :, :]
 
 
@@ -155,13 +156,11 @@ def _sequence(unrolled, present, name, value, batch, lead, dtype) -> Sequence:
             f"{what} has shape {fmt(v.shape)}, expected ({b - a}, {batch}, {node.size}): "
             f"one row per step {a}..{b - 1}"
         )
-    flat = v.reshape(*v.shape[:-2], -1)
-    with np.errstate(over="ignore", invalid="ignore"):
-        squares = np.einsum("...i,...i->...", flat, flat)
-    if not np.isfinite(squares).all():  # a NaN or infinity, or squares past float range
+    found = Sequence.of(a, v)
+    if not np.isfinite(found.squares).all():  # a NaN or infinity, or squares past range
         for t in range(a, b):
-            check_finite(v[..., t - a, :, :], f"{what} at step {t}", ("batch", "unit"))
-    return Sequence(a, v, squares)
+            check_finite(found.row(t), f"{what} at step {t}", ("batch", "unit"))
+    return found
 
 
 def _check_steps(unrolled, present, cotangents, batch, lead, dtype):

@@ -3,8 +3,9 @@
 Node ``v``'s gradient array ``G[v]`` holds ``dL/dv * 2**-E[v]`` with one integer exponent
 per step (and per model), so norms far outside float64's range stay exact. A loop's
 backward scan carries its pending gradients under one running exponent (:class:`Scale`),
-moved whenever the carry's norm leaves ``[2**-64, 2**64]``. The scan tests that every
-:data:`TEST_EVERY` steps (:func:`scale_tests`): between two tests the carry would have to
+moved whenever the carry's norm leaves ``[2**-64, 2**64]``. A loop whose weights bound
+its carry's growth per step tests that every :data:`TEST_EVERY` steps at most
+(:func:`scale_tests`; the others at every step): between two tests the carry would have to
 move by a factor of ``2**900`` to leave float64's normal range, and nothing is rounded
 before it does.
 """
