@@ -1,12 +1,12 @@
-"""Ways the backward scan may take that must not change a bit of any result: a state's
-gradient rows rebuilt when asked for instead of written at every step, and derivative
-factors computed at their step instead of for all steps before the scan."""
+"""Ways the scans may take that must not change a bit of any result: a state's gradient
+rows rebuilt when asked for instead of written at every step, and a large step's
+derivative factors and bias taken at their step instead of for all steps at once."""
 
 import numpy as np
 import pytest
 
-from unroll import bptt, init_params, presets, unroll
-from unroll.engine import backward
+from unroll import Graph, bptt, init_params, presets, unroll
+from unroll.engine import backward, codegen
 
 T = 200
 
@@ -74,6 +74,34 @@ def test_rebuilt_gradient_rows_are_the_rows_the_scan_would_write(case, monkeypat
         )
 
 
+@pytest.mark.parametrize("delay", [-1, 1])
+def test_a_state_read_at_a_boundary_from_outside_keeps_every_row(delay, monkeypatch):
+    """A state that another node reads one step ahead (a boundary row past the end) or
+    behind (its initial state's row gets a gradient from outside the loop): its scan
+    writes every row as before (a stress run over random graphs found the rows rebuilt
+    without the gradient past the end)."""
+    g = Graph("ahead")
+    g.input("x", 2)
+    g.layer("h", 3, "tanh", biases=["b"])
+    g.edge("x", "h", weight="W_x")
+    g.edge("h", "h", delay=1, weight="W_h")
+    g.add_node("s", "add", 3)
+    g.edge("h", "s", delay=delay)
+    u = unroll(g, 4)
+    params = init_params(g, seed=0)
+    rng = np.random.default_rng(0)
+    xs = {"x": rng.normal(size=(4, 1, 2))}
+    cots = {("s", t): rng.normal(size=(1, 3)) for t in range(4)}
+    r = bptt(u, params, xs, cots)
+    assert not r._store.grads.lazy
+    monkeypatch.setattr(backward.Backward, "_lazy_nodes", lambda self, part, bottom: set())
+    written = bptt(u, params, xs, cots)
+    for t in range(-1, 5 if delay < 0 else 4):
+        np.testing.assert_array_equal(r.node_grads[("h", t)], written.node_grads[("h", t)])
+    if delay < 0:
+        np.testing.assert_array_equal(r.node_grads[("h", 4)], cots[("s", 3)])  # past the end
+
+
 FACTOR_CASES = {
     "elman": presets.elman(3, 8),
     "lstm": presets.lstm(3, 8),
@@ -86,7 +114,7 @@ FACTOR_CASES = {
 
 @pytest.mark.parametrize("models", [None, 3])
 @pytest.mark.parametrize("preset", list(FACTOR_CASES))
-def test_derivative_factors_at_their_step_are_those_of_all_steps_at_once(
+def test_factors_and_biases_at_their_step_are_those_of_all_steps_at_once(
     preset, models, monkeypatch
 ):
     graph = FACTOR_CASES[preset]
@@ -96,8 +124,8 @@ def test_derivative_factors_at_their_step_are_those_of_all_steps_at_once(
     def cotangents(rng):
         return {state: rng.normal(size=(T, 2, size))}
 
-    monkeypatch.setattr(backward, "_FACTORS_PER_STEP", 10**12)
+    monkeypatch.setattr(codegen, "LARGE_STEP", 10**12)
     before = _run(graph, cotangents, models=models)
-    monkeypatch.setattr(backward, "_FACTORS_PER_STEP", 0)
+    monkeypatch.setattr(codegen, "LARGE_STEP", 0)
     per_step = _run(graph, cotangents, models=models)
     _assert_identical(before, per_step, state)

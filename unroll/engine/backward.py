@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from . import codegen
 from .codegen import Code, product_into, row_index, shifted
 from .contributions import Contribution
 from .cotangents import Cotangents, squared_norms
@@ -174,9 +175,6 @@ def _count_sole_reads(program, unit: Unit) -> dict[str, bool]:
             if r.lag is not None:
                 readers[r.source] = readers.get(r.source, 0) + 1
     return {r.source: readers[r.source] == 1 for r in unit.reads() if r.lag is not None}
-
-
-_FACTORS_PER_STEP = 4096  # entries of a layer's step from which its factors come per step
 
 
 def _one_row(G: np.ndarray) -> np.ndarray:
@@ -516,11 +514,11 @@ class Backward:
     def _lazy_nodes(self, part: Part, bottom: int) -> set[str]:
         """The direct nodes whose gradient rows are rebuilt when asked for, not written at
         every step: the state of a loop of one layer that reads only itself, one step
-        back, through one weight, scanned forward in time over every step, with nothing
-        from outside at its boundary. Its scan then keeps one row, the carry (the next
-        step's product overwrites it once ``dz`` has read it), and the rows are one
-        product per step again from the ``dz`` the weight gradients read
-        (:class:`_Rebuilt`)."""
+        back, through one weight, scanned forward in time over every step, with one
+        boundary row (its initial state) that nothing from outside reached. Its scan then
+        keeps one row, the carry (the next step's product overwrites it once ``dz`` has
+        read it), and the rows are one product per step again from the ``dz`` the weight
+        gradients read (:class:`_Rebuilt`)."""
         if len(part.units) != 1 or part.sign < 0 or self.fwd.segmented(part):
             return set()
         unit = part.units[0]
@@ -535,17 +533,10 @@ class Backward:
             or bottom != -1
         ):
             return set()
-        moved = self._moved.get(unit.name)
-        if moved is not None:  # something at a boundary row: the scan adds it there
-            _, exponents, position = moved
-            o, T = self.fwd.offset(unit.name), self.fwd.steps
-            at = (
-                position.items()
-                if position is not None
-                else ((r, r) for r in range(len(exponents)))
-            )
-            if any(exponents[i] != NO_SCALE for r, i in at if not o <= r < o + T):
-                return set()
+        if self.fwd.program.pad[unit.name] != (1, 0):  # a row past the end: kept as it is
+            return set()
+        if self.grads.E[unit.name][0] != NO_SCALE:  # given at the boundary: the scan adds it
+            return set()
         return {unit.name}
 
     def _rebuilt(self, part: Part, name: str, top: int, bottom: int, history) -> _Rebuilt:
@@ -1032,7 +1023,7 @@ class Backward:
         fwd = self.fwd
         covered = sum(b - a for a, b, _ in unit.runs) == unit.width
         return (
-            fwd.batch * unit.width * math.prod(fwd.lead) >= _FACTORS_PER_STEP
+            fwd.batch * unit.width * math.prod(fwd.lead) >= codegen.LARGE_STEP
             and covered
             and unit.name not in fwd.ringed
             and all(act.derivative_into is not None for *_, act in unit.runs)

@@ -14,7 +14,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Code", "product_into", "row_index", "shifted"]
+__all__ = ["LARGE_STEP", "Code", "product_into", "row_index", "shifted"]
+
+#: Entries of a unit's step from which a scan does a step's elementwise work at its step,
+#: in cache, rather than in one pass over every step in memory before or after it.
+LARGE_STEP = 4096
 
 
 class Code:

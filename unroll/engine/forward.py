@@ -10,8 +10,11 @@ node outside every loop is computed for all steps at once.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from . import codegen
 from .checks import all_finite
 from .codegen import Code, product_into, row_index
 from .plan import Part, Program, Unit
@@ -211,17 +214,17 @@ class Forward:
         return z
 
     def layer_sum(
-        self, unit: Unit, a: int, b: int, reads=None, source=None, out=None
+        self, unit: Unit, a: int, b: int, reads=None, source=None, out=None, bias=True
     ) -> np.ndarray:
-        """``sum W x + identity reads + bias`` over steps ``a..b-1`` (``reads``: which),
-        into ``out`` if given."""
+        """``sum W x + identity reads + bias`` over steps ``a..b-1`` (``reads``: which;
+        ``bias``: whether to add it), into ``out`` if given."""
         source = source or self.rows
         n = b - a
         if out is None:
             out = np.empty((*self.lead, n, self.batch, unit.width), self.dtype)
         flat = out.reshape(*out.shape[:-3], n * self.batch, unit.width)
         if not np.may_share_memory(flat, out):  # a copy: work on a fresh array instead
-            return self._copied_into(out, self.layer_sum(unit, a, b, reads, source))
+            return self._copied_into(out, self.layer_sum(unit, a, b, reads, source, bias=bias))
         started = False
         for j, r in enumerate(unit.blocks):
             if reads is None or r in reads:
@@ -238,10 +241,17 @@ class Forward:
         for r in unit.identity:
             if reads is None or r in reads:
                 out += source(r.source, a - r.delay, b - r.delay)
-        bias = self.bias(unit)
-        if bias is not None:
-            out += bias[..., None, None, :]
+        added = self.bias(unit) if bias else None
+        if added is not None:
+            out += added[..., None, None, :]
         return out
+
+    def bias_per_step(self, unit: Unit) -> bool:
+        """Whether a loop layer's scan adds its bias at each step, first (the same sum in
+        the same order): where a step's rows are large, a pass over every step in memory
+        costs more than one addition a step in cache."""
+        step = self.batch * unit.width * math.prod(self.lead)
+        return self.bias(unit) is not None and step >= codegen.LARGE_STEP
 
     @staticmethod
     def _copied_into(out: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -265,13 +275,15 @@ class Forward:
         for unit in part.units:
             if not unit.is_layer:
                 continue
+            bias = not self.bias_per_step(unit)
             if unit.name in self.ringed:
                 index = (np.arange(a, b) + self.offset(unit.name)) % self.wrap[unit.name]
                 self.unit_base[id(unit)][..., index, :, :] = self.layer_sum(
-                    unit, a, b, reads=outside
+                    unit, a, b, reads=outside, bias=bias
                 )
             else:
-                self.layer_sum(unit, a, b, reads=outside, out=self.unit_rows(unit, a, b))
+                out = self.unit_rows(unit, a, b)
+                self.layer_sum(unit, a, b, reads=outside, out=out, bias=bias)
 
     def replay_segment(self, part: Part, t0: int, t1: int, steps) -> None:
         """Compute steps ``t0..t1-1`` of a loop scanned in segments (again, when its
@@ -328,6 +340,9 @@ class Forward:
     def _layer_code(self, code: Code, unit: Unit, t: str, indent: int) -> None:
         out = code.bind(self.unit_rowed(unit), "out")
         code.line(f"z = {out}[{self.row_text(unit.name, t)}]", indent)
+        bias = self.bias(unit)
+        if bias is not None and self.bias_per_step(unit):
+            code.line(f"z += {code.bind(bias[..., None, :], 'bias')}", indent)  # (*lead, 1, n)
         tmp = None
         for j, r in enumerate(unit.blocks):
             if r.lag is None:
