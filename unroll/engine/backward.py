@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from . import codegen
 from .codegen import Code, product_into, row_index, shifted
 from .contributions import Contribution
 from .cotangents import Cotangents, squared_norms
@@ -368,7 +367,7 @@ class Backward:
         in_place = unit.name not in self._lazy  # (a lazy node's rows are rebuilt from dz)
         if self.record and any(map(self._recorded, unit.param_names())):
             self._record_contributions(unit, dz, e, a, copy=not kept)
-            in_place = not kept
+            in_place = in_place and not kept  # (the records read dz itself)
         held = e != NO_SCALE
         if not held.any():
             return
@@ -548,10 +547,15 @@ class Backward:
             incoming = self._handed_by_step(name)
         else:
             incoming = ([None] * (top + 1), [NO_SCALE] * (top + 1))
-        dz = self.dz.get(id(unit), self.fwd.unit_base[id(unit)])
+        dz = self._dz_array(unit)
         weight = self.fwd.block_weight(unit, j)
         layout = self.grads.layout(name)
         return _Rebuilt(layout, self.fwd.offset(name), top, bottom, history, dz, weight, *incoming)
+
+    def _dz_array(self, unit: Unit) -> np.ndarray:
+        """A loop layer's ``dz`` over every row: its own array, or its values overwritten."""
+        found = self.dz.get(id(unit))
+        return self.fwd.unit_base[id(unit)] if found is None else found
 
     def _test_every(self, part: Part) -> int:
         """How many scan steps apart the loop tests its scale: up to :data:`TEST_EVERY`
@@ -676,9 +680,8 @@ class Backward:
         product, unless ensembled; ``incoming``: the exponents handed in at each scan step
         and where it tests, see :func:`~.scale.scale_tests`), then every unit's VJP in
         reverse step order; it appends ``(s, L)`` to ``moves`` whenever the scale moves,
-        at scan step ``s``. When every unit runs at the scan's
-        step, the steps inside the window run a body without the window's test and the
-        boundary flushes."""
+        at scan step ``s``. When every unit runs at the scan's step, the steps inside the
+        window run a body without the window's test and the boundary flushes."""
         depth = part.depth
         code = Code()
         sc, ring_name = code.bind(scale, "scale"), code.bind(ring, "ring")
@@ -1020,12 +1023,11 @@ class Backward:
         every step's values then costs more memory traffic than two calls a step save),
         every activation writes its derivative in place, and the columns are all covered
         (a column without an activation has factor 1)."""
-        fwd = self.fwd
         covered = sum(b - a for a, b, _ in unit.runs) == unit.width
         return (
-            fwd.batch * unit.width * math.prod(fwd.lead) >= codegen.LARGE_STEP
+            self.fwd.large_step(unit)
             and covered
-            and unit.name not in fwd.ringed
+            and unit.name not in self.fwd.ringed
             and all(act.derivative_into is not None for *_, act in unit.runs)
         )
 
@@ -1171,11 +1173,9 @@ class Backward:
                 continue
             e = history[..., part.sign * steps + part.offset[unit.name] - bottom]
             o = fwd.offset(unit.name)
-            if id(unit) in self.dz:
-                dz = self.dz[id(unit)][..., a + o : b + o, :, :]
-            elif unit.name in fwd.ringed:
+            if id(unit) not in self.dz and unit.name in fwd.ringed:
                 dz = fwd.unit_base[id(unit)][..., fwd.ring_index(unit, a, b), :, :]
             else:
-                dz = fwd.unit_base[id(unit)][..., a + o : b + o, :, :]
+                dz = self._dz_array(unit)[..., a + o : b + o, :, :]
             kept = not fwd.segmented(part)  # (a checkpointed loop reuses its rows)
             self._layer_back(unit, dz, e, a, b, unit.reads(), kept)

@@ -246,12 +246,16 @@ class Forward:
             out += added[..., None, None, :]
         return out
 
+    def large_step(self, unit: Unit) -> bool:
+        """Whether one step of ``unit`` holds :data:`~.codegen.LARGE_STEP` entries or more:
+        then its elementwise work costs less at its step, in cache, than in one pass over
+        every step in memory."""
+        return self.batch * unit.width * math.prod(self.lead) >= codegen.LARGE_STEP
+
     def bias_per_step(self, unit: Unit) -> bool:
         """Whether a loop layer's scan adds its bias at each step, first (the same sum in
-        the same order): where a step's rows are large, a pass over every step in memory
-        costs more than one addition a step in cache."""
-        step = self.batch * unit.width * math.prod(self.lead)
-        return self.bias(unit) is not None and step >= codegen.LARGE_STEP
+        the same order): a large step's."""
+        return self.bias(unit) is not None and self.large_step(unit)
 
     @staticmethod
     def _copied_into(out: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -341,7 +345,7 @@ class Forward:
         out = code.bind(self.unit_rowed(unit), "out")
         code.line(f"z = {out}[{self.row_text(unit.name, t)}]", indent)
         bias = self.bias(unit)
-        if bias is not None and self.bias_per_step(unit):
+        if bias is not None and self.bias_per_step(unit):  # as prefill left it out
             code.line(f"z += {code.bind(bias[..., None, :], 'bias')}", indent)  # (*lead, 1, n)
         tmp = None
         for j, r in enumerate(unit.blocks):
