@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from unroll import Graph, bptt, init_params, presets, unroll
-from unroll.engine import backward, codegen
+from unroll.engine import backward, codegen, forward
 
 T = 200
 
@@ -129,3 +129,91 @@ def test_factors_and_biases_at_their_step_are_those_of_all_steps_at_once(
     monkeypatch.setattr(codegen, "LARGE_STEP", 0)
     per_step = _run(graph, cotangents, models=models)
     _assert_identical(before, per_step, state)
+
+
+def _gated_graph():
+    """A gate ``a`` read only by a product: the backward pass overwrites its values."""
+    g = Graph("gated")
+    g.input("x", 1)
+    g.layer("a", 1, "relu")
+    g.mul("h", 1)
+    g.edge("x", "a", weight="W_xa")
+    g.edge("h", "a", weight="W_ha", delay=1)
+    g.edge("a", "h")
+    g.edge("a", "h")
+    return g
+
+
+@pytest.mark.parametrize("large_step", [10**12, 0])
+def test_values_the_backward_overwrites_are_tested_at_their_step_as_after_the_pass(
+    large_step, monkeypatch
+):
+    """A large step's overwritten values are summed at their step (one call, in cache)
+    instead of tested in one pass afterwards: the same first non-finite value is named,
+    for one model and per model of an ensemble, and none where all are finite."""
+    monkeypatch.setattr(codegen, "LARGE_STEP", large_step)
+    u = unroll(_gated_graph(), 6)
+    xs = {"x": np.array([0.0, 0.0, 1e10, 0.0, 0.0, 0.0]).reshape(6, 1, 1)}  # a = inf at 2
+    cots = {("h", 5): np.ones((1, 1))}
+    p = {"W_xa": np.full((1, 1), 1e300), "W_ha": np.zeros((1, 1))}
+    assert bptt(u, p, xs, cots).first_nonfinite() == ("a", 2)
+    assert bptt(u, {**p, "W_xa": np.ones((1, 1))}, xs, cots).first_nonfinite() is None
+    both = {"W_xa": np.array([[[1.0]], [[1e300]]]), "W_ha": np.zeros((2, 1, 1))}
+    r = bptt(u, both, xs, cots)
+    assert r.model(0).first_nonfinite() is None
+    assert r.model(1).first_nonfinite() == ("a", 2)
+    # a step's values summing past float range hold no NaN: each value is then looked at
+    big = {"W_xa": np.full((1, 1), 1e308), "W_ha": np.zeros((1, 1))}
+    xs_big = {"x": np.full((6, 2, 1), 1.5)}  # a = 1.5e308 twice a step, h = a * a = inf
+    assert bptt(u, big, xs_big, {("h", 5): np.ones((2, 1))}).first_nonfinite() == ("h", 0)
+
+
+def _retimed_graph():
+    """Two layers whose delays mix signs (``b`` reads ``a`` one step ahead): retimed."""
+    g = Graph("retimed")
+    g.input("x", 3)
+    g.layer("a", 4, "tanh")
+    g.layer("b", 4, "tanh")
+    g.edge("x", "a", weight="W_xa")
+    g.edge("b", "a", weight="W_ba", delay=2)
+    g.edge("a", "b", weight="W_ab", delay=-1)
+    return g
+
+
+POISON_CASES = {
+    **FACTOR_CASES,
+    "jordan": presets.jordan(3, 8),
+    "minlstm": presets.minlstm(3, 8),
+    "lru": presets.lru(3, 8),
+    "retimed": _retimed_graph(),
+}
+
+
+@pytest.mark.parametrize("options", [{}, {"models": 3}, {"checkpoint": "sqrt"}])
+@pytest.mark.parametrize("preset", list(POISON_CASES))
+def test_rows_left_unzeroed_are_written_before_they_are_read(preset, options, monkeypatch):
+    """The forward pass zeroes only the rows it never writes: with every array made by
+    ``np.empty`` filled with NaN at first, no value or gradient changes."""
+    graph = POISON_CASES[preset]
+    out = (sorted(graph.output_nodes()) or sorted(graph.state_nodes()))[-1]
+    size = graph.nodes[out].size
+
+    def cotangents(rng):
+        return {out: rng.normal(size=(T, 2, size))}
+
+    def run():
+        r = _run(graph, cotangents, **options)
+        return r, r.param_grads, [r.values[(n, t)] for n in sorted(graph.nodes) for t in (0, T - 1)]
+
+    _, grads, values = run()
+
+    def poisoned(shape, dtype=float):
+        return np.full(shape, np.nan, dtype)
+
+    monkeypatch.setattr(forward.np, "empty", poisoned, raising=True)
+    r, grads_poisoned, values_poisoned = run()
+    for name in grads:
+        np.testing.assert_array_equal(grads_poisoned[name], grads[name], err_msg=name)
+    for a, b in zip(values_poisoned, values, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert r.first_nonfinite() is None

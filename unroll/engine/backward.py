@@ -157,6 +157,16 @@ def _total(values) -> np.ndarray:
     return out
 
 
+def _rows_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a^T b`` summed over the rows (the second-last axis), in the order BLAS runs
+    fastest: the wider operand second, where its packed panels of the first serve more
+    columns (``dz`` of an LSTM's four gates against its 128 inputs: 1.3x faster), and the
+    small result made contiguous."""
+    if a.shape[-1] > b.shape[-1]:
+        return np.ascontiguousarray(np.swapaxes(np.swapaxes(b, -1, -2) @ a, -1, -2))
+    return np.swapaxes(a, -1, -2) @ b
+
+
 def _sole_reads(program, unit: Unit) -> dict[str, bool]:
     """For each source ``unit`` reads inside its loop: whether that read is the only one of
     the source in the loop, so the gradient slot it writes is empty until it does (kept
@@ -406,8 +416,7 @@ class Backward:
             x = x.reshape(*x.shape[:-3], n * B, x.shape[-1])
             dw = _total(
                 unscale(
-                    np.swapaxes(flat[..., i0 * B : i1 * B, :], -1, -2) @ x[..., i0 * B : i1 * B, :],
-                    ex,
+                    _rows_product(flat[..., i0 * B : i1 * B, :], x[..., i0 * B : i1 * B, :]), ex
                 )
                 for i0, i1, ex in runs
             )

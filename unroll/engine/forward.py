@@ -19,7 +19,17 @@ from .checks import all_finite
 from .codegen import Code, product_into, row_index
 from .plan import Part, Program, Unit
 
-__all__ = ["Forward"]
+__all__ = ["Forward", "zeros"]
+
+
+def zeros(shape: tuple, dtype) -> np.ndarray:
+    """A zeroed array, zeroed here rather than by the kernel: ``np.zeros`` of a large
+    array maps fresh pages, and each costs a page fault and the kernel's zeroing when first
+    written (on this machine's transparent huge pages, a sixth of an LSTM's run at hidden
+    128, batch 32); ``np.empty`` reuses memory a previous run gave back."""
+    array = np.empty(shape, dtype)
+    array.fill(0.0)
+    return array
 
 
 class Forward:
@@ -49,6 +59,7 @@ class Forward:
         self.unit_base: dict[int, np.ndarray] = {}
         self.initial = initial  # {(name, t): array} given boundary values
         self.overwritten: set[str] = set()  # loop layers whose values hold gradients now
+        self.probes: dict[str, np.ndarray] = {}  # unit -> each step's sum of its values
         self._weights: dict = {}
         self._place_inputs(xs)
         for part in program.parts:
@@ -73,7 +84,7 @@ class Forward:
                 given = [self.initial[k] for k in self.initial if k[0] == name]
                 lead = self.lead if any(np.ndim(v) == 3 for v in given) else x.shape[:-3]
                 shape = (*lead, p.rows(name), *x.shape[-2:])
-                array = np.zeros(shape, self.dtype)
+                array = self._blank(shape, before + a, before + b)
                 array[..., before + a : before + b, :, :] = x
             self._set(name, array, p.rows(name))
             self._fill_boundary_of(name)
@@ -87,12 +98,26 @@ class Forward:
             rows = self.segment + part.depth
             self.ringed.add(name)
         shape = (*self.lead, rows, self.batch, unit.width)
-        array = np.zeros(shape, self.dtype)
+        if rows == p.rows(name):  # every step computed: the rows of steps of every member
+            o = self.offset(name)
+            spans = [p.present[m] for m in unit.members]
+            array = self._blank(shape, o + max(a for a, _ in spans), o + min(b for _, b in spans))
+        else:
+            array = zeros(shape, self.dtype)
         self.unit_base[id(unit)] = array
         for member, (a, b) in zip(unit.members, unit.spans, strict=True):
             self._set(member, array[..., a:b], rows)
         if stored:
             self._fill_boundary(unit)
+
+    def _blank(self, shape: tuple, lo: int, hi: int) -> np.ndarray:
+        """An array of ``shape`` whose rows ``lo..hi-1`` (axis -3) the pass writes before
+        any read: only the others are zeroed (see :func:`zeros`)."""
+        array = np.empty(shape, self.dtype)
+        lo, hi = max(lo, 0), max(min(hi, shape[-3]), max(lo, 0))
+        array[..., :lo, :, :] = 0.0
+        array[..., hi:, :, :] = 0.0
+        return array
 
     def segmented(self, part: Part) -> bool:
         """Whether the loop is scanned segment by segment (checkpointing)."""
@@ -373,6 +398,22 @@ class Forward:
                     code.line(line, indent)
             else:
                 code.line(f"{code.bind(act.forward_into or act.apply_inplace, 'act')}({z})", indent)
+        if self._probed(unit):
+            probe = self.probes[unit.name] = np.zeros(self.steps, self.dtype)
+            total = code.named(np.add.reduce)
+            code.line(f"{code.bind(probe, 'probe')}[{t}] = {total}(z, None)", indent)
+
+    def _probed(self, unit: Unit) -> bool:
+        """Whether a loop layer's values are summed at each step, in cache, as a test for
+        NaN and infinities: those the backward pass overwrites, where a step is large
+        (elsewhere one pass over every step afterwards costs less)."""
+        p = self.program
+        return (
+            unit.name in p.reuse
+            and self.large_step(unit)
+            and unit.name not in self.ringed
+            and all(p.present[m] == (0, self.steps) for m in unit.members)
+        )
 
     def _op_code(self, code: Code, unit: Unit, t: str, indent: int) -> None:
         reads = [
@@ -413,6 +454,9 @@ class Forward:
                     a, b = p.present[member]
                     if self.wrap[member] != p.rows(member) or a >= b:
                         continue
+                    probe = self.probes.get(unit.name)
+                    if probe is not None and np.isfinite(probe).all():
+                        continue  # (a sum of finite values may overflow: then look at each)
                     values = self.rows(member, a, b)
                     if all_finite(values):
                         continue

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .forward import Forward
+from .forward import Forward, zeros
 
 __all__ = [
     "NO_SCALE",
@@ -75,7 +75,7 @@ class Grads:
         if name not in self.G:
             fwd, rows = self.fwd, self.fwd.program.rows(name)
             size = fwd.program.graph.nodes[name].size
-            self.G[name] = np.zeros((*fwd.lead, rows, fwd.batch, size), fwd.dtype)
+            self.G[name] = zeros((*fwd.lead, rows, fwd.batch, size), fwd.dtype)
             self.E[name] = np.full((*fwd.lead, rows), NO_SCALE, np.int64)
         return self.G[name], self.E[name]
 
