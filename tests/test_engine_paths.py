@@ -152,6 +152,7 @@ def test_values_the_backward_overwrites_are_tested_at_their_step_as_after_the_pa
     instead of tested in one pass afterwards: the same first non-finite value is named,
     for one model and per model of an ensemble, and none where all are finite."""
     monkeypatch.setattr(codegen, "LARGE_STEP", large_step)
+    monkeypatch.setattr(backward, "_KEPT_VALUES", -1)  # overwritten, however small
     u = unroll(_gated_graph(), 6)
     xs = {"x": np.array([0.0, 0.0, 1e10, 0.0, 0.0, 0.0]).reshape(6, 1, 1)}  # a = inf at 2
     cots = {("h", 5): np.ones((1, 1))}
@@ -217,3 +218,31 @@ def test_rows_left_unzeroed_are_written_before_they_are_read(preset, options, mo
     for a, b in zip(values_poisoned, values, strict=True):
         np.testing.assert_array_equal(a, b)
     assert r.first_nonfinite() is None
+
+
+@pytest.mark.parametrize("models", [None, 3])
+@pytest.mark.parametrize("preset", list(FACTOR_CASES))
+def test_values_kept_for_their_factors_give_what_overwriting_them_gives(
+    preset, models, monkeypatch
+):
+    """Few values the backward pass could overwrite are kept, their factors taken for all
+    steps at once: the same bits as overwriting them with their gradients, and a value
+    asked for afterwards is the one the forward pass computed."""
+    graph = FACTOR_CASES[preset]
+    state = "h" if "h" in graph.nodes else sorted(graph.state_nodes())[0]
+    size = graph.nodes[state].size
+
+    def cotangents(rng):
+        return {state: rng.normal(size=(T, 2, size))}
+
+    monkeypatch.setattr(backward, "_KEPT_VALUES", -1)
+    overwritten = _run(graph, cotangents, models=models)
+    monkeypatch.setattr(backward, "_KEPT_VALUES", 2**40)
+    kept = _run(graph, cotangents, models=models)
+    _assert_identical(overwritten, kept, state)
+    forward_only = _run(graph, lambda rng: {}, models=models)  # nothing overwritten
+    for name in sorted(graph.nodes):
+        value = forward_only.values[(name, 7)]
+        np.testing.assert_array_equal(kept.values[(name, 7)], value, err_msg=name)
+        # overwritten values are computed again, all steps at once: the last bit may differ
+        np.testing.assert_allclose(overwritten.values[(name, 7)], value, rtol=1e-14, atol=0)
