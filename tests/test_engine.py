@@ -346,9 +346,9 @@ def test_first_nonfinite_names_the_node_and_step():
     assert ok.first_nonfinite() is None
 
 
-def test_first_nonfinite_names_a_gate_whose_values_the_backward_pass_overwrites():
-    """A gate read only by a product has its values overwritten by its gradient in the
-    backward pass: it is tested before, the state after, and the earliest is named."""
+def gated_graph() -> Graph:
+    """A gate ``a`` read only by a product ``h = a * a``: the backward pass may overwrite
+    its values with its gradient."""
     g = Graph("gated")
     g.input("x", 1)
     g.layer("a", 1, "relu")
@@ -357,6 +357,13 @@ def test_first_nonfinite_names_a_gate_whose_values_the_backward_pass_overwrites(
     g.edge("h", "a", weight="W_ha", delay=1)
     g.edge("a", "h")
     g.edge("a", "h")
+    return g
+
+
+def test_first_nonfinite_names_a_gate_whose_values_the_backward_pass_overwrites():
+    """A gate read only by a product has its values overwritten by its gradient in the
+    backward pass: it is tested before, the state after, and the earliest is named."""
+    g = gated_graph()
     assert "a" in compile_program(unroll(g, 3)).reuse
     p = {"W_xa": np.full((1, 1), 1e300), "W_ha": np.zeros((1, 1))}
     xs = np.array([0.0, 0.0, 1e10, 0.0, 0.0]).reshape(5, 1, 1)  # a = inf at step 2

@@ -1,9 +1,12 @@
 """Ways the scans may take that must not change a bit of any result: a state's gradient
-rows rebuilt when asked for instead of written at every step, and a large step's
-derivative factors and bias taken at their step instead of for all steps at once."""
+rows rebuilt when asked for instead of written at every step, a large step's derivative
+factors and bias taken at their step instead of for all steps at once, values the backward
+pass overwrites tested for NaN at their step, few values kept for their factors instead of
+overwritten, and arrays left unzeroed where the pass writes them first."""
 
 import numpy as np
 import pytest
+from test_engine import gated_graph
 
 from unroll import Graph, bptt, init_params, presets, unroll
 from unroll.engine import backward, codegen, forward
@@ -131,19 +134,6 @@ def test_factors_and_biases_at_their_step_are_those_of_all_steps_at_once(
     _assert_identical(before, per_step, state)
 
 
-def _gated_graph():
-    """A gate ``a`` read only by a product: the backward pass overwrites its values."""
-    g = Graph("gated")
-    g.input("x", 1)
-    g.layer("a", 1, "relu")
-    g.mul("h", 1)
-    g.edge("x", "a", weight="W_xa")
-    g.edge("h", "a", weight="W_ha", delay=1)
-    g.edge("a", "h")
-    g.edge("a", "h")
-    return g
-
-
 @pytest.mark.parametrize("large_step", [10**12, 0])
 def test_values_the_backward_overwrites_are_tested_at_their_step_as_after_the_pass(
     large_step, monkeypatch
@@ -153,7 +143,7 @@ def test_values_the_backward_overwrites_are_tested_at_their_step_as_after_the_pa
     for one model and per model of an ensemble, and none where all are finite."""
     monkeypatch.setattr(codegen, "LARGE_STEP", large_step)
     monkeypatch.setattr(backward, "_KEPT_VALUES", -1)  # overwritten, however small
-    u = unroll(_gated_graph(), 6)
+    u = unroll(gated_graph(), 6)
     xs = {"x": np.array([0.0, 0.0, 1e10, 0.0, 0.0, 0.0]).reshape(6, 1, 1)}  # a = inf at 2
     cots = {("h", 5): np.ones((1, 1))}
     p = {"W_xa": np.full((1, 1), 1e300), "W_ha": np.zeros((1, 1))}

@@ -25,8 +25,8 @@ __all__ = ["Forward", "zeros"]
 def zeros(shape: tuple, dtype) -> np.ndarray:
     """A zeroed array, zeroed here rather than by the kernel: ``np.zeros`` of a large
     array maps fresh pages, and each costs a page fault and the kernel's zeroing when first
-    written (on this machine's transparent huge pages, a sixth of an LSTM's run at hidden
-    128, batch 32); ``np.empty`` reuses memory a previous run gave back."""
+    written (measured on transparent huge pages: up to a sixth of an LSTM run at hidden
+    128, batch 32), where ``np.empty`` reuses the memory a previous run gave back."""
     array = np.empty(shape, dtype)
     array.fill(0.0)
     return array
@@ -98,7 +98,7 @@ class Forward:
             rows = self.segment + part.depth
             self.ringed.add(name)
         shape = (*self.lead, rows, self.batch, unit.width)
-        if rows == p.rows(name):  # every step computed: the rows of steps of every member
+        if rows == p.rows(name):  # all rows: each step's row is written before it is read
             o = self.offset(name)
             spans = [p.present[m] for m in unit.members]
             array = self._blank(shape, o + max(a for a, _ in spans), o + min(b for _, b in spans))
@@ -114,7 +114,8 @@ class Forward:
         """An array of ``shape`` whose rows ``lo..hi-1`` (axis -3) the pass writes before
         any read: only the others are zeroed (see :func:`zeros`)."""
         array = np.empty(shape, self.dtype)
-        lo, hi = max(lo, 0), max(min(hi, shape[-3]), max(lo, 0))
+        lo = max(lo, 0)
+        hi = max(lo, min(hi, shape[-3]))
         array[..., :lo, :, :] = 0.0
         array[..., hi:, :, :] = 0.0
         return array
