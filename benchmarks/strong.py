@@ -21,8 +21,9 @@ from handwritten import LSTM_GATES, split_lstm
 
 #: Entries of one step's pre-activations from which the derivative factors (and the
 #: bias) are taken at their step, in cache, rather than in passes over every step in
-#: memory: measured on the development machine (an Elman step gains from 32 x 128, an
-#: LSTM step, whose factors take three passes, from 16 x 4 * 32).
+#: memory: measured on the development machine (an Elman step gains at 32 x 128 entries,
+#: not at 16 x 32; an LSTM step, whose factors take three passes, at 16 x 4 * 32 gate
+#: entries, not at 1 x 4 * 8: the bound lies between).
 ELMAN_IN_CACHE = 4096
 LSTM_IN_CACHE = 512
 
