@@ -105,6 +105,13 @@ def test_a_state_read_at_a_boundary_from_outside_keeps_every_row(delay, monkeypa
         np.testing.assert_array_equal(r.node_grads[("h", 4)], cots[("s", 3)])  # past the end
 
 
+def _state_cotangents(graph):
+    """A state of ``graph`` (``h`` where it has one) and a cotangent at every step of it."""
+    state = "h" if "h" in graph.nodes else sorted(graph.state_nodes())[0]
+    size = graph.nodes[state].size
+    return state, lambda rng: {state: rng.normal(size=(T, 2, size))}
+
+
 FACTOR_CASES = {
     "elman": presets.elman(3, 8),
     "lstm": presets.lstm(3, 8),
@@ -121,12 +128,7 @@ def test_factors_and_biases_at_their_step_are_those_of_all_steps_at_once(
     preset, models, monkeypatch
 ):
     graph = FACTOR_CASES[preset]
-    state = "h" if "h" in graph.nodes else sorted(graph.state_nodes())[0]
-    size = graph.nodes[state].size
-
-    def cotangents(rng):
-        return {state: rng.normal(size=(T, 2, size))}
-
+    state, cotangents = _state_cotangents(graph)
     monkeypatch.setattr(codegen, "LARGE_STEP", 10**12)
     before = _run(graph, cotangents, models=models)
     monkeypatch.setattr(codegen, "LARGE_STEP", 0)
@@ -142,7 +144,7 @@ def test_values_the_backward_overwrites_are_tested_at_their_step_as_after_the_pa
     instead of tested in one pass afterwards: the same first non-finite value is named,
     for one model and per model of an ensemble, and none where all are finite."""
     monkeypatch.setattr(codegen, "LARGE_STEP", large_step)
-    monkeypatch.setattr(backward, "_KEPT_VALUES", -1)  # overwritten, however small
+    monkeypatch.setattr(codegen, "KEPT_VALUES", -1)  # overwritten, however small
     u = unroll(gated_graph(), 6)
     xs = {"x": np.array([0.0, 0.0, 1e10, 0.0, 0.0, 0.0]).reshape(6, 1, 1)}  # a = inf at 2
     cots = {("h", 5): np.ones((1, 1))}
@@ -219,15 +221,10 @@ def test_values_kept_for_their_factors_give_what_overwriting_them_gives(
     steps at once: the same bits as overwriting them with their gradients, and a value
     asked for afterwards is the one the forward pass computed."""
     graph = FACTOR_CASES[preset]
-    state = "h" if "h" in graph.nodes else sorted(graph.state_nodes())[0]
-    size = graph.nodes[state].size
-
-    def cotangents(rng):
-        return {state: rng.normal(size=(T, 2, size))}
-
-    monkeypatch.setattr(backward, "_KEPT_VALUES", -1)
+    state, cotangents = _state_cotangents(graph)
+    monkeypatch.setattr(codegen, "KEPT_VALUES", -1)
     overwritten = _run(graph, cotangents, models=models)
-    monkeypatch.setattr(backward, "_KEPT_VALUES", 2**40)
+    monkeypatch.setattr(codegen, "KEPT_VALUES", 2**40)
     kept = _run(graph, cotangents, models=models)
     _assert_identical(overwritten, kept, state)
     forward_only = _run(graph, lambda rng: {}, models=models)  # nothing overwritten

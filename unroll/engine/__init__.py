@@ -186,9 +186,7 @@ def bptt(
         fwd.run()
         # values the backward pass overwrites are tested now, the others when asked for
         first_bad = _FirstNonfinite(
-            fwd,
-            fwd.first_nonfinite(program.reuse.__contains__),
-            lambda name: name not in program.reuse,
+            fwd, fwd.first_nonfinite(fwd.overwrites), lambda unit: not fwd.overwrites(unit)
         )
         loss_value = None
         if loss is not None:

@@ -47,9 +47,6 @@ _MAX_RUNS = 64
 #: is exact while the result is a normal number, and what falls below ``2**-1022`` then is
 #: under ``2**-400`` of its step's peak, far beneath the rounding of the sum.
 _SHIFT_SPREAD = 600
-#: The most bytes of a loop layer's values kept for its derivative factors rather than
-#: overwritten by its gradient (see ``Backward._keeps_values``).
-_KEPT_VALUES = 8 * 2**20
 #: Entries of ``dz`` worth shifting (a product by a power of two, about a nanosecond each)
 #: to save one run's products (three small calls and their rescaling, tens of microseconds).
 _SHIFT_WORTH = 16384
@@ -957,13 +954,13 @@ class Backward:
         """Emit a loop layer's VJP at one step: ``dz = g * act'``, then ``dz W`` to its
         sources.
 
-        A layer whose values nothing reads afterwards gets ``dz`` written over its values,
-        unless they are few (:meth:`_keeps_values`); any other gets its derivative factors
-        for all steps at once, in a ``dz`` array.
+        A layer whose values the pass may overwrite (:meth:`.Forward.overwrites`) gets
+        ``dz`` written over them; any other gets its derivative factors for all steps at
+        once, or at their step, in a ``dz`` array.
         """
         fwd, program = self.fwd, self.fwd.program
         first, last = self.first, self.last
-        if unit.name in program.reuse and not self.keep_all and not self._keeps_values(unit):
+        if fwd.overwrites(unit) and not self.keep_all:
             fwd.overwritten.add(unit.name)
             values = code.bind(fwd.unit_rowed(unit), "values")
             code.line(
@@ -1029,19 +1026,6 @@ class Backward:
             _, where, index, _ = target(r)
             slot = f"{code.bind(where, 'into')}[{index}]"
             code.line(f"{slot}[...] = dz" if alone[r.source] else f"{slot} += dz", 2)
-
-    def _keeps_values(self, unit: Unit) -> bool:
-        """Whether a layer whose values the backward pass could overwrite keeps them: where
-        its steps are small and all its values take at most :data:`_KEPT_VALUES` bytes, its
-        factors for all steps at once in an array of their own cost less than the calls a
-        step that computing each step's factor in the scan takes (an LSTM at hidden 8,
-        batch 1: six calls a step become one)."""
-        fwd = self.fwd
-        return (
-            not fwd.large_step(unit)
-            and unit.name not in fwd.ringed
-            and fwd.unit_base[id(unit)].nbytes <= _KEPT_VALUES
-        )
 
     def _factors_per_step(self, unit: Unit) -> bool:
         """Whether a layer's derivative factors are computed at their step of the scan

@@ -404,13 +404,23 @@ class Forward:
             total = code.named(np.add.reduce)
             code.line(f"{code.bind(probe, 'probe')}[{t}] = {total}(z, None)", indent)
 
+    def overwrites(self, unit: Unit) -> bool:
+        """Whether the backward pass writes a loop layer's gradient over its values: one
+        whose values no weight gradient reads (the plan's ``reuse``), unless its steps are
+        small and its values take at most :data:`~.codegen.KEPT_VALUES` bytes (then its
+        factors for all steps at once cost less than computing each at its step)."""
+        if unit.name not in self.program.reuse:
+            return False
+        small = not self.large_step(unit) and unit.name not in self.ringed
+        return not (small and self.unit_base[id(unit)].nbytes <= codegen.KEPT_VALUES)
+
     def _probed(self, unit: Unit) -> bool:
         """Whether a loop layer's values are summed at each step, in cache, as a test for
         NaN and infinities: those the backward pass overwrites, where a step is large
         (elsewhere one pass over every step afterwards costs less)."""
         p = self.program
         return (
-            unit.name in p.reuse
+            self.overwrites(unit)
             and self.large_step(unit)
             and unit.name not in self.ringed
             and all(p.present[m] == (0, self.steps) for m in unit.members)
@@ -443,13 +453,13 @@ class Forward:
     def first_nonfinite(self, units=None) -> list:
         """Per model (one entry without an ensemble), ``(name, t)`` of the first stored
         value in the unrolled order that is not finite, or ``None``; of the members of
-        ``units`` (a test of a unit's name) only, if given."""
+        ``units`` (a test of a unit) only, if given."""
         p = self.program
         models = self.lead[0] if self.lead else 1
         found: list[list] = [[] for _ in range(models)]
         for part in p.parts:
             for unit in part.units:
-                if units is not None and not units(unit.name):
+                if units is not None and not units(unit):
                     continue
                 for member in unit.members:
                     a, b = p.present[member]
