@@ -12,6 +12,7 @@ from unroll import Graph, GraphError, InputError, bptt, init_params, presets, un
 from unroll.check import check_grads
 from unroll.engine import compile_program
 from unroll.errors import UnrollWarning
+from unroll.ops import ACTIVATIONS
 
 TOL = 1e-9  # relative; the fourth-order stencil itself is good to ~1e-12
 
@@ -146,6 +147,81 @@ def random_graphs(draw):
     return g
 
 
+def instance_values(u, params, xs, states):
+    """Every computed instance's value from the graph's own definitions, one instance at
+    a time in the unrolled order (``Unrolled.sources``, the node rows' ``forward``): an
+    evaluation that shares no code with the engine's scans."""
+    g, values = u.graph, dict(states)
+    for name, t in u.order:
+        node = g.nodes[name]
+        if node.kind == "input":
+            values[(name, t)] = xs[name][list(u.input_steps(name)).index(t)]
+            continue
+        reads = [(e, values.get(inst)) for e, inst in u.sources((name, t))]
+        batch = next(iter(xs.values())).shape[1]
+        reads = [(e, np.zeros((batch, g.nodes[e.source].size)) if v is None else v) for e, v in reads]
+        if node.kind == "layer":
+            z = sum(v if e.weight is None else v @ params[e.weight].T for e, v in reads)
+            z = z + sum(params[b] for b in node.biases)
+            values[(name, t)] = ACTIVATIONS[node.activation].forward(z)
+        else:
+            roles = {p.role: params[n] for p, n in zip(node.op.params, node.params, strict=True)}
+            values[(name, t)] = node.op.forward(*(v for _, v in reads), **roles)
+    return values
+
+
+def retimed_graph(bias=False):
+    """Two layers whose delays mix signs (``b`` reads ``a`` one step ahead): retimed."""
+    g = Graph("retimed")
+    g.input("x", 3)
+    g.layer("a", 4, "tanh", biases=["b_a"] if bias else [])
+    g.layer("b", 4, "tanh", biases=["b_b"] if bias else [])
+    g.edge("x", "a", weight="W_xa")
+    g.edge("b", "a", weight="W_ba", delay=2)
+    g.edge("a", "b", weight="W_ab", delay=-1)
+    return g
+
+
+def chain_retimed_graph():
+    """Three nodes of a loop, two of them reading the step ahead, one an op: each offset
+    differently in the scan."""
+    g = Graph("chain")
+    g.input("x", 2)
+    g.layer("a", 3, "tanh", biases=["b_a"])
+    g.layer("b", 3, "sigmoid")
+    g.add_node("c", "mul", 3)
+    g.edge("x", "a", weight="W_xa")
+    g.edge("c", "a", weight="W_ca", delay=3)
+    g.edge("a", "b", weight="W_ab", delay=-1)
+    g.edge("b", "c", delay=-1)
+    g.edge("a", "c")
+    return g
+
+
+@pytest.mark.parametrize(
+    "graph",
+    [retimed_graph(), retimed_graph(bias=True), chain_retimed_graph()],
+    ids=["retimed", "retimed with biases", "chain"],
+)
+@pytest.mark.parametrize("steps", [4, 9])
+def test_retimed_loops_compute_every_instance_by_its_definition(graph, steps):
+    """A retimed unit computes its own steps and no others: its boundary rows keep the
+    initial states (a unit once took another unit's step count for its own and wrote its
+    value at step -1 over its initial state)."""
+    u = unroll(graph, steps)
+    rng = np.random.default_rng(steps)
+    p = init_params(graph, seed=steps)
+    xs = {"x": rng.normal(size=(steps, 2, graph.nodes["x"].size))}
+    states = {b: rng.normal(size=(2, graph.nodes[b[0]].size)) for b in u.boundary}
+    r = bptt(u, p, xs, {}, initial_states=states, input_grads=False)
+    expected = instance_values(u, p, xs, states)
+    for inst in u.order:
+        np.testing.assert_allclose(r.values[inst], expected[inst], rtol=1e-12, atol=1e-14)
+    computed = [inst for inst in u.order if inst[0] != "x"]
+    cots = {inst: rng.normal(size=(2, graph.nodes[inst[0]].size)) for inst in computed[-3:]}
+    assert check_grads(u, p, xs, cots, states, directions=2, seed=steps) < TOL
+
+
 @settings(
     max_examples=60,
     deadline=None,
@@ -164,6 +240,12 @@ def test_random_graphs_match_finite_differences(g, steps, seed):
     cots = {computed[i]: rng.normal(size=(2, g.nodes[computed[i][0]].size)) for i in picks}
     states = {b: rng.normal(size=(2, g.nodes[b[0]].size)) for b in u.boundary}
     assert check_grads(u, p, xs, cots, states, directions=1, seed=seed) < 1e-8
+    # the values themselves (finite differences of the engine's own forward pass would
+    # not see one that is wrong in a way the backward pass shares)
+    r = bptt(u, p, xs, {}, initial_states=states, input_grads=False)
+    expected = instance_values(u, p, xs, states)
+    for inst in u.order:
+        np.testing.assert_allclose(r.values[inst], expected[inst], rtol=1e-12, atol=1e-13)
 
 
 def test_linear_rnn_closed_form():

@@ -6,7 +6,7 @@ overwritten, and arrays left unzeroed where the pass writes them first."""
 
 import numpy as np
 import pytest
-from test_engine import gated_graph
+from test_engine import gated_graph, retimed_graph
 
 from unroll import Graph, bptt, init_params, presets, unroll
 from unroll.engine import backward, codegen, forward
@@ -161,24 +161,12 @@ def test_values_the_backward_overwrites_are_tested_at_their_step_as_after_the_pa
     assert bptt(u, big, xs_big, {("h", 5): np.ones((2, 1))}).first_nonfinite() == ("h", 0)
 
 
-def _retimed_graph():
-    """Two layers whose delays mix signs (``b`` reads ``a`` one step ahead): retimed."""
-    g = Graph("retimed")
-    g.input("x", 3)
-    g.layer("a", 4, "tanh")
-    g.layer("b", 4, "tanh")
-    g.edge("x", "a", weight="W_xa")
-    g.edge("b", "a", weight="W_ba", delay=2)
-    g.edge("a", "b", weight="W_ab", delay=-1)
-    return g
-
-
 POISON_CASES = {
     **FACTOR_CASES,
     "jordan": presets.jordan(3, 8),
     "minlstm": presets.minlstm(3, 8),
     "lru": presets.lru(3, 8),
-    "retimed": _retimed_graph(),
+    "retimed": retimed_graph(),
 }
 
 

@@ -359,7 +359,7 @@ class Forward:
                 code.line(f"t = s - {r0}" if part.sign > 0 else f"t = {r0} - s", 1)
             indent = 1
             if guard:
-                code.line(f"if 0 <= t < {self.steps}:", 1)
+                code.line(f"if 0 <= {t} < {self.steps}:", 1)
                 indent = 2
             if unit.is_layer:
                 self._layer_code(code, unit, t, indent)
