@@ -3,9 +3,11 @@
 Usage: ``python benchmarks/bench_bptt.py [--quick] [--repeats N] [--steps T]``
 
 For each case (Elman / LSTM at three sizes) and each cotangent pattern (dL/dh at the
-last step only, or at every step) the four implementations run on the same weights and
-inputs, interleaved in one process: one warm-up call each, then ``--repeats`` rounds of
-one call each, keeping the minimum CPU time (``time.process_time``). numpy's BLAS and
+last step only, or at every step) unroll (twice: the parameter gradients alone, as the
+baselines give them, and keeping every step's state gradient too), the strong and naive
+hand-written numpy and torch run on the same weights and inputs, interleaved in one
+process: one warm-up call each, then ``--repeats`` rounds of one call each, keeping the
+minimum CPU time (``time.process_time``). numpy's BLAS and
 torch run on one thread, so the ratios do not depend on what else the machine runs.
 Only the forward+backward call is timed; building the unrolled graph is setup, reported
 separately. Every gradient is checked against the strong hand-written one. Then the first
@@ -69,10 +71,12 @@ def parse_args(argv=None):
 
 
 def unroll_runner(unroll, kind, xs, dhs, last_only):
-    """Set up ``unroll.bptt`` for one case: return (params, run, build_seconds).
+    """Set up ``unroll.bptt`` for one case: return (params, run, states, build_seconds).
 
-    ``run()`` does one forward+backward and returns the parameter gradients. ``params``
-    come from ``unroll.init_params`` and are reused for numpy and torch.
+    ``run()`` does one forward+backward and returns the parameter gradients, as the
+    baselines do (``state_grads=False``); ``states()`` the same keeping every step's
+    state gradient too (the default, what analysis reads). ``params`` come from
+    ``unroll.init_params`` and are reused for numpy and torch.
     """
     steps, _, input_size = xs.shape
     hidden = dhs.shape[2]
@@ -85,10 +89,12 @@ def unroll_runner(unroll, kind, xs, dhs, last_only):
     # dL/dh at the last step is one instance; at every step, the whole (T, B, H) sequence
     cotangents = {("h", steps - 1): dhs[-1]} if last_only else {"h": dhs}
 
-    def run():
-        return unroll.bptt(u, params, {"x": xs}, cotangents, input_grads=False).param_grads
+    def run(state_grads=False):
+        return unroll.bptt(
+            u, params, {"x": xs}, cotangents, input_grads=False, state_grads=state_grads
+        ).param_grads
 
-    return params, run, build_seconds
+    return params, run, lambda: run(state_grads=True), build_seconds
 
 
 def default_params(kind, input_size, hidden, seed=0):
@@ -162,7 +168,9 @@ def run_case(unroll, kind, hidden, batch, steps, last_only, repeats):
     params = None
     if unroll is not None:
         try:
-            params, runners["unroll"], build = unroll_runner(unroll, kind, xs, dhs, last_only)
+            params, runners["unroll"], runners["states"], build = unroll_runner(
+                unroll, kind, xs, dhs, last_only
+            )
         except UNROLL_ERRORS as exc:
             print(f"NOTE: unroll setup failed for {kind}: {type(exc).__name__}: {exc}")
     if params is None:
@@ -174,14 +182,14 @@ def run_case(unroll, kind, hidden, batch, steps, last_only, repeats):
     best, grads = time_interleaved(runners, repeats)
     err = {
         name: max_rel_err(grads[name], grads["strong"], f"{name} {kind}")
-        for name in ("unroll", "torch", "numpy")
+        for name in ("unroll", "states", "torch", "numpy")
         if name in grads
     }
     return {
         "case": f"{kind} H={hidden} B={batch} T={steps}",
         "dh": "last" if last_only else "all",
         "ms": {k: 1e3 * v for k, v in best.items()},
-        "err_unroll": err.get("unroll"),
+        "err_unroll": max((err[k] for k in ("unroll", "states") if k in err), default=None),
         "err_torch": err.get("torch"),
         "err_numpy": err.get("numpy"),
         "build_ms": 1e3 * build,
@@ -200,20 +208,24 @@ def print_table(rows):
     head = (
         f"{'case':26s} {'dL/dh':5s} {'unroll ms':>10s} {'strong ms':>10s} {'naive ms':>9s} "
         f"{'torch ms':>9s} {'u/strong':>8s} {'u/naive':>8s} {'u/torch':>8s} "
-        f"{'err unroll':>10s} {'err torch':>10s}"
+        f"{'+states':>8s} {'err unroll':>10s} {'err torch':>10s}"
     )
     print(head)
     print("-" * len(head))
     for r in rows:
         ms = r["ms"]
         u, s, n, t = ms.get("unroll"), ms.get("strong"), ms.get("numpy"), ms.get("torch")
+        kept = ms.get("states")
         print(
             f"{r['case']:26s} {r['dh']:5s} {fmt(u, '10.1f')} {fmt(s, '10.1f')} {fmt(n, '9.1f')} "
             f"{fmt(t, '9.1f')} {fmt(u and u / s, '8.2f')} {fmt(u and u / n, '8.2f')} "
-            f"{fmt(u and u / t, '8.2f')} "
+            f"{fmt(u and u / t, '8.2f')} {fmt(kept and kept / s, '8.2f')} "
             f"{fmt(r['err_unroll'], '10.1e')} {fmt(r['err_torch'], '10.1e')}"
         )
-    print("\nerr = max over parameters of max|g - g_strong| / max|g_strong| (the strong")
+    print("\nunroll: bptt(..., state_grads=False), the parameter gradients as the baselines")
+    print("give them; +states: the default, every step's state gradient kept too (its time")
+    print("over the strong baseline's).")
+    print("err = max over parameters of max|g - g_strong| / max|g_strong| (the strong")
     print("hand-written numpy is the reference). Times: minimum CPU time over the rounds.")
     if not all(math.isnan(r["build_ms"]) for r in rows):
         print("unroll.presets + unroll.unroll setup time (not included above):")

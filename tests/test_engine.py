@@ -159,7 +159,9 @@ def instance_values(u, params, xs, states):
             continue
         reads = [(e, values.get(inst)) for e, inst in u.sources((name, t))]
         batch = next(iter(xs.values())).shape[1]
-        reads = [(e, np.zeros((batch, g.nodes[e.source].size)) if v is None else v) for e, v in reads]
+        reads = [
+            (e, np.zeros((batch, g.nodes[e.source].size)) if v is None else v) for e, v in reads
+        ]
         if node.kind == "layer":
             z = sum(v if e.weight is None else v @ params[e.weight].T for e, v in reads)
             z = z + sum(params[b] for b in node.biases)

@@ -2,13 +2,17 @@
 rows rebuilt when asked for instead of written at every step, a large step's derivative
 factors and bias taken at their step instead of for all steps at once, values the backward
 pass overwrites tested for NaN at their step, few values kept for their factors instead of
-overwritten, and arrays left unzeroed where the pass writes them first."""
+overwritten, arrays left unzeroed where the pass writes them first, a state's first write
+written rather than added, a sum's gradient handed on as it is, and a state's gradient
+carried in two rows when no row of it is asked for."""
+
+import tracemalloc
 
 import numpy as np
 import pytest
 from test_engine import gated_graph, retimed_graph
 
-from unroll import Graph, bptt, init_params, presets, unroll
+from unroll import Graph, InputError, bptt, init_params, presets, unroll
 from unroll.engine import backward, codegen, forward
 
 T = 200
@@ -173,8 +177,10 @@ POISON_CASES = {
 @pytest.mark.parametrize("options", [{}, {"models": 3}, {"checkpoint": "sqrt"}])
 @pytest.mark.parametrize("preset", list(POISON_CASES))
 def test_rows_left_unzeroed_are_written_before_they_are_read(preset, options, monkeypatch):
-    """The forward pass zeroes only the rows it never writes: with every array made by
-    ``np.empty`` filled with NaN at first, no value or gradient changes."""
+    """The forward pass zeroes only the rows it never writes, and so does the backward
+    pass where its first writes fill a state's gradient rows: with every array made by
+    ``np.empty`` filled with NaN at first, no value or gradient (of a parameter, or of
+    any node at any step) changes."""
     graph = POISON_CASES[preset]
     out = (sorted(graph.output_nodes()) or sorted(graph.state_nodes()))[-1]
     size = graph.nodes[out].size
@@ -184,7 +190,8 @@ def test_rows_left_unzeroed_are_written_before_they_are_read(preset, options, mo
 
     def run():
         r = _run(graph, cotangents, **options)
-        return r, r.param_grads, [r.values[(n, t)] for n in sorted(graph.nodes) for t in (0, T - 1)]
+        values = [r.values[(n, t)] for n in sorted(graph.nodes) for t in (0, T - 1)]
+        return r, {**r.param_grads, **dict(r.node_grads)}, values
 
     _, grads, values = run()
 
@@ -221,3 +228,115 @@ def test_values_kept_for_their_factors_give_what_overwriting_them_gives(
         np.testing.assert_array_equal(kept.values[(name, 7)], value, err_msg=name)
         # overwritten values are computed again, all steps at once: the last bit may differ
         np.testing.assert_allclose(overwritten.values[(name, 7)], value, rtol=1e-14, atol=0)
+
+
+def _first_writes_off(self, part):
+    return set()
+
+
+def _no_pass_through(self, part):
+    return {}
+
+
+@pytest.mark.parametrize("models", [None, 3])
+@pytest.mark.parametrize("preset", list(POISON_CASES))
+@pytest.mark.parametrize("last_only", [False, True])
+def test_first_writes_and_sums_passing_their_gradient_on_change_no_bit(
+    preset, models, last_only, monkeypatch
+):
+    """A state's gradient row written by its first write rather than added into zero, and a
+    sum's gradient taken as it is by its summands rather than copied into their slots:
+    every gradient the same to the bit, also where the scale moves (a loss at the last
+    step) and whatever earlier steps left in the ring (its stale slots do not steer it)."""
+    graph = POISON_CASES[preset]
+    out = (sorted(graph.output_nodes()) or sorted(graph.state_nodes()))[-1]
+    size = graph.nodes[out].size
+
+    def cotangents(rng):
+        if last_only:
+            return {(out, T - 1): rng.normal(size=(2, size))}
+        return {out: rng.normal(size=(T, 2, size))}
+
+    fast = _run(graph, cotangents, models=models)
+    monkeypatch.setattr(backward.Backward, "_first_writes", _first_writes_off)
+    monkeypatch.setattr(backward.Backward, "_passed_through", _no_pass_through)
+    plain = _run(graph, cotangents, models=models)
+    for name, grad in plain.param_grads.items():
+        np.testing.assert_array_equal(fast.param_grads[name], grad, err_msg=name)
+    for key, grad in plain.node_grads.items():
+        np.testing.assert_array_equal(fast.node_grads[key], grad, err_msg=str(key))
+
+
+def test_the_lstm_takes_the_shortcuts():
+    """What the test above compares is not vacuous: the LSTM's cell state is first
+    written by its forget product, and its sum hands its gradient to both products."""
+    seen = {}
+    first, passed = backward.Backward._first_writes, backward.Backward._passed_through
+
+    def spy_first(self, part):
+        seen["first"] = first(self, part)
+        return seen["first"]
+
+    def spy_passed(self, part):
+        seen["passed"] = passed(self, part)
+        return seen["passed"]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backward.Backward, "_first_writes", spy_first)
+        mp.setattr(backward.Backward, "_passed_through", spy_passed)
+        _run(presets.lstm(3, 8), lambda rng: {"h": rng.normal(size=(T, 2, 8))})
+    assert {name for name, _ in seen["first"]} >= {"i", "f_c"}  # the gates write h's row
+    assert sorted(seen["passed"]) == ["f_c", "i_g"]
+
+
+STATELESS_OPTIONS = [{}, {"models": 3}, {"checkpoint": "sqrt"}, {"truncate": (7, 9)}]
+
+
+@pytest.mark.parametrize("options", STATELESS_OPTIONS, ids=["single", "models", "sqrt", "tbptt"])
+@pytest.mark.parametrize("preset", list(POISON_CASES))
+def test_without_state_gradients_parameter_and_input_gradients_are_unchanged(preset, options):
+    """``state_grads=False``: a loop's carry in two rows, not one a step; every parameter's
+    and input's gradient the same to the bit, and a loop node's gradient refused by name."""
+    graph = POISON_CASES[preset]
+    if "truncate" in options and not graph.is_causal():
+        options = {}  # (truncated BPTT needs a causal graph: the plain run again)
+    out = (sorted(graph.output_nodes()) or sorted(graph.state_nodes()))[-1]
+    size = graph.nodes[out].size
+
+    def cotangents(rng):
+        return {out: rng.normal(size=(T, 2, size))}
+
+    full = _run(graph, cotangents, **options)
+    light = _run(graph, cotangents, state_grads=False, **options)
+    for name, grad in full.param_grads.items():
+        np.testing.assert_array_equal(light.param_grads[name], grad, err_msg=name)
+    for t in (0, T // 2, T - 1):
+        np.testing.assert_array_equal(light.node_grads[("x", t)], full.node_grads[("x", t)])
+    state = sorted(graph.state_nodes())[-1]
+    with pytest.raises(InputError, match=f"gradient of '{state}'.*state_grads=False"):
+        light.node_grads[(state, T - 1)]
+    with pytest.raises(InputError, match="state_grads=False"):
+        light.log10_grad_norms(state)
+
+
+def test_without_state_gradients_the_rows_of_every_step_are_not_held():
+    """The point of ``state_grads=False``: the peak memory of an LSTM run drops by its two
+    states' gradient rows (h and c, one row a step each)."""
+    steps, batch, hidden = 3000, 4, 16
+    g = presets.lstm(hidden, hidden)
+    u = unroll(g, steps)
+    p = init_params(g, seed=0)
+    rng = np.random.default_rng(0)
+    xs = {"x": rng.normal(size=(steps, batch, hidden))}
+    cots = {"h": rng.normal(size=(steps, batch, hidden))}
+
+    def peak(**options):
+        tracemalloc.start()
+        try:
+            bptt(u, p, xs, cots, input_grads=False, **options)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    rows = 2 * (steps + 1) * batch * hidden * 8
+    assert peak() - peak(state_grads=False) > 0.9 * rows

@@ -64,9 +64,10 @@ class Activation:
     forward_into: Callable[[np.ndarray], None] | None = None  # z <- act(z), in place
     vjp_into: Callable[[np.ndarray, np.ndarray], None] | None = None  # y <- g * act'(y)
     derivative_into: Callable[[np.ndarray, np.ndarray], None] | None = None  # out <- act'
-    #: ``forward_lines(z, name)``: ``forward_into`` as lines of Python on the array ``z``
-    #: (``name(f)`` is the text naming function ``f`` there), inlined by generated steps.
-    forward_lines: Callable[[str, Callable[[object], str]], list[str]] | None = None
+    #: ``forward_lines(z, name, x=None)``: ``z <- act(x)`` as lines of Python, ``x`` the
+    #: text of an array shaped as ``z`` (``None``: ``z`` itself, ``forward_into``), and
+    #: ``name(f)`` the text naming function ``f`` there; inlined by generated steps.
+    forward_lines: Callable[..., list[str]] | None = None
     #: ``vjp_lines(g, y, tmp, name)``: ``y <- g * act'(y)`` as lines (``tmp`` a scratch
     #: array of ``y``'s shape).
     vjp_lines: Callable[[str, str, str, Callable[[object], str]], list[str]] | None = None
@@ -133,8 +134,8 @@ def _tanh_vjp_into(g: np.ndarray, y: np.ndarray) -> None:
     y *= g
 
 
-def _tanh_lines(z: str, name: Callable[[object], str]) -> list[str]:
-    return [f"{name(np.tanh)}({z}, out={z})"]
+def _tanh_lines(z: str, name: Callable[[object], str], x: str | None = None) -> list[str]:
+    return [f"{name(np.tanh)}({x or z}, out={z})"]
 
 
 def _tanh_vjp_lines(g: str, y: str, tmp: str, name: Callable[[object], str]) -> list[str]:
@@ -145,9 +146,9 @@ def _tanh_vjp_lines(g: str, y: str, tmp: str, name: Callable[[object], str]) -> 
     ]
 
 
-def _sigmoid_lines(z: str, name: Callable[[object], str]) -> list[str]:
+def _sigmoid_lines(z: str, name: Callable[[object], str], x: str | None = None) -> list[str]:
     return [
-        f"{name(np.negative)}({z}, out={z})",
+        f"{name(np.negative)}({x or z}, out={z})",
         f"{name(np.exp)}({z}, out={z})",
         f"{z} += 1.0",
         f"{name(np.reciprocal)}({z}, out={z})",
@@ -178,7 +179,7 @@ ACTIVATIONS: dict[str, Activation] = {
             1.0,
             "x",
             lambda z: None,
-            forward_lines=lambda z, name: [],
+            forward_lines=lambda z, name, x=None: [] if x is None else [f"{z}[...] = {x}"],
             vjp_lines=lambda g, y, tmp, name: [f"{y}[...] = {g}"],
         ),
         Activation(

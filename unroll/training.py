@@ -485,7 +485,7 @@ def train(
     rng = np.random.default_rng([seed, 1])
     batch = task.batch if batch is None else batch
 
-    def run(sample: Task):
+    def run(sample: Task, state_grads: bool = False):
         return bptt(
             unrolled,
             current,
@@ -495,13 +495,14 @@ def train(
             truncate=truncate,
             dtype=dtype,
             input_grads=False,
+            state_grads=state_grads,  # a step needs its parameters' gradients only
         )
 
     profiles, probe_losses = {}, {}
     recall_only = set(task.recall_steps) != set(unrolled.loss_steps)
 
     def record(iteration: int) -> None:
-        result = run(task)
+        result = run(task, state_grads=True)  # (the profile reads the state's gradients)
         probe_losses[iteration] = float(result.loss)
         if recall_only:  # the gradient of the recall steps' part of the loss alone
             cotangents = _recall_cotangents(unrolled, result, task)

@@ -64,6 +64,7 @@ def bptt(
     truncate: tuple[int, int] | None = None,
     dtype=np.float64,
     input_grads: bool = True,
+    state_grads: bool = True,
     contributions: bool | Iterable[str] = False,
     max_memory: int | str | None = "auto",
     checkpoint: int | str | None = None,
@@ -102,6 +103,12 @@ def bptt(
         ``float64`` (default) or ``float32``.
     input_grads : bool
         Also compute dL/dx for the input sequences (default True).
+    state_grads : bool
+        Keep the gradient of every node of a loop at every step (default True): what
+        ``node_grads`` and ``log10_grad_norms`` read there. ``False`` keeps only what a
+        scan carries from one step to the next (two rows a state, not one a step): the
+        parameter gradients (and ``input_grads``) for less memory and time, as a
+        training step needs; the result then refuses a loop node's gradient by name.
     contributions : bool or list of str
         Record each step's contribution to every tied weight's gradient (or to the named
         parameters only).
@@ -156,7 +163,7 @@ def bptt(
     """
     dtype = float_dtype(dtype)
     check_arguments(params, inputs, cotangents, initial_states, loss, targets, truncate)
-    check_flags(input_grads=input_grads)
+    check_flags(input_grads=input_grads, state_grads=state_grads)
     if not isinstance(unrolled, Unrolled):
         raise InputError(
             f"bptt takes an unrolled graph (unroll.unroll), got {type(unrolled).__name__}"
@@ -194,7 +201,7 @@ def bptt(
             if extra:
                 cots, squares = cots.plus(extra), None  # (squares: of those given, in order)
         store, grads_of_params, records = _backward(
-            fwd, cots, squares, truncate, input_grads, recorded
+            fwd, cots, squares, truncate, input_grads, recorded, state_grads
         )
     run = BPTTRun(params, xs, initial, cots, truncate)
     return BPTTResult(
@@ -285,13 +292,13 @@ def _loss(fwd: Forward, unrolled: Unrolled, loss: str, targets) -> tuple:
     return value, Cotangents(sequences={n: Sequence.of(first, g) for n, g in grads.items()})
 
 
-def _backward(fwd: Forward, cots, squares, truncate, input_grads, contributions):
+def _backward(fwd: Forward, cots, squares, truncate, input_grads, contributions, states=True):
     T = fwd.steps
     if truncate is None:
-        run = Backward(fwd, 0, T - 1, input_grads, contributions)
+        run = Backward(fwd, 0, T - 1, input_grads, contributions, keep_states=states)
         run.seed(cots, squares)
         run.run()
-        store = _Store(fwd, run.grads, run.scan_scales, exact=False)
+        store = _Store(fwd, run.grads, run.scan_scales, exact=False, states=states)
         return store, run.params, run.records if contributions else None
     total = Grads(fwd, 0)
     params: dict[str, np.ndarray] = {}
@@ -306,7 +313,8 @@ def _backward(fwd: Forward, cots, squares, truncate, input_grads, contributions)
             params[name] = params[name] + value if name in params else value
         for name, items in run.records.items():
             records.setdefault(name, []).extend(items)
-    return _Store(fwd, total, {}, exact=True), params, records if contributions else None
+    store = _Store(fwd, total, {}, exact=True, states=states)
+    return store, params, records if contributions else None
 
 
 def _truncated_chunks(program: Program, cots: Cotangents, truncate):

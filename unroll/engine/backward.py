@@ -231,8 +231,10 @@ class Backward:
         input_grads: bool,
         record: bool | set[str] | None,
         keep_all: bool = False,
+        keep_states: bool = True,
     ):
         self.fwd, self.first, self.last, self.keep_all = fwd, first, last, keep_all
+        self.keep_states = keep_states or keep_all
         self.input_grads, self.record = input_grads, record
         self.grads = Grads(fwd, first)
         self.params: dict[str, np.ndarray] = {}
@@ -244,6 +246,7 @@ class Backward:
         self._param_buffers: list = []
         self._handed: dict[str, tuple] = {}  # a direct node's cotangents: steps, arrays, exponents
         self._lazy: set[str] = set()  # the scan's direct nodes whose rows are rebuilt later
+        self._two_rows: set[str] = set()  # the scan's direct nodes that keep two rows only
 
     def seed(self, cotangents: Cotangents, squares=None) -> None:
         """Put the cotangents of the window's steps in. A direct node's (see
@@ -477,17 +480,24 @@ class Backward:
                     self.grads.add(name, t, c[None])
         incoming = self._incoming(part, bottom, top)
         handed_in = {name for name in part.nodes if name in self.grads.G}
-        for name in part.nodes:  # carried nodes keep their whole gradient
-            if fwd.program.carried[name] or self.keep_all:
-                self.grads.get(name)
-        scale = Scale(fwd.lead, ring)
         self._direct = self._direct_nodes(part)
+        self._first = self._first_writes(part)
+        self._two_rows = set() if self.keep_states else set(self._direct)
+        for name in part.nodes:  # carried nodes keep their whole gradient
+            kept = fwd.program.carried[name] and self.keep_states
+            if (kept or self.keep_all) and name not in self._two_rows:
+                self.grads.get(name, self._rows_written(part, name))
+        scale = Scale(fwd.lead, ring)
+        self._passed = self._passed_through(part)
         clean = self._overwrites_every_slot(part, handed_in)
         self._moved = {
             name: self._move_incoming(part, name, bottom, top)
             for name in sorted(self._direct & handed_in)
         }
-        self._lazy = self._lazy_nodes(part, bottom)
+        for name in sorted(self._two_rows):  # the carry in two rows, the step's and the next
+            self.grads.G[name] = np.zeros((2, fwd.batch, fwd.program.graph.nodes[name].size))
+            self.grads.E.setdefault(name, np.full(fwd.program.rows(name), NO_SCALE, np.int64))
+        self._lazy = set() if self._two_rows else self._lazy_nodes(part, bottom)
         for name in self._lazy:  # its carry alone: one row stands for every row
             self.grads.G[name] = _one_row(self.grads.G[name])
         history = np.zeros((*fwd.lead, top - bottom + 1), np.int64)
@@ -512,7 +522,9 @@ class Backward:
         for name in self._lazy:
             del self.grads.G[name]
             self.grads.lazy[name] = self._rebuilt(part, name, top, bottom, history)
-        self._lazy = set()
+        for name in self._two_rows:
+            del self.grads.G[name], self.grads.E[name]
+        self._lazy, self._two_rows = set(), set()
         for r, (array, e) in self._pending:
             rows = np.moveaxis(array, 0, -3) if fwd.lead else array
             self.grads.add(r.source, self.first - r.delay, rows, e)
@@ -610,6 +622,86 @@ class Backward:
                 out.add(name)
         return out
 
+    def _first_writes(self, part: Part) -> set[tuple[str, int]]:
+        """The reads (``(unit name, index in unit.reads())``) that write a direct node's
+        row first, so write rather than add: its rows are zero until the scan (what came
+        from outside was taken out), and the scan reaches a row first at the read of the
+        largest lag, the first such read a scan step makes (last unit first). Only where
+        that read can write (a layer's, or an op's written straight into its targets)."""
+        first: dict[str, tuple[int, str, int, bool]] = {}
+        for unit in reversed(part.units):
+            writes = unit.is_layer or self._writes_into(unit)
+            for i, r in enumerate(unit.reads()):
+                if r.lag is None or r.source not in self._direct:
+                    continue
+                if r.source not in first or r.lag > first[r.source][0]:
+                    first[r.source] = (r.lag, unit.name, i, writes)
+        return {(name, i) for _, name, i, writes in first.values() if writes}
+
+    def _row_text(self, name: str, text: str) -> str:
+        """The text of a direct node's gradient row ``text``: modulo 2 where it keeps two."""
+        return f"({text}) % 2" if name in self._two_rows else text
+
+    def _rows_written(self, part: Part, name: str) -> tuple[int, int] | None:
+        """The rows ``[a, b)`` of a direct node's gradient that its first writes (see
+        :meth:`_first_writes`) fill, one at each step of the window, or ``None``."""
+        fwd = self.fwd
+        for unit in part.units:
+            for i, r in enumerate(unit.reads()):
+                if r.source == name and (unit.name, i) in self._first:
+                    if fwd.program.present[unit.name] != (0, fwd.steps):
+                        return None
+                    assert r.lag is not None  # (a first write is a read inside the loop)
+                    shift = fwd.offset(name) - part.sign * r.lag
+                    return self.first + shift, min(self.last, fwd.steps - 1) + shift + 1
+        return None
+
+    def _passed_through(self, part: Part) -> dict[str, str]:
+        """The sources of a sum that take its gradient as it is rather than from a copy in
+        their ring slot: ``{source: name}``, the local name the scan step gives it. Each
+        read at the sum's step of a one-node unit that nothing else in the loop reads,
+        keeps no gradient rows and has no boundary rows, whose VJP only reads its
+        gradient (a layer's, or an op's written straight into its targets)."""
+        program = self.fwd.program
+        out: dict[str, str] = {}
+        for unit in part.units:
+            if unit.is_layer or not unit.op.has("sum") or not self._writes_into(unit):
+                continue
+            sole = _sole_reads(program, unit)
+            for r in unit.sources:
+                source = program.unit_of[r.source]
+                if (
+                    r.lag == 0
+                    and r.delay == 0
+                    and sole[r.source]
+                    and source.members == [r.source]
+                    and r.source not in self._direct
+                    and r.source not in self.grads.G
+                    and program.pad[r.source] == (0, 0)
+                    and (source.is_layer or self._writes_into(source))
+                ):
+                    out[r.source] = f"g{len(out)}"
+        return out
+
+    @staticmethod
+    def _writes_into(unit: Unit) -> bool:
+        """Whether a loop op's step VJP is written straight into its targets (no general
+        VJP call): no parameters, a ``vjp_into``, every input inside the loop."""
+        return (
+            not unit.params
+            and unit.op.vjp_into is not None
+            and all(r.lag is not None for r in unit.sources)
+        )
+
+    def _assigns(self, unit: Unit) -> list[bool]:
+        """Per read of ``unit`` (``unit.reads()`` order): whether it writes its gradient
+        into its slot or row rather than adding it (nothing was there before)."""
+        sole = _sole_reads(self.fwd.program, unit)
+        return [
+            r.lag is not None and (sole[r.source] or (unit.name, i) in self._first)
+            for i, r in enumerate(unit.reads())
+        ]
+
     def _move_incoming(self, part: Part, name: str, bottom: int, top: int):
         """Take a direct node's gradients handed in from outside out of its rows (the
         scan writes its carry there): ``(values, exponents, position)``, the gradient of
@@ -700,22 +792,23 @@ class Backward:
         self._scale_check_code(code, part, sc, scale, incoming, bottom, "k")
         preamble = code.taken(start)
         general, inner = self._units_code(code, part, ring, columns, scale, handed_in)
+        rows_clear = self._two_row_clears(code, part)
         if clean:  # a boundary step may read what nothing rewrote
             code.line(f"if s < {depth}:", 1)
             code.line(f"{ring_name}[k] = 0.0", 2)
         else:
             code.line(f"{ring_name}[k] = 0.0", 1)
         clear = code.taken(start)
-        general = [*preamble, *general, *clear]
+        general = [*preamble, *general, *clear, *rows_clear]
         if inner is None:
             loops = [("hi", "lo", general)]
         else:  # the window's scan steps: t = s, or t = -s scanning backwards in time
             a, b = (self.first, self.last) if part.sign > 0 else (-self.last, -self.first)
             if not _reads_ring(code, inner, ring):  # its carry all in gradient rows
                 self._scale_check_code(code, part, sc, scale, incoming, bottom, f"s % {depth}")
-                inner = [*code.taken(start), *inner]  # no slot to name, none to clear
+                inner = [*code.taken(start), *inner, *rows_clear]  # no slot to name
             else:
-                inner = [*preamble, *inner, *clear]
+                inner = [*preamble, *inner, *clear, *rows_clear]
             loops = [
                 ("hi", f"max(lo, {b + 1})", general),
                 (f"min(hi, {b})", f"max(lo, {a})", inner),
@@ -725,6 +818,23 @@ class Backward:
             code.line(f"for s in range({top}, {low} - 1, -1):", 0)
             code.lines += body
         return code.function(f"scan_back_{part.index}", "hi, lo, moves")
+
+    def _two_row_clears(self, code: Code, part: Part) -> list[str]:
+        """Lines zeroing, once its step is over, the row of each node kept in two rows
+        whose first write adds rather than writes (a general VJP's): its next step then
+        finds it empty."""
+        written = {
+            r.source
+            for u in part.units
+            for i, r in enumerate(u.reads())
+            if (u.name, i) in self._first
+        }
+        lines = []
+        for name in sorted(self._two_rows - written):
+            o = self.fwd.offset(name)
+            row = self._row_text(name, shifted("s", o) if part.sign > 0 else f"{o} - s")
+            lines.append(f"    {code.bind(self.grads.G[name], 'G')}[{row}] = 0.0")
+        return lines
 
     def _scale_check_code(
         self, code: Code, part: Part, sc: str, scale, incoming, bottom, k: str
@@ -748,20 +858,22 @@ class Backward:
         low, high = code.bind(_LOW2, "low"), code.bind(_HIGH2, "high")
         code.line(f"e = {inc}[{at}]", 2)
         terms, pending = [], []
+        carry_slot = "None"  # the ring holds no carry: every carry is in its rows
         if any(fwd.program.carried[n] and n not in self._direct for n in part.nodes):
             code.line(f"f = {flat}[{k}]", 2)
             terms.append("f.dot(f)")  # the array's own dot: no dispatch through np.dot
+            carry_slot = k
         for i, name in enumerate(sorted(self._direct)):  # the carry in its row
             array, o = self.grads.G[name], fwd.offset(name)
             G, flat_rows = code.bind(array, "G"), code.bind(array.reshape(len(array), -1), "q")
-            row = f"{shifted('s', o)}" if part.sign > 0 else f"{o} - s"
+            row = self._row_text(name, f"{shifted('s', o)}" if part.sign > 0 else f"{o} - s")
             code.line(f"q{i} = {flat_rows}[{row}]", 2)
             terms.append(f"q{i}.dot(q{i})")
             pending.append(f"{G}[{row}]")
         square = " + ".join(terms) or "0.0"
         code.line(f"if not ({low} <= {square} <= {high} and e - L <= {_RANGE}):", 2)
         renormalise = code.bind(scale._renormalise_one, "renormalise")
-        code.line(f"{renormalise}({k}, e, [{', '.join(pending)}])", 3)
+        code.line(f"{renormalise}({carry_slot}, e, [{', '.join(pending)}])", 3)
         code.line(f"L = {sc}.L", 3)
         code.line("moves.append((s, L))", 3)
 
@@ -839,8 +951,12 @@ class Backward:
                 return False, r, None, None
             if r.source in direct:  # straight into its row of the kept gradient
                 row = part.sign * -r.lag + fwd.offset(r.source) - part.sign * r0_of(r.source)
-                text = shifted("s", row) if part.sign > 0 else f"{row} - s"
-                return True, self.grads.G[r.source], text, lambda s: part.sign * s + row
+                text = self._row_text(
+                    r.source, shifted("s", row) if part.sign > 0 else f"{row} - s"
+                )
+                G = self.grads.G[r.source]
+                wrap = len(G)  # (2 where it keeps two rows)
+                return True, G, text, lambda s: (part.sign * s + row) % wrap
             unit_of = program.unit_of[r.source]
             ca = columns[id(unit_of)] + unit_of.spans[unit_of.members.index(r.source)][0]
             n = program.graph.nodes[r.source].size
@@ -851,7 +967,7 @@ class Backward:
         row = shifted(t, o)  # a gradient array holds every row: no modulo
         if unit.name in direct:  # its row holds its carry: add what came from outside
             g_ = code.bind(kept[0][0], "G")
-            code.line(f"g = {g_}[{row}]", 2)
+            code.line(f"g = {g_}[{self._row_text(unit.name, row)}]", 2)
             if unit.name in self._moved:
                 self._incoming_code(code, *self._moved_by_step(self._moved[unit.name], o), t)
             elif unit.name in self._handed:
@@ -873,6 +989,8 @@ class Backward:
                 code.line(f"g[...] = {v}[k]", 3)
             else:
                 code.line(f"g[...] = {v}[k]", 2)
+        elif unit.name in self._passed:  # a sum's gradient, as it is
+            code.line(f"g = {self._passed[unit.name]}", 2)
         else:
             inject = code.bind(scale.inject, "inject")
             for G, E, views, live in injected:
@@ -892,6 +1010,8 @@ class Backward:
             def flush(t, k):
                 L = np.expand_dims(scale.L, -1) if fwd.lead else scale.L
                 for member, a, b in padded:
+                    if member in self._two_rows:  # (no row kept for the boundary)
+                        continue
                     if member in direct:  # its row holds the carry: give it its scale
                         self.grads.E[member][..., t + o] = L
                         found = self._moved.get(member)
@@ -1007,25 +1127,25 @@ class Backward:
                 for a, b, act in unit.runs:  # the derivative factors, all steps at once
                     act.derivative_to(values_now[..., a:b], dz_base[..., a0 + o : b0 + o, :, a:b])
             code.line("dz *= g", 2)
-        alone = _sole_reads(program, unit)
+        alone = self._assigns(unit)
         for j, r in enumerate(unit.blocks):  # dz W to each weighted source
             if r.lag is None:
                 continue
             _, where, index, _ = target(r)
             weight = fwd.block_weight(unit, j)
             slot = f"{code.bind(where, 'into')}[{index}]"
-            if alone[r.source]:  # nothing else writes there: the product goes straight in
+            if alone[j]:  # nothing was written there: the product goes straight in
                 code.line(product_into(code, "dz", weight, slot, where[0]), 2)
             elif weight.ndim == 2 and not fwd.lead:
                 code.line(f"{slot} += dz.dot({code.bind(weight, 'w')})", 2)
             else:
                 code.line(f"{slot} += dz @ {code.bind(weight, 'w')}", 2)
-        for r in unit.identity:  # dz to each identity source
+        for i, r in enumerate(unit.identity, len(unit.blocks)):  # dz to each identity source
             if r.lag is None:
                 continue
             _, where, index, _ = target(r)
             slot = f"{code.bind(where, 'into')}[{index}]"
-            code.line(f"{slot}[...] = dz" if alone[r.source] else f"{slot} += dz", 2)
+            code.line(f"{slot}[...] = dz" if alone[i] else f"{slot} += dz", 2)
 
     def _factors_per_step(self, unit: Unit) -> bool:
         """Whether a layer's derivative factors are computed at their step of the scan
@@ -1046,21 +1166,24 @@ class Backward:
         can (``vjp_into``, every input inside the loop), else the row's general VJP."""
         fwd, program = self.fwd, self.fwd.program
         depth = program.part_of[unit.name].depth
-        targets = [target(r) for r in unit.sources]
-        into = unit.op.vjp_into
-        if unit.params or into is None or not all(inside for inside, *_ in targets):
+        if not self._writes_into(unit):
             vjp = self._op_vjp(unit, target, scale, self.first, depth, o, fwd.wrap[unit.name])
             code.line(f"{code.bind(vjp, 'vjp')}(s, g, {t})", 2)
             return
-        sole = _sole_reads(program, unit)
-        reads = [
-            f"{code.bind(fwd.rowed[r.source], 'x')}[{fwd.row_text(r.source, t, r.delay)}]"
-            for r in unit.sources
-        ]
-        outs = [
-            (f"{code.bind(where, 'into')}[{index}]", sole[r.source])
-            for (_, where, index, _), r in zip(targets, unit.sources, strict=True)
-        ]
+        into = unit.op.vjp_into
+        alone = self._assigns(unit)  # (an op's reads are its sources)
+        reads, outs = [], []
+        for i, r in enumerate(unit.sources):
+            passed = self._passed.get(r.source)
+            if passed is not None:  # its source takes g itself
+                code.line(f"{passed} = g", 2)
+                continue
+            _, where, index, _ = target(r)
+            row = fwd.row_text(r.source, t, r.delay)
+            reads.append(f"{code.bind(fwd.rowed[r.source], 'x')}[{row}]")
+            outs.append((f"{code.bind(where, 'into')}[{index}]", alone[i]))
+        if not outs:
+            return
         lines = None
         if unit.op.vjp_lines is not None:  # the row's own lines: no call, no lists
             lines = unit.op.vjp_lines("g", reads, outs, code.named)

@@ -299,11 +299,19 @@ class Forward:
         self.prefill(part, 0, self.steps)
         steps(*part.scan_range(self.program.steps))
 
+    def fills_afresh(self, unit: Unit) -> bool:
+        """Whether a loop layer's step writes its sum afresh: nothing enters it from
+        outside the loop (every read is inside, its bias, if any, added at its step), so
+        :meth:`prefill` leaves its rows alone."""
+        return all(r.lag is not None for r in unit.reads()) and (
+            self.bias(unit) is None or self.bias_per_step(unit)
+        )
+
     def prefill(self, part: Part, a: int, b: int) -> None:
         """What enters the loop from outside, at steps ``a..b-1`` at once."""
         outside = {r for unit in part.units for r in unit.reads() if r.lag is None}
         for unit in part.units:
-            if not unit.is_layer:
+            if not unit.is_layer or self.fills_afresh(unit):
                 continue
             bias = not self.bias_per_step(unit)
             if unit.name in self.ringed:
@@ -368,34 +376,51 @@ class Forward:
         return code.function(f"scan_part_{part.index}", "lo, hi")
 
     def _layer_code(self, code: Code, unit: Unit, t: str, indent: int) -> None:
-        out = code.bind(self.unit_rowed(unit), "out")
-        code.line(f"z = {out}[{self.row_text(unit.name, t)}]", indent)
+        """Emit a loop layer's step: the sum of what it reads inside the loop (added to
+        what :meth:`prefill` left, or written afresh where it left nothing), then its
+        activations in place; a sum of one read goes straight into the activation."""
+        rowed = self.unit_rowed(unit)
+        code.line(f"z = {code.bind(rowed, 'out')}[{self.row_text(unit.name, t)}]", indent)
+        written = not self.fills_afresh(unit)  # z holds what prefill wrote there
         bias = self.bias(unit)
         if bias is not None and self.bias_per_step(unit):  # as prefill left it out
-            code.line(f"z += {code.bind(bias[..., None, :], 'bias')}", indent)  # (*lead, 1, n)
+            added = code.bind(bias[..., None, :], "bias")  # (*lead, 1, n)
+            code.line(f"z += {added}" if written else f"z[...] = {added}", indent)
+            written = True
         tmp = None
         for j, r in enumerate(unit.blocks):
             if r.lag is None:
                 continue
-            if tmp is None:
-                scratch = np.empty((*self.lead, self.batch, unit.width), self.dtype)
-                tmp = code.bind(scratch, "tmp")
             x = code.bind(self.rowed[r.source], "x")
             weight = self.block_weight(unit, j, transposed=True)
             row = f"{x}[{self.row_text(r.source, t, r.delay)}]"
+            if not written:
+                code.line(product_into(code, row, weight, "z", rowed[0]), indent)
+                written = True
+                continue
+            if tmp is None:
+                scratch = np.empty((*self.lead, self.batch, unit.width), self.dtype)
+                tmp = code.bind(scratch, "tmp")
             code.line(product_into(code, row, weight, tmp, scratch), indent)
             code.line(f"z += {tmp}", indent)
-        for r in unit.identity:
-            if r.lag is not None:
-                x = code.bind(self.rowed[r.source], "x")
-                code.line(f"z += {x}[{self.row_text(r.source, t, r.delay)}]", indent)
+        reads = [
+            f"{code.bind(self.rowed[r.source], 'x')}[{self.row_text(r.source, t, r.delay)}]"
+            for r in unit.identity
+            if r.lag is not None
+        ]
         whole = len(unit.runs) == 1
+        source = None  # the one read the activation takes as its input
+        if not written and len(reads) == 1 and whole and unit.runs[0][2].forward_lines:
+            source = reads.pop()
+        for x in reads:
+            code.line(f"z += {x}" if written else f"z[...] = {x}", indent)
+            written = True
         for a, b, act in unit.runs:
             z = "z" if whole else "v"
             if not whole:
                 code.line(f"v = z[..., {a}:{b}]", indent)
             if act.forward_lines is not None:  # the row's own lines: no call
-                for line in act.forward_lines(z, code.named):
+                for line in act.forward_lines(z, code.named, source):
                     code.line(line, indent)
             else:
                 code.line(f"{code.bind(act.forward_into or act.apply_inplace, 'act')}({z})", indent)

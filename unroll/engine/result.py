@@ -27,10 +27,11 @@ _LOG10_2 = math.log10(2.0)
 class _Store:
     """Reads values and scaled gradients by node, recomputing what the run let go."""
 
-    def __init__(self, fwd: Forward, grads: Grads, scan_scales, exact: bool):
+    def __init__(self, fwd: Forward, grads: Grads, scan_scales, exact: bool, states=True):
         self.fwd, self.grads, self.scan_scales = fwd, grads, scan_scales
         self.program = fwd.program
         self.exact = exact  # every loop node's gradient was kept (truncated runs)
+        self.states = states  # a loop node's gradients were kept (bptt's state_grads)
         self._values: dict[str, np.ndarray] = {}
         self._forward: Forward | None = None  # the forward pass again, every value kept
         self._replayed: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -83,11 +84,16 @@ class _Store:
 
     def grads_of(self, name: str):
         """``(G, E)`` of node ``name`` (full rows), or ``None`` when nothing reached it."""
+        part = self.program.part_of.get(name)
+        if not self.states and part is not None and part.loop:
+            raise InputError(
+                f"the gradient of {name!r} (a node of a loop) was not kept: "
+                "bptt(..., state_grads=False) keeps parameter and input gradients only"
+            )
         if name in self.grads.lazy:
             self.grads.G[name] = self.grads.lazy.pop(name).rows()
         if name in self.grads.G:
             return self.grads.G[name], self.grads.E[name]
-        part = self.program.part_of.get(name)
         if part is None or not part.loop or self.exact or part.index not in self.scan_scales:
             return None
         if name not in self._replayed:

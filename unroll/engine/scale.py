@@ -70,13 +70,20 @@ class Grads:
         size = fwd.program.graph.nodes[name].size
         return (*fwd.lead, fwd.program.rows(name), fwd.batch, size), np.dtype(fwd.dtype)
 
-    def get(self, name: str):
-        """``(G, E)`` of node ``name``, made (zero, no scale) on first use."""
+    def get(self, name: str, written: tuple[int, int] | None = None):
+        """``(G, E)`` of node ``name``, made (zero, no scale) on first use; rows
+        ``written`` (``[a, b)``, if given) are left unzeroed: whoever asks writes them
+        before anything reads them."""
         if name not in self.G:
-            fwd, rows = self.fwd, self.fwd.program.rows(name)
-            size = fwd.program.graph.nodes[name].size
-            self.G[name] = zeros((*fwd.lead, rows, fwd.batch, size), fwd.dtype)
-            self.E[name] = np.full((*fwd.lead, rows), NO_SCALE, np.int64)
+            fwd = self.fwd
+            shape, dtype = self.layout(name)
+            if written is None:
+                self.G[name] = zeros(shape, dtype)
+            else:
+                G = self.G[name] = np.empty(shape, dtype)
+                G[..., : written[0], :, :] = 0.0
+                G[..., written[1] :, :, :] = 0.0
+            self.E[name] = np.full((*fwd.lead, shape[-3]), NO_SCALE, np.int64)
         return self.G[name], self.E[name]
 
     def add(self, name: str, lo: int, contrib: np.ndarray, scale=0) -> None:
@@ -173,24 +180,27 @@ class Scale:
             and incoming_peak - self.floor <= _RANGE
         )
 
-    def _renormalise_one(self, k: int, incoming: int, rows: Sequence[np.ndarray] = ()) -> None:
+    def _renormalise_one(
+        self, k: int | None, incoming: int, rows: Sequence[np.ndarray] = ()
+    ) -> None:
         """Before a scan step: when the carry's norm has left ``[2**-64, 2**64]`` (or the
         step's incoming gradients, exponent ``incoming``, sit more than ``2**64`` above
         ``L``), move ``L`` to the larger of the carry's peak exponent and ``incoming``, so
-        the carry's peak is near 1 again. The carry is ring slot ``k`` and the gradient
-        ``rows`` that hold a carry outside the ring."""
-        flat = self._flat[k]
+        the carry's peak is near 1 again. The carry is ring slot ``k`` (``None``: the ring
+        holds none, only what earlier steps left there) and the gradient ``rows`` that
+        hold a carry outside the ring."""
+        carries = [*rows] if k is None else [self._flat[k], *rows]
         # the carry stays near 1: its square cannot overflow
-        square = float(flat @ flat) + sum(float(np.vdot(r, r)) for r in rows)
+        square = sum(float(np.vdot(r, r)) for r in carries)
         L = int(self.L)
         if _LOW2 <= square <= _HIGH2 and incoming - L <= _RANGE:
             return
         if square == 0.0 and (incoming == NO_SCALE or abs(incoming - L) <= _RANGE):
             return
-        peak = max([_peak(flat), *map(_peak, rows)])
+        peak = max(map(_peak, carries), default=0.0)
         top = max(math.frexp(peak)[1] + L if peak else NO_SCALE, incoming)
         if top != NO_SCALE and top != L:
-            for array in (self.ring, *rows):
+            for array in rows if k is None else (self.ring, *rows):
                 times_power_of_two(array, L - top, out=array)
             self.L = top
 
