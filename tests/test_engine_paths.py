@@ -289,10 +289,16 @@ def test_the_lstm_takes_the_shortcuts():
     assert sorted(seen["passed"]) == ["f_c", "i_g"]
 
 
-STATELESS_OPTIONS = [{}, {"models": 3}, {"checkpoint": "sqrt"}, {"truncate": (7, 9)}]
+STATELESS_OPTIONS = {
+    "single": {},
+    "models": {"models": 3},
+    "sqrt": {"checkpoint": "sqrt"},
+    "tbptt": {"truncate": (7, 9)},
+    "float32": {"dtype": np.float32},
+}
 
 
-@pytest.mark.parametrize("options", STATELESS_OPTIONS, ids=["single", "models", "sqrt", "tbptt"])
+@pytest.mark.parametrize("options", STATELESS_OPTIONS.values(), ids=list(STATELESS_OPTIONS))
 @pytest.mark.parametrize("preset", list(POISON_CASES))
 def test_without_state_gradients_parameter_and_input_gradients_are_unchanged(preset, options):
     """``state_grads=False``: a loop's carry in two rows, not one a step; every parameter's

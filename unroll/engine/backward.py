@@ -186,10 +186,10 @@ def _count_sole_reads(program, unit: Unit) -> dict[str, bool]:
     return {r.source: readers[r.source] == 1 for r in unit.reads() if r.lag is not None}
 
 
-def _one_row(G: np.ndarray) -> np.ndarray:
-    """An array shaped as ``G`` whose every row is one fresh zero row."""
-    row = np.zeros(G.shape[1:], G.dtype)
-    return np.lib.stride_tricks.as_strided(row, shape=G.shape, strides=(0, *row.strides))
+def _one_row(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An array of ``shape`` whose every row is one fresh zero row."""
+    row = np.zeros(shape[1:], dtype)
+    return np.lib.stride_tricks.as_strided(row, shape=shape, strides=(0, *row.strides))
 
 
 class _Rebuilt:
@@ -494,12 +494,15 @@ class Backward:
             name: self._move_incoming(part, name, bottom, top)
             for name in sorted(self._direct & handed_in)
         }
-        for name in sorted(self._two_rows):  # the carry in two rows, the step's and the next
-            self.grads.G[name] = np.zeros((2, fwd.batch, fwd.program.graph.nodes[name].size))
+        for name in sorted(self._two_rows):  # no row kept: the carry's rows, no scales
             self.grads.E.setdefault(name, np.full(fwd.program.rows(name), NO_SCALE, np.int64))
-        self._lazy = set() if self._two_rows else self._lazy_nodes(part, bottom)
+        self._lazy = self._lazy_nodes(part, bottom)
+        self._two_rows -= self._lazy
+        for name in sorted(self._two_rows):  # the carry in two rows, the step's and the next
+            size = fwd.program.graph.nodes[name].size
+            self.grads.G[name] = np.zeros((2, fwd.batch, size), fwd.dtype)
         for name in self._lazy:  # its carry alone: one row stands for every row
-            self.grads.G[name] = _one_row(self.grads.G[name])
+            self.grads.G[name] = _one_row(*self.grads.layout(name))
         history = np.zeros((*fwd.lead, top - bottom + 1), np.int64)
         peaks = incoming.max(axis=0) if fwd.lead else incoming
         tests = scale_tests(peaks, self._test_every(part)).tolist()
@@ -521,7 +524,10 @@ class Backward:
         self.scan_scales[part.index] = (bottom, history)
         for name in self._lazy:
             del self.grads.G[name]
-            self.grads.lazy[name] = self._rebuilt(part, name, top, bottom, history)
+            if self.keep_states:
+                self.grads.lazy[name] = self._rebuilt(part, name, top, bottom, history)
+            else:
+                del self.grads.E[name]
         for name in self._two_rows:
             del self.grads.G[name], self.grads.E[name]
         self._lazy, self._two_rows = set(), set()
@@ -638,9 +644,13 @@ class Backward:
                     first[r.source] = (r.lag, unit.name, i, writes)
         return {(name, i) for _, name, i, writes in first.values() if writes}
 
-    def _row_text(self, name: str, text: str) -> str:
-        """The text of a direct node's gradient row ``text``: modulo 2 where it keeps two."""
-        return f"({text}) % 2" if name in self._two_rows else text
+    def _row_text(self, name: str, text: str, constant: int) -> str:
+        """The text of a direct node's gradient row ``text`` (``constant`` plus or minus
+        the scan step ``s``); where it keeps two rows, ``p`` or ``q`` (``s % 2``, ``1 - p``,
+        set at each scan step): the one of the constant's parity."""
+        if name not in self._two_rows:
+            return text
+        return "q" if constant % 2 else "p"
 
     def _rows_written(self, part: Part, name: str) -> tuple[int, int] | None:
         """The rows ``[a, b)`` of a direct node's gradient that its first writes (see
@@ -793,22 +803,23 @@ class Backward:
         preamble = code.taken(start)
         general, inner = self._units_code(code, part, ring, columns, scale, handed_in)
         rows_clear = self._two_row_clears(code, part)
+        parity = ["    p = s % 2", "    q = 1 - p"] if self._two_rows else []
         if clean:  # a boundary step may read what nothing rewrote
             code.line(f"if s < {depth}:", 1)
             code.line(f"{ring_name}[k] = 0.0", 2)
         else:
             code.line(f"{ring_name}[k] = 0.0", 1)
         clear = code.taken(start)
-        general = [*preamble, *general, *clear, *rows_clear]
+        general = [*parity, *preamble, *general, *clear, *rows_clear]
         if inner is None:
             loops = [("hi", "lo", general)]
         else:  # the window's scan steps: t = s, or t = -s scanning backwards in time
             a, b = (self.first, self.last) if part.sign > 0 else (-self.last, -self.first)
             if not _reads_ring(code, inner, ring):  # its carry all in gradient rows
                 self._scale_check_code(code, part, sc, scale, incoming, bottom, f"s % {depth}")
-                inner = [*code.taken(start), *inner, *rows_clear]  # no slot to name
+                inner = [*parity, *code.taken(start), *inner, *rows_clear]  # no slot to name
             else:
-                inner = [*preamble, *inner, *clear, *rows_clear]
+                inner = [*parity, *preamble, *inner, *clear, *rows_clear]
             loops = [
                 ("hi", f"max(lo, {b + 1})", general),
                 (f"min(hi, {b})", f"max(lo, {a})", inner),
@@ -832,7 +843,7 @@ class Backward:
         lines = []
         for name in sorted(self._two_rows - written):
             o = self.fwd.offset(name)
-            row = self._row_text(name, shifted("s", o) if part.sign > 0 else f"{o} - s")
+            row = self._row_text(name, shifted("s", o) if part.sign > 0 else f"{o} - s", o)
             lines.append(f"    {code.bind(self.grads.G[name], 'G')}[{row}] = 0.0")
         return lines
 
@@ -866,7 +877,7 @@ class Backward:
         for i, name in enumerate(sorted(self._direct)):  # the carry in its row
             array, o = self.grads.G[name], fwd.offset(name)
             G, flat_rows = code.bind(array, "G"), code.bind(array.reshape(len(array), -1), "q")
-            row = self._row_text(name, f"{shifted('s', o)}" if part.sign > 0 else f"{o} - s")
+            row = self._row_text(name, shifted("s", o) if part.sign > 0 else f"{o} - s", o)
             code.line(f"q{i} = {flat_rows}[{row}]", 2)
             terms.append(f"q{i}.dot(q{i})")
             pending.append(f"{G}[{row}]")
@@ -951,9 +962,8 @@ class Backward:
                 return False, r, None, None
             if r.source in direct:  # straight into its row of the kept gradient
                 row = part.sign * -r.lag + fwd.offset(r.source) - part.sign * r0_of(r.source)
-                text = self._row_text(
-                    r.source, shifted("s", row) if part.sign > 0 else f"{row} - s"
-                )
+                text = shifted("s", row) if part.sign > 0 else f"{row} - s"
+                text = self._row_text(r.source, text, row)
                 G = self.grads.G[r.source]
                 wrap = len(G)  # (2 where it keeps two rows)
                 return True, G, text, lambda s: (part.sign * s + row) % wrap
@@ -967,7 +977,7 @@ class Backward:
         row = shifted(t, o)  # a gradient array holds every row: no modulo
         if unit.name in direct:  # its row holds its carry: add what came from outside
             g_ = code.bind(kept[0][0], "G")
-            code.line(f"g = {g_}[{self._row_text(unit.name, row)}]", 2)
+            code.line(f"g = {g_}[{self._row_text(unit.name, row, o)}]", 2)
             if unit.name in self._moved:
                 self._incoming_code(code, *self._moved_by_step(self._moved[unit.name], o), t)
             elif unit.name in self._handed:
