@@ -346,3 +346,62 @@ def test_without_state_gradients_the_rows_of_every_step_are_not_held():
 
     rows = 2 * (steps + 1) * batch * hidden * 8
     assert peak() - peak(state_grads=False) > 0.9 * rows
+
+
+@pytest.mark.parametrize("preset", ["elman", "lstm", "gru"])
+def test_runs_of_steps_too_small_to_change_a_weight_gradient_are_left_out(preset, monkeypatch):
+    """A vanishing gradient (loss at the last step, contracting weights): the runs of
+    steps whose part of a weight gradient lies below half a unit in the last place of the
+    sum so far are left out, and every gradient is the same to the bit as the full sum."""
+    graph = FACTOR_CASES[preset]
+    size = graph.nodes["h"].size
+
+    def cotangents(rng):
+        return {("h", T - 1): rng.normal(size=(2, size))}
+
+    terms = {"computed": 0, "runs": 0}
+    summed = backward._sum_of_runs
+
+    def counted(runs, term, bound, unscale, work):
+        def counted_term(i0, i1):
+            terms["computed"] += 1
+            return term(i0, i1)
+
+        terms["runs"] += len(runs)
+        return summed(runs, counted_term, bound, unscale, work)
+
+    monkeypatch.setattr(backward, "_NEGLIGIBLE_WORTH", 0)  # (small runs tested too,
+    monkeypatch.setattr(backward, "_SHIFT_WORTH", 0)  # and left apart, as large ones are)
+    monkeypatch.setattr(backward, "_sum_of_runs", counted)
+    short = _run(graph, cotangents, radius=0.3)
+    assert terms["computed"] < terms["runs"]  # some runs left out
+    monkeypatch.setattr(backward, "_NEGLIGIBLE_BELOW", 10**9)  # every run summed
+    full = _run(graph, cotangents, radius=0.3)
+    for name, grad in full.param_grads.items():
+        np.testing.assert_array_equal(short.param_grads[name], grad, err_msg=name)
+
+
+def test_a_run_is_left_out_only_when_it_cannot_change_a_bit():
+    """``_sum_of_runs`` on made-up runs 45 binary orders below the first: the one whose
+    part reaches the sum's last bits is added, the one below half its last place is not."""
+    values = {0: np.array([1.0, 3.0]), 1: np.array([2.0**44, 2.0**30]), 2: np.full(2, 2.0**-20)}
+    runs = [(0, 1, 0), (1, 2, -45), (2, 3, -45)]
+    asked = []
+
+    def term(i0, i1):
+        asked.append(i0)
+        return values[i0]
+
+    def bound(i0, i1):
+        return np.abs(values[i0])
+
+    def unscale(value, e):
+        return np.ldexp(value, e)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backward, "_NEGLIGIBLE_WORTH", 0)
+        total = backward._sum_of_runs(runs, term, bound, unscale, 1)
+    assert asked == [0, 1]  # the third run's parts sit below 2**-53 of each entry
+    full = values[0] + np.ldexp(values[1], -45) + np.ldexp(values[2], -45)
+    np.testing.assert_array_equal(total, full)
+    assert total[0] != 1.0  # the second run did change the sum

@@ -148,10 +148,45 @@ def _alike(values, shape) -> bool:
     return {v.shape for v in values} == {shape}
 
 
-def _total(values) -> np.ndarray:
-    """The sum of arrays, from the first (``sum`` would add them to 0 first: a copy)."""
-    out = None
-    for value in values:
+#: Binary orders of magnitude a run of steps must sit below the largest before its part
+#: of a weight gradient is tested for being too small to change the sum, and the least
+#: multiply-adds of that part for which the test (a pass over the run's rows) is worth it.
+_NEGLIGIBLE_BELOW = 40
+_NEGLIGIBLE_WORTH = 2**21
+
+
+class _RunPeaks:
+    """The largest magnitude in each column of ``rows`` (``(*lead, n * B, width)``) over
+    the rows of a run of steps ``i0..i1-1`` (``B`` rows a step), taken once a run."""
+
+    def __init__(self, rows: np.ndarray, batch: int):
+        self.rows, self.batch = rows, batch
+        self._found: dict[tuple[int, int], np.ndarray] = {}
+
+    def __call__(self, i0: int, i1: int) -> np.ndarray:
+        if (i0, i1) not in self._found:
+            part = self.rows[..., i0 * self.batch : i1 * self.batch, :]
+            self._found[(i0, i1)] = np.maximum(part.max(axis=-2), -part.min(axis=-2))
+        return self._found[(i0, i1)]
+
+
+def _sum_of_runs(runs, term, bound, unscale, work: int) -> np.ndarray:
+    """``sum term(i0, i1) * 2**e`` over the runs ``(i0, i1, e)``, largest scale first,
+    leaving out each run whose every entry is below half a unit in the last place of the
+    sum so far, where adding it changes no bit (``bound(i0, i1)``: a bound on the entries
+    of ``term``, taken four times over for the rounding of the product and the scale).
+    Only runs far below the first whose term takes ``work`` multiply-adds a step, and
+    :data:`_NEGLIGIBLE_WORTH` in all, are tested: with a loss at the last step, most steps
+    of a vanishing gradient."""
+    out, top = None, np.max(runs[0][2])
+    for i0, i1, e in runs:
+        far = np.max(e) < top - _NEGLIGIBLE_BELOW and (i1 - i0) * work >= _NEGLIGIBLE_WORTH
+        if out is not None and far:
+            with np.errstate(over="ignore", invalid="ignore"):
+                small = 4.0 * unscale(np.asarray(bound(i0, i1), float), e)
+                if np.all(small < np.spacing(np.abs(out)) / 2):  # (NaN: kept, never left out)
+                    continue
+        value = unscale(term(i0, i1), e)
         out = value if out is None else out + value
     assert out is not None, "at least one run of steps"
     return out
@@ -406,23 +441,34 @@ class Backward:
                 value, exponent.reshape(exponent.shape + (1,) * (value.ndim - exponent.ndim))
             )
 
+        runs = sorted(runs, key=lambda run: -np.max(run[2]))  # the largest scale first
+        dz_peaks = _RunPeaks(flat, B)
+
+        def bias_term(i0, i1):
+            return flat[..., i0 * B : i1 * B, :].sum(axis=-2)
+
+        def bias_bound(i0, i1):
+            return (i1 - i0) * B * dz_peaks(i0, i1)
+
         bias_total: Any = 0
         if any(unit.biases):
-            bias_total = _total(
-                unscale(flat[..., i0 * B : i1 * B, :].sum(axis=-2), ex) for i0, i1, ex in runs
-            )
+            bias_total = _sum_of_runs(runs, bias_term, bias_bound, unscale, B * unit.width)
         for names, (lo, hi) in zip(unit.biases, unit.spans, strict=True):
             for name in names:
                 self._add_param(name, bias_total[..., lo:hi])
         for j, r in enumerate(unit.blocks):
             x = fwd.rows(r.source, a - r.delay, b - r.delay)
             x = x.reshape(*x.shape[:-3], n * B, x.shape[-1])
-            dw = _total(
-                unscale(
-                    _rows_product(flat[..., i0 * B : i1 * B, :], x[..., i0 * B : i1 * B, :]), ex
-                )
-                for i0, i1, ex in runs
-            )
+            x_peaks = _RunPeaks(x, B)
+
+            def weight_term(i0, i1, x=x):
+                return _rows_product(flat[..., i0 * B : i1 * B, :], x[..., i0 * B : i1 * B, :])
+
+            def weight_bound(i0, i1, x_peaks=x_peaks):
+                return (i1 - i0) * B * np.multiply.outer(dz_peaks(i0, i1), x_peaks(i0, i1))
+
+            work = B * unit.width * x.shape[-1]
+            dw = _sum_of_runs(runs, weight_term, weight_bound, unscale, work)
             for name, (lo, hi) in zip(unit.weights[j], unit.spans, strict=True):
                 self._add_param(name, dw[..., lo:hi, :])
             if r in to_sources and r.lag is None and self._wanted(r.source):
