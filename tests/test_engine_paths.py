@@ -325,16 +325,24 @@ def test_without_state_gradients_parameter_and_input_gradients_are_unchanged(pre
         light.log10_grad_norms(state)
 
 
+def _lstm_case(steps, batch, hidden, seed, last_only):
+    """An LSTM (input size = hidden), its parameters (seed 0), inputs and dL/dh at the last
+    step or at every step, drawn from ``seed``: ``(u, params, inputs, cotangents)``."""
+    g = presets.lstm(hidden, hidden)
+    rng = np.random.default_rng(seed)
+    xs = {"x": rng.normal(size=(steps, batch, hidden))}
+    if last_only:
+        cots = {("h", steps - 1): rng.normal(size=(batch, hidden))}
+    else:
+        cots = {"h": rng.normal(size=(steps, batch, hidden))}
+    return unroll(g, steps), init_params(g, seed=0), xs, cots
+
+
 def test_without_state_gradients_the_rows_of_every_step_are_not_held():
     """The point of ``state_grads=False``: the peak memory of an LSTM run drops by its two
     states' gradient rows (h and c, one row a step each)."""
     steps, batch, hidden = 3000, 4, 16
-    g = presets.lstm(hidden, hidden)
-    u = unroll(g, steps)
-    p = init_params(g, seed=0)
-    rng = np.random.default_rng(0)
-    xs = {"x": rng.normal(size=(steps, batch, hidden))}
-    cots = {"h": rng.normal(size=(steps, batch, hidden))}
+    u, p, xs, cots = _lstm_case(steps, batch, hidden, seed=0, last_only=False)
 
     def peak(**options):
         tracemalloc.start()
@@ -412,13 +420,7 @@ def test_the_scale_is_not_steered_by_what_earlier_steps_left_in_the_ring(monkeyp
     stale slots of the ring, so the same bits whether or not the cell sum's gradient is
     copied there (before, the renormalisation read the ring too: at this size the last
     bits of every weight gradient differed)."""
-    steps, batch, hidden = 300, 4, 16
-    g = presets.lstm(hidden, hidden)
-    u = unroll(g, steps)
-    p = init_params(g, seed=0)
-    rng = np.random.default_rng(1)
-    xs = {"x": rng.normal(size=(steps, batch, hidden))}
-    cots = {("h", steps - 1): rng.normal(size=(batch, hidden))}
+    u, p, xs, cots = _lstm_case(300, 4, 16, seed=1, last_only=True)
     passed = bptt(u, p, xs, cots).param_grads
     monkeypatch.setattr(backward.Backward, "_passed_through", _no_pass_through)
     copied = bptt(u, p, xs, cots).param_grads

@@ -24,7 +24,7 @@ from .codegen import Code, product_into, row_index, shifted
 from .contributions import Contribution
 from .cotangents import Cotangents, squared_norms
 from .forward import Forward
-from .plan import Part, Unit
+from .plan import Part, Read, Unit
 from .scale import (
     _HIGH2,
     _LOW2,
@@ -702,15 +702,22 @@ class Backward:
         """The rows ``[a, b)`` of a direct node's gradient that its first writes (see
         :meth:`_first_writes`) fill, one at each step of the window, or ``None``."""
         fwd = self.fwd
-        for unit in part.units:
-            for i, r in enumerate(unit.reads()):
-                if r.source == name and (unit.name, i) in self._first:
-                    if fwd.program.present[unit.name] != (0, fwd.steps):
-                        return None
-                    assert r.lag is not None  # (a first write is a read inside the loop)
-                    shift = fwd.offset(name) - part.sign * r.lag
-                    return self.first + shift, min(self.last, fwd.steps - 1) + shift + 1
-        return None
+        found = self._first_reads(part).get(name)
+        if found is None or fwd.program.present[found[0].name] != (0, fwd.steps):
+            return None
+        lag = found[1].lag
+        assert lag is not None  # (a first write is a read inside the loop)
+        shift = fwd.offset(name) - part.sign * lag
+        return self.first + shift, min(self.last, fwd.steps - 1) + shift + 1
+
+    def _first_reads(self, part: Part) -> dict[str, tuple[Unit, Read]]:
+        """Per direct node whose row a first write fills: that write's unit and read."""
+        return {
+            r.source: (unit, r)
+            for unit in part.units
+            for i, r in enumerate(unit.reads())
+            if (unit.name, i) in self._first
+        }
 
     def _passed_through(self, part: Part) -> dict[str, str]:
         """The sources of a sum that take its gradient as it is rather than from a copy in
@@ -880,14 +887,8 @@ class Backward:
         """Lines zeroing, once its step is over, the row of each node kept in two rows
         whose first write adds rather than writes (a general VJP's): its next step then
         finds it empty."""
-        written = {
-            r.source
-            for u in part.units
-            for i, r in enumerate(u.reads())
-            if (u.name, i) in self._first
-        }
         lines = []
-        for name in sorted(self._two_rows - written):
+        for name in sorted(self._two_rows - self._first_reads(part).keys()):
             o = self.fwd.offset(name)
             row = self._row_text(name, shifted("s", o) if part.sign > 0 else f"{o} - s", o)
             lines.append(f"    {code.bind(self.grads.G[name], 'G')}[{row}] = 0.0")
