@@ -3,10 +3,12 @@ rows rebuilt when asked for instead of written at every step, a large step's der
 factors and bias taken at their step instead of for all steps at once, values the backward
 pass overwrites tested for NaN at their step, few values kept for their factors instead of
 overwritten, arrays left unzeroed where the pass writes them first, a state's first write
-written rather than added, a sum's gradient handed on as it is, and a state's gradient
-carried in two rows when no row of it is asked for."""
+written rather than added, a sum's gradient handed on as it is, a state's gradient
+carried in two rows when no row of it is asked for, and weights taken column-major by the
+products at each step."""
 
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -138,6 +140,42 @@ def test_factors_and_biases_at_their_step_are_those_of_all_steps_at_once(
     monkeypatch.setattr(codegen, "LARGE_STEP", 0)
     per_step = _run(graph, cotangents, models=models)
     _assert_identical(before, per_step, state)
+
+
+@pytest.mark.parametrize("options", [{}, {"models": 3}, {"contributions": True}])
+@pytest.mark.parametrize("preset", [p for p in FACTOR_CASES if p != "indrnn"])  # (no product)
+def test_weights_taken_column_major_at_each_step_change_no_bit(preset, options, monkeypatch):
+    """(With contributions, a state's rows are rebuilt by products at each step too.)"""
+    graph = FACTOR_CASES[preset]
+    state, cotangents = _state_cotangents(graph)
+    monkeypatch.setattr(codegen, "COLUMN_MAJOR_FROM", 10**12)
+    row_major = _run(graph, cotangents, **options)
+    taken = []
+    monkeypatch.setattr(codegen, "COLUMN_MAJOR_FROM", 0)
+    recorded = _recorded(forward.Forward.step_weight, taken)
+    monkeypatch.setattr(forward.Forward, "step_weight", recorded)
+    column_major = _run(graph, cotangents, **options)
+    assert taken and all((w if w.ndim == 2 else w[0]).flags.f_contiguous for w in taken)
+    _assert_identical(row_major, column_major, state)
+
+
+def _recorded(method, taken):
+    def step_weight(self, *args, **kwargs):
+        taken.append(method(self, *args, **kwargs))
+        return taken[-1]
+
+    return step_weight
+
+
+def test_rows_rebuilt_after_the_run_overflow_as_quietly_as_the_scan():
+    graph = presets.neuron(activation="identity")
+    params = {k: np.full_like(v, 1e200) for k, v in init_params(graph, seed=0).items()}
+    r = bptt(unroll(graph, 6), params, {"x": np.ones((6, 1, 1))}, {("h", 5): np.ones((1, 1))})
+    assert "h" in r._store.grads.lazy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "overflow encountered" would raise
+        assert np.isinf(r.node_grads[("h", 2)]).all()
+    assert r.warnings  # the run says so once, in words
 
 
 @pytest.mark.parametrize("large_step", [10**12, 0])

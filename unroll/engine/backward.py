@@ -239,19 +239,21 @@ class _Rebuilt:
         self.incoming, self.exps = incoming, exps
 
     def rows(self) -> np.ndarray:
-        """The rows, as the scan would have written them."""
+        """The rows, as the scan would have written them (and as quietly: a gradient that
+        overflowed there overflows here again, after the run)."""
         G = np.zeros(*self.layout)
         o, L, b = self.offset, self.history, self.bottom
-        for s in range(self.top, b - 1, -1):
-            g = G[s + o]
-            if s < self.top:
-                self.dz[s + 1 + o].dot(self.weight, out=g)
-                shift = int(L[s + 1 - b] - L[s - b])
-                if shift:
-                    times_power_of_two(g, shift, out=g)
-            if s >= 0 and self.incoming[s] is not None and self.exps[s] != NO_SCALE:
-                e, c = self.exps[s], self.incoming[s]
-                g += c if e == L[s - b] else np.ldexp(c, e - L[s - b])
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            for s in range(self.top, b - 1, -1):
+                g = G[s + o]
+                if s < self.top:
+                    self.dz[s + 1 + o].dot(self.weight, out=g)
+                    shift = int(L[s + 1 - b] - L[s - b])
+                    if shift:
+                        times_power_of_two(g, shift, out=g)
+                if s >= 0 and self.incoming[s] is not None and self.exps[s] != NO_SCALE:
+                    e, c = self.exps[s], self.incoming[s]
+                    g += c if e == L[s - b] else np.ldexp(c, e - L[s - b])
         return G
 
 
@@ -621,7 +623,7 @@ class Backward:
         else:
             incoming = ([None] * (top + 1), [NO_SCALE] * (top + 1))
         dz = self._dz_array(unit)
-        weight = self.fwd.block_weight(unit, j)
+        weight = self.fwd.step_weight(unit, j)
         layout = self.grads.layout(name)
         return _Rebuilt(layout, self.fwd.offset(name), top, bottom, history, dz, weight, *incoming)
 
@@ -1189,7 +1191,7 @@ class Backward:
             if r.lag is None:
                 continue
             _, where, index, _ = target(r)
-            weight = fwd.block_weight(unit, j)
+            weight = fwd.step_weight(unit, j)
             slot = f"{code.bind(where, 'into')}[{index}]"
             if alone[j]:  # nothing was written there: the product goes straight in
                 code.line(product_into(code, "dz", weight, slot, where[0]), 2)

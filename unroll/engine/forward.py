@@ -180,6 +180,14 @@ class Forward:
             self._weights[key] = np.ascontiguousarray(np.swapaxes(w, -1, -2)) if transposed else w
         return self._weights[key]
 
+    def step_weight(self, unit: Unit, j: int, transposed: bool = False) -> np.ndarray:
+        """:meth:`block_weight` for a product at each step, in the memory order BLAS runs
+        it fastest (a view of the other layout, see :func:`~.codegen.column_major`)."""
+        weight = self.block_weight(unit, j, transposed)
+        if not codegen.column_major(weight.shape, self.dtype, self.batch):
+            return weight
+        return np.swapaxes(self.block_weight(unit, j, not transposed), -1, -2)
+
     def bias(self, unit: Unit) -> np.ndarray | None:
         """The members' biases side by side, ``(*lead, width)``, or ``None``."""
         if not any(unit.biases):
@@ -392,7 +400,7 @@ class Forward:
             if r.lag is None:
                 continue
             x = code.bind(self.rowed[r.source], "x")
-            weight = self.block_weight(unit, j, transposed=True)
+            weight = self.step_weight(unit, j, transposed=True)
             row = f"{x}[{self.row_text(r.source, t, r.delay)}]"
             if not written:
                 code.line(product_into(code, row, weight, "z", rowed[0]), indent)
