@@ -35,6 +35,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_bptt.py
+	$(BIN)/python benchmarks/bench_layout.py
 	$(BIN)/python benchmarks/bench_long.py
 
 gallery: $(STAMP) dot

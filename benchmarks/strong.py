@@ -8,7 +8,9 @@ and every weight gradient as one GEMM over the stacked sequence after the backwa
 are added and computed in one pass over all steps where a step is small, and at their
 step, in cache, where it is large (``ELMAN_IN_CACHE``, ``LSTM_IN_CACHE``: whichever ran
 faster here). The per-step work left is the recurrent product and a few elementwise
-operations.
+operations. ``column_major=True`` hands BLAS the recurrent weights column-major (the
+memory of their transposes), as ``unroll`` does for large weights: OpenBLAS runs a small
+batch's product by a large weight faster so, with the same bits (``bench_layout.py``).
 
 Same conventions as ``handwritten.py``: ``xs`` (T, B, I), ``dhs`` (T, B, H) holding
 dL/dh_t; zero initial states; ``params`` keyed as the torch-named presets; returns
@@ -28,12 +30,18 @@ ELMAN_IN_CACHE = 4096
 LSTM_IN_CACHE = 512
 
 
-def elman_bptt(params, xs, dhs):
+def _recurrent(w, column_major):
+    """The weights of a step's forward product (``w^T``) and backward one (``w``)."""
+    if column_major:
+        return w.T, np.asfortranarray(w)
+    return np.ascontiguousarray(w.T), w
+
+
+def elman_bptt(params, xs, dhs, column_major=False):
     """h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh); see the module docstring."""
     steps, batch, inputs = xs.shape
-    w_hh = params["W_hh"]
-    hidden = w_hh.shape[0]
-    w_hh_t = np.ascontiguousarray(w_hh.T)
+    hidden = params["W_hh"].shape[0]
+    w_hh_t, w_hh = _recurrent(params["W_hh"], column_major)
     hs = np.empty((steps + 1, batch, hidden))  # hs[t + 1] is h_t; hs[0] = h_{-1} = 0
     hs[0] = 0.0
     z = hs[1:]
@@ -71,7 +79,7 @@ def elman_bptt(params, xs, dhs):
     return hs[1:], grads
 
 
-def lstm_bptt(params, xs, dhs):
+def lstm_bptt(params, xs, dhs, column_major=False):
     """A torch.nn.LSTM-style cell (gates i, f, g, o); see the module docstring."""
     steps, batch, inputs = xs.shape
     hidden = params["W_hi"].shape[1]
@@ -80,7 +88,7 @@ def lstm_bptt(params, xs, dhs):
     w_x = np.concatenate([params[f"W_i{g}"] for g in order])
     w_h = np.concatenate([params[f"W_h{g}"] for g in order])
     bias = np.concatenate([params[f"b_i{g}"] + params[f"b_h{g}"] for g in order])
-    w_h_t = np.ascontiguousarray(w_h.T)
+    w_h_t, w_h = _recurrent(w_h, column_major)
     in_cache = batch * 4 * hidden >= LSTM_IN_CACHE
     gates = np.empty((steps, batch, 4 * hidden))
     np.dot(xs.reshape(-1, inputs), w_x.T, out=gates.reshape(-1, 4 * hidden))
