@@ -221,6 +221,12 @@ def _count_sole_reads(program, unit: Unit) -> dict[str, bool]:
     return {r.source: readers[r.source] == 1 for r in unit.reads() if r.lag is not None}
 
 
+def _scan_row(part: Part, constant: int) -> str:
+    """The text of the row ``constant + sign * s`` at scan step ``s`` (``sign`` the
+    direction the part runs in time)."""
+    return shifted("s", constant) if part.sign > 0 else f"{constant} - s"
+
+
 def _one_row(shape: tuple[int, ...], dtype) -> np.ndarray:
     """An array of ``shape`` whose every row is one fresh zero row."""
     row = np.zeros(shape[1:], dtype)
@@ -892,7 +898,7 @@ class Backward:
         lines = []
         for name in sorted(self._two_rows - self._first_reads(part).keys()):
             o = self.fwd.offset(name)
-            row = self._row_text(name, shifted("s", o) if part.sign > 0 else f"{o} - s", o)
+            row = self._row_text(name, _scan_row(part, o), o)
             lines.append(f"    {code.bind(self.grads.G[name], 'G')}[{row}] = 0.0")
         return lines
 
@@ -926,7 +932,7 @@ class Backward:
         for i, name in enumerate(sorted(self._direct)):  # the carry in its row
             array, o = self.grads.G[name], fwd.offset(name)
             G, flat_rows = code.bind(array, "G"), code.bind(array.reshape(len(array), -1), "q")
-            row = self._row_text(name, shifted("s", o) if part.sign > 0 else f"{o} - s", o)
+            row = self._row_text(name, _scan_row(part, o), o)
             code.line(f"q{i} = {flat_rows}[{row}]", 2)
             terms.append(f"q{i}.dot(q{i})")
             pending.append(f"{G}[{row}]")
@@ -1011,8 +1017,7 @@ class Backward:
                 return False, r, None, None
             if r.source in direct:  # straight into its row of the kept gradient
                 row = part.sign * -r.lag + fwd.offset(r.source) - part.sign * r0_of(r.source)
-                text = shifted("s", row) if part.sign > 0 else f"{row} - s"
-                text = self._row_text(r.source, text, row)
+                text = self._row_text(r.source, _scan_row(part, row), row)
                 G = self.grads.G[r.source]
                 wrap = len(G)  # (2 where it keeps two rows)
                 return True, G, text, lambda s: (part.sign * s + row) % wrap
